@@ -1,0 +1,111 @@
+"""Grade a submission: run an exercise's checks through a runner and collect a ``Report``."""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+
+from .checks import CheckFailure, CheckResult, Report, Status
+from .context import Context
+from .exercises import Exercise, get_exercise
+from .requests import Inspect
+from .runner import ChildProcessRunner, Limits, SubmissionError, SubmissionTimeout
+from .source import SubmissionFormatError, load_submission
+
+log = logging.getLogger(__name__)
+
+
+def default_device() -> str:
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def _result(check, status: Status, message: str = "", hint: str | None = None, seconds: float = 0.0) -> CheckResult:
+    earned = check.points if status == Status.PASSED else 0.0
+    return CheckResult(name=check.name, part=check.part, description=check.description, points=earned,
+                       max_points=check.points, status=status, message=message, hint=hint, hidden=check.hidden,
+                       seconds=round(seconds, 3))
+
+
+def select_checks(exercise: Exercise, parts=None, include_hidden: bool = True, names=None):
+    return [
+        c for c in exercise.checks
+        if (parts is None or c.part in parts) and (include_hidden or not c.hidden) and (names is None or c.name in names)
+    ]
+
+
+def run_checks(runner, exercise: Exercise, checks, *, device: str | None = None, skip_training: bool = False,
+               progress: bool = False, report: Report | None = None, timeout_factor: float = 1.0) -> Report:
+    """Run ``checks`` against the submission behind ``runner``; never raises for anything the submission does.
+
+    ``timeout_factor`` scales every check's time budget (slower machines, or tests of the time limits).
+    """
+    device = device or default_device()
+    profile = exercise.profiles.get("gpu" if device.startswith("cuda") else "cpu")
+    report = report or Report(exercise=exercise.name, submission="")
+    ctx = Context(runner=runner, device=device, profile=profile, artifacts=report.artifacts)
+    try:
+        ctx.timeout = 120.0
+        found = runner.request(Inspect(names=list(exercise.parts)), 120.0)
+        kinds = found.kinds
+        report.notes.extend(f"while loading your code: {e}" for e in found.load_errors)
+    except SubmissionError as exc:
+        report.notes.append(f"your code could not be loaded: {exc}")
+        return _fail_all(report, checks, f"your code could not be loaded: {exc}")
+    iterator = checks
+    if progress:
+        from tqdm.auto import tqdm
+
+        iterator = tqdm(checks, desc=f"grading {exercise.name}", unit="check", leave=False)
+    for check in iterator:
+        start = time.perf_counter()
+        if kinds.get(check.part, "missing") == "missing":
+            report.results.append(_result(check, Status.FAILED, f"{check.part} is not defined"))
+            continue
+        if check.training and skip_training:
+            report.results.append(_result(check, Status.SKIPPED, "training check skipped (--skip-training)"))
+            continue
+        ctx.timeout = (profile.timeout if check.training and profile else check.timeout) * timeout_factor
+        try:
+            check.run(ctx)
+        except CheckFailure as exc:
+            report.results.append(_result(check, Status.FAILED, exc.message, exc.hint, time.perf_counter() - start))
+        except SubmissionTimeout as exc:
+            report.results.append(_result(check, Status.TIMEOUT, str(exc), None, time.perf_counter() - start))
+        except SubmissionError as exc:
+            report.results.append(_result(check, Status.ERROR, str(exc), None, time.perf_counter() - start))
+        except Exception as exc:  # noqa: BLE001 - a bug in the grader must not stop the other checks
+            log.exception("check %s failed inside the grader", check.name)
+            report.grader_errors.append(f"{check.name}: {type(exc).__name__}: {exc}")
+            message = f"the grader itself failed on this check ({type(exc).__name__}); your tutor has been told"
+            report.results.append(_result(check, Status.ERROR, message, None, time.perf_counter() - start))
+        else:
+            report.results.append(_result(check, Status.PASSED, "", None, time.perf_counter() - start))
+    return report
+
+
+def _fail_all(report: Report, checks, message: str) -> Report:
+    for check in checks:
+        report.results.append(_result(check, Status.ERROR, message))
+    return report
+
+
+def grade_path(path: str | Path, exercise: str | Exercise, *, skip_training: bool = False, device: str | None = None,
+               include_hidden: bool = True, progress: bool = False, limits: Limits | None = None,
+               timeout_factor: float = 1.0) -> Report:
+    """Grade a ``.py`` or ``.ipynb`` file with the submission in a child process."""
+    exercise = get_exercise(exercise) if isinstance(exercise, str) else exercise
+    checks = select_checks(exercise, include_hidden=include_hidden)
+    report = Report(exercise=exercise.name, submission=str(path))
+    try:
+        submission = load_submission(path)
+    except SubmissionFormatError as exc:
+        report.notes.append(str(exc))
+        return _fail_all(report, checks, f"not graded: {exc}")
+    report.notes.extend(submission.notes)
+    device = device or default_device()
+    with ChildProcessRunner(submission, limits, use_cuda=device.startswith("cuda")) as runner:
+        return run_checks(runner, exercise, checks, device=device, skip_training=skip_training, progress=progress,
+                          report=report, timeout_factor=timeout_factor)

@@ -1,0 +1,33 @@
+"""Checks called from a notebook's test cells (public ones while students work, hidden ones under nbgrader).
+
+    check_part("transformer", "MultiHeadAttention", globals())               # public checks
+    check_part("transformer", "MultiHeadAttention", globals(), hidden=True)  # hidden checks (nbgrader)
+
+The call prints what passed and what failed with hints, and returns the points earned as a float: as a test
+cell's last expression, nbgrader takes it as the cell's partial credit. Nothing reaches stderr (nbgrader
+scores a test cell that writes to stderr as 0), and nothing the submission does raises out of it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import warnings
+
+from .checks import Report
+from .exercises import get_exercise
+from .grading import run_checks, select_checks
+from .report import as_text
+from .runner import InProcessRunner
+
+
+def check_part(exercise: str, part: str, namespace: dict, hidden: bool = False, device: str | None = None) -> float:
+    spec = get_exercise(exercise)
+    checks = [c for c in select_checks(spec, parts=[part]) if c.hidden == hidden]
+    report = Report(exercise=spec.name, submission=f"{part} ({'hidden' if hidden else 'public'} checks)")
+    sink = io.StringIO()
+    with warnings.catch_warnings(), contextlib.redirect_stderr(sink):
+        warnings.simplefilter("ignore")
+        run_checks(InProcessRunner(namespace), spec, checks, device=device, report=report)
+    print(as_text(report))
+    return float(report.score)

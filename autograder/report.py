@@ -1,0 +1,85 @@
+"""Reporters: a ``Report`` as terminal text, as Gradescope's ``results.json``, and as a class summary."""
+
+from __future__ import annotations
+
+import json
+
+from .checks import Report, Status
+
+MARK = {Status.PASSED: "ok  ", Status.FAILED: "FAIL", Status.TIMEOUT: "TIME", Status.ERROR: "ERR ", Status.SKIPPED: "skip"}
+
+
+def _fmt(x: float) -> str:
+    return f"{x:g}"
+
+
+def as_text(report: Report, show_hidden_details: bool = True) -> str:
+    lines = [f"{report.exercise}: {report.submission}", f"score {_fmt(report.score)} / {_fmt(report.max_score)}"]
+    for note in report.notes:
+        lines.append(f"  note: {note}")
+    part = None
+    for r in report.results:
+        if r.part != part:
+            part = r.part
+            got, total = report.part_score(part)
+            lines.append(f"\n{part}  ({_fmt(got)} / {_fmt(total)})")
+        tag = " [hidden]" if r.hidden else ""
+        lines.append(f"  {MARK[r.status]} {r.name:<18} {_fmt(r.points):>4}/{_fmt(r.max_points):<3} {r.description}{tag}")
+        if r.status != Status.PASSED and (show_hidden_details or not r.hidden):
+            if r.message:
+                lines.append(f"         {r.message}")
+            if r.hint:
+                lines.append(f"         hint: {r.hint}")
+    training = report.artifacts.get("training")
+    if training:
+        lines.append(
+            f"\ntraining ({training['profile']} profile): test accuracy {training['accuracy']:.4f} in "
+            f"{training['seconds']:.1f} s; loss per epoch {[round(x, 4) for x in training['epoch_losses']]}"
+        )
+    return "\n".join(lines)
+
+
+def as_gradescope(report: Report) -> dict:
+    """Gradescope's results.json: hidden checks' details are shown only after publication."""
+    tests = []
+    for r in report.results:
+        output = r.message + (f"\nhint: {r.hint}" if r.hint else "")
+        tests.append({
+            "name": f"{r.name}: {r.description}",
+            "score": r.points,
+            "max_score": r.max_points,
+            "status": "passed" if r.status == Status.PASSED else "failed",
+            "output": output or "passed",
+            "visibility": "after_published" if r.hidden else "visible",
+        })
+    out = {"score": report.score, "max_score": report.max_score, "tests": tests}
+    if report.notes:
+        out["output"] = "\n".join(report.notes)
+    return out
+
+
+def as_json_text(report: Report) -> str:
+    return json.dumps(as_gradescope(report), indent=2)
+
+
+def plot_scores(reports: list[Report], path: str) -> None:
+    """A histogram of total scores and the mean score per check, for a tutor grading a class."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(12, 4))
+    scores = [r.score for r in reports]
+    top = max((r.max_score for r in reports), default=100)
+    ax1.hist(scores, bins=20, range=(0, top), color="tab:blue")
+    ax1.set(xlabel="score", ylabel="submissions", title=f"scores ({len(reports)} submissions)")
+    names = [r.name for r in reports[0].results] if reports else []
+    means = [sum(rep.results[i].points / rep.results[i].max_points for rep in reports) / len(reports) for i in range(len(names))]
+    ax2.barh(names, means, color="tab:green")
+    ax2.set(xlim=(0, 1), xlabel="fraction of points earned", title="per check")
+    ax2.invert_yaxis()
+    ax2.tick_params(axis="y", labelsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)

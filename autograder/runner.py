@@ -1,0 +1,303 @@
+"""Runners carry requests to a submission and bring replies back.
+
+``ChildProcessRunner`` (standalone grading) keeps the submission in a child process with a time limit per
+request, a memory limit, a scrubbed environment and its own temporary directory; a request that times out or
+kills the child costs that request, and the next one starts a fresh child. ``InProcessRunner`` (nbgrader, where
+the submission already lives in the notebook's kernel) runs requests in this process. Both send every reply
+through the same encoding, so the checks see the same data either way.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import logging
+import os
+import select
+import shutil
+import signal
+import struct
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+from .protocol import ProtocolError, decode, encode, write_message
+from .requests import ErrorReply, execute
+from .source import Submission
+
+log = logging.getLogger(__name__)
+
+
+class SubmissionError(Exception):
+    """The submission failed a request: it raised, timed out, crashed or answered nonsense."""
+
+
+class SubmissionRaised(SubmissionError):
+    def __init__(self, error: ErrorReply):
+        where = f" ({error.where})" if error.where else ""
+        text = f": {error.message}" if error.message else ""
+        if error.kind == "NotImplementedError":
+            super().__init__(f"not implemented yet: the stub raises NotImplementedError{where}")
+        else:
+            super().__init__(f"your code raised {error.kind}{text}{where}")
+        self.error = error
+
+
+class SubmissionTimeout(SubmissionError):
+    pass
+
+
+class SubmissionCrash(SubmissionError):
+    pass
+
+
+@dataclass
+class Limits:
+    """Resource limits for the child; ``memory_bytes`` is an address-space limit (not applied with CUDA)."""
+
+    memory_bytes: int = 8 << 30
+    file_bytes: int = 256 << 20
+    start_timeout: float = 120.0
+    threads: int | None = None
+
+
+def _check_reply(reply):
+    if isinstance(reply, ErrorReply):
+        raise SubmissionRaised(reply)
+    return reply
+
+
+class InProcessRunner:
+    """Run requests against a namespace in this process (the notebook's kernel under nbgrader)."""
+
+    def __init__(self, namespace: dict, load_errors: list[str] | None = None):
+        self.namespace = namespace
+        self.load_errors = list(load_errors or [])
+
+    def request(self, request, timeout: float):
+        with _quiet(), _alarm(timeout):
+            reply = execute(request, self.namespace, self.load_errors)
+        return _check_reply(decode(encode(reply)))
+
+    def close(self) -> None:
+        pass
+
+
+@contextlib.contextmanager
+def _quiet():
+    """Keep warnings and printing away from stderr (nbgrader scores a test cell that writes to stderr as 0)."""
+    sink = io.StringIO()
+    with warnings.catch_warnings(), contextlib.redirect_stdout(sink), contextlib.redirect_stderr(sink):
+        warnings.simplefilter("ignore")
+        saved = None
+        try:
+            sys.stderr.flush()
+            saved = os.dup(2)
+            null = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(null, 2)
+            os.close(null)
+        except (OSError, ValueError):
+            saved = None
+        try:
+            yield
+        finally:
+            if saved is not None:
+                os.dup2(saved, 2)
+                os.close(saved)
+
+
+@contextlib.contextmanager
+def _alarm(seconds: float):
+    """A time limit for in-process requests, where signals allow it (the main thread on POSIX)."""
+    if threading.current_thread() is not threading.main_thread() or not hasattr(signal, "SIGALRM"):
+        yield
+        return
+
+    def on_alarm(signum, frame):
+        raise SubmissionTimeout(f"did not finish within {seconds:.0f} s")
+
+    previous = signal.signal(signal.SIGALRM, on_alarm)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def _package_copy(directory: Path) -> Path:
+    """Copy the grader's package (just its .py files) beside the child, so nothing else of ours is importable."""
+    src = Path(__file__).resolve().parent
+    dst = directory / "_grader" / "autograder"
+    shutil.copytree(src, dst, ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "exercises", "data"))
+    return dst.parent
+
+
+class ChildProcessRunner:
+    """Run requests in a child process that holds the submission (started lazily, restarted after a failure)."""
+
+    def __init__(self, submission: Submission, limits: Limits | None = None, use_cuda: bool = False):
+        self.submission = submission
+        self.limits = limits or Limits()
+        self.use_cuda = use_cuda
+        self.proc: subprocess.Popen | None = None
+        self.workdir: Path | None = None
+        self.load_errors: list[str] = []
+        self.starts = 0
+
+    # -- lifecycle -------------------------------------------------------------------------------------
+    def _environment(self) -> dict:
+        home = str(self.workdir / "home")
+        os.makedirs(home, exist_ok=True)
+        env = {
+            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+            "HOME": home,
+            "TMPDIR": home,
+            "PYTHONPATH": str(self.pythonpath),
+            "PYTHONDONTWRITEBYTECODE": "1",
+            "PYTHONHASHSEED": "0",
+            "MPLBACKEND": "Agg",
+            "LANG": "C.UTF-8",
+        }
+        for key in ("CUDA_VISIBLE_DEVICES", "LD_LIBRARY_PATH", "OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE"):
+            if key in os.environ:
+                env[key] = os.environ[key]
+        if self.limits.threads:
+            env["AUTOGRADER_THREADS"] = str(self.limits.threads)
+            env["OMP_NUM_THREADS"] = str(self.limits.threads)
+        return env
+
+    def _preexec(self):
+        import resource
+
+        limits = self.limits
+        use_cuda = self.use_cuda
+
+        def apply():
+            resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+            resource.setrlimit(resource.RLIMIT_FSIZE, (limits.file_bytes, limits.file_bytes))
+            if not use_cuda and limits.memory_bytes:
+                resource.setrlimit(resource.RLIMIT_AS, (limits.memory_bytes, limits.memory_bytes))
+
+        return apply
+
+    def _start(self) -> None:
+        if self.workdir is None:
+            self.workdir = Path(tempfile.mkdtemp(prefix="autograder-"))
+            self.pythonpath = _package_copy(self.workdir)
+        run_dir = self.workdir / "run"
+        run_dir.mkdir(exist_ok=True)
+        self.proc = subprocess.Popen(
+            [sys.executable, "-I", "-c", "import sys; sys.path.insert(0, sys.argv[1]); "
+             "from autograder.child import main; sys.exit(main())", str(self.pythonpath)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            cwd=run_dir,
+            env=self._environment(),
+            preexec_fn=self._preexec(),
+            start_new_session=True,
+        )
+        self.starts += 1
+        write_message(self.proc.stdin, self.submission)
+        ready = self._read(self.limits.start_timeout, "loading your code")
+        self.load_errors = list(getattr(ready, "load_errors", []) or [])
+
+    def _kill(self) -> None:
+        if self.proc is None:
+            return
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        with contextlib.suppress(Exception):
+            self.proc.kill()
+        with contextlib.suppress(Exception):
+            self.proc.wait(timeout=10)
+        for stream in (self.proc.stdin, self.proc.stdout):
+            with contextlib.suppress(Exception):
+                stream.close()
+        self.proc = None
+
+    def close(self) -> None:
+        self._kill()
+        if self.workdir is not None:
+            shutil.rmtree(self.workdir, ignore_errors=True)
+            self.workdir = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    # -- requests --------------------------------------------------------------------------------------
+    def ensure_started(self) -> list[str]:
+        if self.proc is None or self.proc.poll() is not None:
+            self._kill()
+            try:
+                self._start()
+            except SubmissionError:
+                self._kill()
+                raise
+        return self.load_errors
+
+    def request(self, request, timeout: float):
+        self.ensure_started()
+        try:
+            write_message(self.proc.stdin, request)
+        except (BrokenPipeError, OSError):
+            code = self.proc.poll()
+            self._kill()
+            raise SubmissionCrash(f"the process running your code ended (exit status {code})") from None
+        return _check_reply(self._read(timeout, "this check"))
+
+    def _read(self, timeout: float, what: str):
+        deadline = time.monotonic() + timeout
+        fd = self.proc.stdout.fileno()
+        try:
+            (size,) = struct.unpack("<Q", self._read_exact(fd, 8, deadline))
+            if size > (1 << 30):
+                raise ProtocolError("reply too large")
+            return decode(self._read_exact(fd, size, deadline))
+        except SubmissionTimeout:
+            self._kill()
+            raise SubmissionTimeout(f"{what} did not finish within {timeout:.0f} s (an endless loop?)") from None
+        except EOFError:
+            code = self.proc.wait(timeout=10) if self.proc else None
+            self._kill()
+            cause = _exit_cause(code)
+            raise SubmissionCrash(f"the process running your code ended during {what} ({cause})") from None
+        except ProtocolError as exc:
+            self._kill()
+            raise SubmissionCrash(f"the process running your code sent an unreadable reply ({exc})") from None
+
+    @staticmethod
+    def _read_exact(fd: int, n: int, deadline: float) -> bytes:
+        chunks, got = [], 0
+        while got < n:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise SubmissionTimeout()
+            ready, _, _ = select.select([fd], [], [], left)
+            if not ready:
+                raise SubmissionTimeout()
+            chunk = os.read(fd, min(n - got, 1 << 20))
+            if not chunk:
+                raise EOFError()
+            chunks.append(chunk)
+            got += len(chunk)
+        return b"".join(chunks)
+
+
+def _exit_cause(code) -> str:
+    if code is None:
+        return "no exit status"
+    if code < 0:
+        name = signal.Signals(-code).name if -code in signal.Signals._value2member_map_ else str(-code)
+        hint = " (out of memory?)" if -code == signal.SIGKILL else ""
+        return f"killed by {name}{hint}"
+    return f"exit status {code}: sys.exit or os._exit in your code?"
