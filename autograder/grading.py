@@ -53,7 +53,7 @@ def run_checks(runner, exercise: Exercise, checks, *, device: str | None = None,
         report.notes.extend(f"while loading your code: {e}" for e in found.load_errors)
     except SubmissionError as exc:
         report.notes.append(f"your code could not be loaded: {exc}")
-        return _fail_all(report, checks, f"your code could not be loaded: {exc}")
+        return _fail_all(report, checks, "not run: your code could not be loaded (see the note above)")
     iterator = checks
     if progress:
         from tqdm.auto import tqdm

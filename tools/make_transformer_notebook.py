@@ -254,6 +254,7 @@ if RUN_TRAINING:
     for h, ax in enumerate(np.atleast_1d(axes)):
         attention_heatmap(weights[0, h].cpu().numpy(), words, ax=ax, title=f"head {h}")
     fig.suptitle(data.texts_test[i][:100])
+    fig.tight_layout()
     plt.show()
 ''')
 

@@ -671,8 +671,9 @@ PROFILES = {
     # 0.837-0.854 (mean 0.847, sd 0.004) over seeds 0-19; the flawed sample in assignments/samples 0.797-0.809.
     "cpu": TrainingProfile("cpu", dict(embed_dim=64, num_heads=2, ff_dim=32, num_blocks=1, dropout=0.1),
                            epochs=2, batch_size=64, lr=1e-3, threshold=0.82, timeout=300.0),
+    # GPU (calibrated by running the profile on a CPU; the arithmetic is the same): 0.844-0.860, mean 0.855.
     "gpu": TrainingProfile("gpu", dict(embed_dim=128, num_heads=2, ff_dim=32, num_blocks=1, dropout=0.1),
-                           epochs=3, batch_size=128, lr=1e-3, threshold=0.80, timeout=300.0),
+                           epochs=3, batch_size=128, lr=1e-3, threshold=0.83, timeout=300.0),
 }
 
 
