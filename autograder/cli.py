@@ -27,7 +27,7 @@ def _grade(args) -> int:
     for path in args.paths:
         report = grade_path(path, args.exercise, skip_training=args.skip_training, device=args.device,
                             include_hidden=not args.public_only, progress=sys.stderr.isatty(),
-                            timeout_factor=args.timeout_factor)
+                            timeout_factor=args.timeout_factor, salt=args.seed)
         reports.append(report)
         if args.format == "gradescope":
             out = as_gradescope(report)
@@ -79,6 +79,8 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--skip-training", action="store_true", help="leave out the training check (it scores 0)")
     g.add_argument("--public-only", action="store_true", help="run only the checks students see")
     g.add_argument("--device", choices=["cpu", "cuda"], help="default: cuda when available")
+    g.add_argument("--seed", type=int, default=None,
+                   help="fix the checks' random inputs (default: new inputs every run, so cached answers fail)")
     g.add_argument("--timeout-factor", type=float, default=1.0, help="scale every check's time limit")
     g.add_argument("--plot", help="write a PNG of the score distribution and per-check means")
     g.set_defaults(func=_grade)

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import logging
+import secrets
 import time
 from pathlib import Path
 
 from .checks import CheckFailure, CheckResult, Report, Status
-from .context import Context
+from .context import SALT, Context
 from .exercises import Exercise, get_exercise
 from .requests import Inspect
-from .runner import ChildProcessRunner, Limits, SubmissionError, SubmissionTimeout
+from .runner import ChildProcessRunner, SubmissionError, SubmissionTimeout
+from .sandbox import Limits
 from .source import SubmissionFormatError, load_submission
 
 log = logging.getLogger(__name__)
@@ -37,11 +39,22 @@ def select_checks(exercise: Exercise, parts=None, include_hidden: bool = True, n
 
 
 def run_checks(runner, exercise: Exercise, checks, *, device: str | None = None, skip_training: bool = False,
-               progress: bool = False, report: Report | None = None, timeout_factor: float = 1.0) -> Report:
+               progress: bool = False, report: Report | None = None, timeout_factor: float = 1.0,
+               salt: int = 0) -> Report:
     """Run ``checks`` against the submission behind ``runner``; never raises for anything the submission does.
 
-    ``timeout_factor`` scales every check's time budget (slower machines, or tests of the time limits).
+    ``timeout_factor`` scales every check's time budget (slower machines, or tests of the time limits);
+    ``salt`` varies every check's random inputs (0: the same inputs every run).
     """
+    token = SALT.set(salt)
+    try:
+        return _run_checks(runner, exercise, checks, device=device, skip_training=skip_training, progress=progress,
+                           report=report, timeout_factor=timeout_factor)
+    finally:
+        SALT.reset(token)
+
+
+def _run_checks(runner, exercise: Exercise, checks, *, device, skip_training, progress, report, timeout_factor):
     device = device or default_device()
     profile = exercise.profiles.get("gpu" if device.startswith("cuda") else "cpu")
     report = report or Report(exercise=exercise.name, submission="")
@@ -94,8 +107,8 @@ def _fail_all(report: Report, checks, message: str) -> Report:
 
 def grade_path(path: str | Path, exercise: str | Exercise, *, skip_training: bool = False, device: str | None = None,
                include_hidden: bool = True, progress: bool = False, limits: Limits | None = None,
-               timeout_factor: float = 1.0) -> Report:
-    """Grade a ``.py`` or ``.ipynb`` file with the submission in a child process."""
+               timeout_factor: float = 1.0, salt: int | None = 0) -> Report:
+    """Grade a ``.py`` or ``.ipynb`` file with the submission in a child process (``salt=None``: random inputs)."""
     exercise = get_exercise(exercise) if isinstance(exercise, str) else exercise
     checks = select_checks(exercise, include_hidden=include_hidden)
     report = Report(exercise=exercise.name, submission=str(path))
@@ -108,4 +121,5 @@ def grade_path(path: str | Path, exercise: str | Exercise, *, skip_training: boo
     device = device or default_device()
     with ChildProcessRunner(submission, limits, use_cuda=device.startswith("cuda")) as runner:
         return run_checks(runner, exercise, checks, device=device, skip_training=skip_training, progress=progress,
-                          report=report, timeout_factor=timeout_factor)
+                          report=report, timeout_factor=timeout_factor,
+                          salt=secrets.randbits(32) if salt is None else salt)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import secrets
 import warnings
 
 from .checks import Report
@@ -21,13 +22,20 @@ from .report import as_text
 from .runner import InProcessRunner
 
 
-def check_part(exercise: str, part: str, namespace: dict, hidden: bool = False, device: str | None = None) -> float:
+def check_part(exercise: str, part: str, namespace: dict, hidden: bool = False, device: str | None = None,
+               salt: int | None = None) -> float:
+    """Run one part's public (or hidden) checks on the notebook's namespace; returns the points earned.
+
+    Hidden checks draw new random inputs every run (``salt=None``), public ones the same inputs each time.
+    """
     spec = get_exercise(exercise)
     checks = [c for c in select_checks(spec, parts=[part]) if c.hidden == hidden]
     report = Report(exercise=spec.name, submission=f"{part} ({'hidden' if hidden else 'public'} checks)")
     sink = io.StringIO()
     with warnings.catch_warnings(), contextlib.redirect_stderr(sink):
         warnings.simplefilter("ignore")
-        run_checks(InProcessRunner(namespace), spec, checks, device=device, report=report)
+        if salt is None:
+            salt = secrets.randbits(32) if hidden else 0
+        run_checks(InProcessRunner(namespace), spec, checks, device=device, report=report, salt=salt)
     print(as_text(report))
     return float(report.score)

@@ -52,3 +52,23 @@ def training_curves(curves: dict, path: str | None = None, threshold: float | No
         ax.figure.savefig(path, dpi=120)
         plt.close(ax.figure)
     return ax
+
+
+def attention_over_words(rows: list[tuple[list[str], list[float]]], ax=None, title: str = "attention over words"):
+    """One tweet per row, each word in a cell coloured by its attention weight (a (n, T) heatmap)."""
+    plt = _pyplot()
+    import numpy as np
+
+    width = max(len(words) for words, _ in rows)
+    grid = np.full((len(rows), width), np.nan)
+    for r, (words, weights) in enumerate(rows):
+        grid[r, : len(words)] = np.asarray(weights)[: len(words)]
+    if ax is None:
+        _, ax = plt.subplots(figsize=(1.0 * width + 1, 0.6 * len(rows) + 1.2))
+    image = ax.imshow(grid, cmap="Reds", vmin=0.0, aspect="auto")
+    for r, (words, weights) in enumerate(rows):
+        for c, word in enumerate(words):
+            ax.text(c, r, word, ha="center", va="center", fontsize=7)
+    ax.set(xticks=[], yticks=[], title=title)
+    ax.figure.colorbar(image, ax=ax, fraction=0.03)
+    return ax

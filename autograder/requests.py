@@ -62,6 +62,7 @@ class Run:
     device: str = "cpu"
     repeats: int = 1
     backward: bool = False
+    backward_outputs: list | None = None  # which outputs the backward pass starts from (default: all)
     call: bool = True
 
 
@@ -227,7 +228,8 @@ def _run(request: Run, namespace: dict) -> RunReply:
                 reply.devices = [str(p.device.type) if isinstance(p, torch.Tensor) else "" for p in parts]
             reply.outputs.append([p.detach() if isinstance(p, torch.Tensor) else None for p in parts])
             if request.backward and repeat == 0:
-                _backward(parts, obj, inputs, reply, request.seed)
+                chosen = parts if request.backward_outputs is None else [parts[i] for i in request.backward_outputs if i < len(parts)]
+                _backward(chosen, obj, inputs, reply, request.seed)
     reply.forbidden = log.seen
     return reply
 

@@ -23,11 +23,11 @@ import tempfile
 import threading
 import time
 import warnings
-from dataclasses import dataclass
 from pathlib import Path
 
 from .protocol import ProtocolError, decode, encode, write_message
 from .requests import ErrorReply, execute
+from .sandbox import Limits, Sandbox
 from .source import Submission
 
 log = logging.getLogger(__name__)
@@ -54,16 +54,6 @@ class SubmissionTimeout(SubmissionError):
 
 class SubmissionCrash(SubmissionError):
     pass
-
-
-@dataclass
-class Limits:
-    """Resource limits for the child; ``memory_bytes`` is an address-space limit (not applied with CUDA)."""
-
-    memory_bytes: int = 8 << 30
-    file_bytes: int = 256 << 20
-    start_timeout: float = 120.0
-    threads: int | None = None
 
 
 def _check_reply(reply):
@@ -152,8 +142,7 @@ class ChildProcessRunner:
 
     # -- lifecycle -------------------------------------------------------------------------------------
     def _environment(self) -> dict:
-        home = str(self.workdir / "home")
-        os.makedirs(home, exist_ok=True)
+        home = str(self.box / "home")
         env = {
             "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
             "HOME": home,
@@ -172,38 +161,28 @@ class ChildProcessRunner:
             env["OMP_NUM_THREADS"] = str(self.limits.threads)
         return env
 
-    def _preexec(self):
-        import resource
-
-        limits = self.limits
-        use_cuda = self.use_cuda
-
-        def apply():
-            resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
-            resource.setrlimit(resource.RLIMIT_FSIZE, (limits.file_bytes, limits.file_bytes))
-            if not use_cuda and limits.memory_bytes:
-                resource.setrlimit(resource.RLIMIT_AS, (limits.memory_bytes, limits.memory_bytes))
-
-        return apply
-
     def _start(self) -> None:
         if self.workdir is None:
             self.workdir = Path(tempfile.mkdtemp(prefix="autograder-"))
-            self.pythonpath = _package_copy(self.workdir)
-        run_dir = self.workdir / "run"
-        run_dir.mkdir(exist_ok=True)
+            self.pythonpath = _package_copy(self.workdir)  # read-only to the child where namespaces work
+            self.box = self.workdir / "box"  # the only place the child may write
+            for sub in ("run", "home"):
+                (self.box / sub).mkdir(parents=True)
+            (self.workdir / "empty").mkdir()  # mounted over what the child must not read
+        self.sandbox = Sandbox(self.limits, self.box, self.use_cuda, empty=self.workdir / "empty")
         self.proc = subprocess.Popen(
             [sys.executable, "-I", "-c", "import sys; sys.path.insert(0, sys.argv[1]); "
              "from autograder.child import main; sys.exit(main())", str(self.pythonpath)],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,
-            cwd=run_dir,
+            cwd=self.box / "run",
             env=self._environment(),
-            preexec_fn=self._preexec(),
+            preexec_fn=self.sandbox.preexec,
             start_new_session=True,
         )
         self.starts += 1
+        log.info("child %d confined by: %s", self.proc.pid, ", ".join(self.sandbox.features))
         write_message(self.proc.stdin, self.submission)
         ready = self._read(self.limits.start_timeout, "loading your code")
         self.load_errors = list(getattr(ready, "load_errors", []) or [])
@@ -211,8 +190,7 @@ class ChildProcessRunner:
     def _kill(self) -> None:
         if self.proc is None:
             return
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(self.proc.pid, signal.SIGKILL)
+        self.sandbox.kill_all(self.proc.pid)
         with contextlib.suppress(Exception):
             self.proc.kill()
         with contextlib.suppress(Exception):
@@ -220,6 +198,7 @@ class ChildProcessRunner:
         for stream in (self.proc.stdin, self.proc.stdout):
             with contextlib.suppress(Exception):
                 stream.close()
+        self.sandbox.close()
         self.proc = None
 
     def close(self) -> None:

@@ -1,9 +1,9 @@
 """Calibrate (or re-check) a training profile's threshold: train the reference over many seeds, exactly as
 the grader trains a submission, and print the accuracies.
 
-    .venv/bin/python bench/calibrate_training.py --profile cpu --seeds 20
+    .venv/bin/python bench/calibrate_training.py --exercise transformer --profile cpu --seeds 20
 
-The threshold in ``autograder/exercises/transformer.py`` is the lowest accuracy seen, less a margin for
+The threshold in the exercise's module (``autograder/exercises/<exercise>.py``) is the lowest accuracy seen, less a margin for
 machine-to-machine variation; the figures are recorded in ``datasets/README.md``. A profile's threshold is
 valid only while the reference passes it on every seed.
 """
@@ -22,25 +22,29 @@ sys.path.insert(0, str(ROOT))
 from tqdm import tqdm  # noqa: E402
 
 from autograder.context import Context  # noqa: E402
-from autograder.exercises.transformer import PROFILES, train_and_score  # noqa: E402
+from autograder.exercises import get_exercise, names  # noqa: E402
+from autograder.exercises.common import train_and_score  # noqa: E402
 from autograder.runner import ChildProcessRunner  # noqa: E402
 from autograder.source import load_submission  # noqa: E402
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--profile", default="cpu", choices=sorted(PROFILES))
+    parser.add_argument("--exercise", default="transformer", choices=names())
+    parser.add_argument("--profile", default="cpu", choices=["cpu", "gpu"])
     parser.add_argument("--seeds", type=int, default=20)
     parser.add_argument("--device", default="cpu")
-    parser.add_argument("--submission", default=str(ROOT / "solutions" / "transformer.py"))
+    parser.add_argument("--submission", help="default: the exercise's reference solution")
     args = parser.parse_args()
-    profile = PROFILES[args.profile]
+    exercise = get_exercise(args.exercise)
+    profile = exercise.profiles[args.profile]
+    submission = args.submission or str(ROOT / exercise.solution)
     accuracies, seconds = [], []
-    with ChildProcessRunner(load_submission(args.submission)) as runner:
+    with ChildProcessRunner(load_submission(submission)) as runner:
         ctx = Context(runner=runner, device=args.device, profile=profile, timeout=profile.timeout)
         for seed in tqdm(range(args.seeds), desc=f"{args.profile} profile"):
             start = time.perf_counter()
-            result = train_and_score(ctx, profile, seed=seed)
+            result = train_and_score(ctx, exercise.classifier, exercise.training_kwargs(profile), profile, seed=seed)
             accuracies.append(result["accuracy"])
             seconds.append(time.perf_counter() - start)
             tqdm.write(f"seed {seed:2d}: accuracy {result['accuracy']:.4f}  ({seconds[-1]:.1f} s)")

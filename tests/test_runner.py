@@ -12,7 +12,7 @@ from conftest import SOLUTION, failed
 from autograder.checks import Status
 from autograder.exercises import get_exercise
 from autograder.grading import grade_path
-from autograder.runner import Limits
+from autograder.sandbox import Limits
 
 EXERCISE = get_exercise("transformer")
 PARTS = {c.name: c.part for c in EXERCISE.checks}

@@ -7,51 +7,18 @@ test cells' points come from the exercise's checks. Edit the narrative here, the
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tools"))
 
-from autograder.authoring import sync_notebook  # noqa: E402
 from autograder.exercises import get_exercise  # noqa: E402
+from notebook_builder import NotebookBuilder  # noqa: E402
 
-EXERCISE = get_exercise("transformer")
-cells: list[dict] = []
-
-
-def _meta(grade_id: str, *, solution=False, grade=False, locked=True, points=None, section=None) -> dict:
-    nb = {"grade": grade, "grade_id": grade_id, "locked": locked, "schema_version": 3, "solution": solution,
-          "task": False}
-    if points is not None:
-        nb["points"] = points
-    meta = {"nbgrader": nb}
-    if section:
-        meta["autograder"] = {"section": section}
-    return meta
-
-
-def markdown(grade_id: str, text: str) -> None:
-    cells.append({"cell_type": "markdown", "metadata": _meta(grade_id), "source": text.strip("\n")})
-
-
-def code(grade_id: str, text: str, **kw) -> None:
-    cells.append({"cell_type": "code", "execution_count": None, "metadata": _meta(grade_id, **kw), "outputs": [],
-                  "source": text.strip("\n")})
-
-
-def solution(section: str) -> None:
-    code(f"{section}_solution", "# filled from solutions/transformer.py", solution=True, locked=False, section=section)
-
-
-def tests(part: str, short: str) -> None:
-    public = sum(c.points for c in EXERCISE.checks if c.part == part and not c.hidden)
-    hidden = sum(c.points for c in EXERCISE.checks if c.part == part and c.hidden)
-    code(f"{short}_public_checks", f'check_part("transformer", "{part}", globals())', grade=True, points=public)
-    code(f"{short}_hidden_checks",
-         f'### BEGIN HIDDEN TESTS\ncheck_part("transformer", "{part}", globals(), hidden=True)\n### END HIDDEN TESTS',
-         grade=True, points=hidden)
+nb = NotebookBuilder(get_exercise("transformer"))
+markdown, code, solution = nb.markdown, nb.code, nb.solution
 
 
 markdown("intro", r"""
@@ -117,7 +84,7 @@ Scores where the mask is `False` must get weight exactly 0 (fill them with `-inf
 before the softmax). The softmax runs over the **keys**, the last axis. Return the weights too: we plot them.
 """)
 solution("scaled_dot_product_attention")
-tests("scaled_dot_product_attention", "sdpa")
+nb.tests("scaled_dot_product_attention", "sdpa")
 
 markdown("mha_text", r"""
 ## 2. Multi-head attention
@@ -127,7 +94,7 @@ Project the queries, keys and values, split the last axis into `num_heads` heads
 above, merge the heads back and project with `out_proj`.
 """)
 solution("MultiHeadAttention")
-tests("MultiHeadAttention", "mha")
+nb.tests("MultiHeadAttention", "mha")
 
 markdown("block_text", r"""
 ## 3. The transformer block
@@ -137,7 +104,7 @@ feed-forward network, dropout, add, LayerNorm. A padding mask `(B, T)` becomes a
 `(B, 1, 1, T)`, so that no token attends to padding.
 """)
 solution("TransformerBlock")
-tests("TransformerBlock", "block")
+nb.tests("TransformerBlock", "block")
 
 markdown("embed_text", r"""
 ## 4. Token and position embeddings
@@ -146,7 +113,7 @@ Attention by itself ignores order; a learned embedding of each position `0 .. T-
 embedding.
 """)
 solution("TokenAndPositionEmbedding")
-tests("TokenAndPositionEmbedding", "embed")
+nb.tests("TokenAndPositionEmbedding", "embed")
 
 markdown("clf_text", r"""
 ## 5. The classifier
@@ -156,7 +123,7 @@ classify with the small MLP head. The hidden checks also train your classifier (
 the same for everyone) and require the test accuracy the reference solution reliably reaches.
 """)
 solution("TransformerClassifier")
-tests("TransformerClassifier", "clf")
+nb.tests("TransformerClassifier", "clf")
 
 markdown("train_text", r"""
 ## 6. Training on real tweets
@@ -258,20 +225,5 @@ if RUN_TRAINING:
     plt.show()
 ''')
 
-notebook = {
-    "cells": cells,
-    "metadata": {
-        "kernelspec": {"display_name": "Python 3", "language": "python", "name": "python3"},
-        "language_info": {"name": "python"},
-    },
-    "nbformat": 4,
-    "nbformat_minor": 5,
-}
-for i, cell in enumerate(notebook["cells"]):
-    cell["id"] = cell["metadata"]["nbgrader"]["grade_id"].replace("_", "-")
-    cell["source"] = cell["source"].splitlines(keepends=True)
-path = ROOT / EXERCISE.notebook
-path.parent.mkdir(parents=True, exist_ok=True)
-path.write_text(json.dumps(notebook, indent=1, ensure_ascii=False) + "\n")
-sync_notebook(path, ROOT / EXERCISE.solution)
+path = nb.write(ROOT)
 print(f"wrote {path.relative_to(ROOT)}")

@@ -6,6 +6,7 @@ Adding an exercise means adding a module here that builds an ``Exercise`` and re
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Callable
 
 
 @dataclass(frozen=True)
@@ -35,6 +36,8 @@ class Exercise:
     solution: str = ""  # path of the reference, relative to the repository root
     notebook: str = ""  # path of the nbgrader source notebook, relative to the repository root
     profiles: dict = field(default_factory=dict)  # "cpu" / "gpu" -> TrainingProfile
+    classifier: str = ""  # the part the training check trains
+    training_kwargs: Callable | None = None  # training_kwargs(profile) -> the classifier's constructor arguments
 
     def check(self, name: str):
         return next(c for c in self.checks if c.name == name)
@@ -43,10 +46,12 @@ class Exercise:
 def get_exercise(name: str) -> Exercise:
     if name == "transformer":
         from .transformer import EXERCISE
-
-        return EXERCISE
-    raise KeyError(f"unknown exercise {name!r}; known: {', '.join(names())}")
+    elif name == "attention_rnn":
+        from .attention_rnn import EXERCISE
+    else:
+        raise KeyError(f"unknown exercise {name!r}; known: {', '.join(names())}")
+    return EXERCISE
 
 
 def names() -> list[str]:
-    return ["transformer"]
+    return ["transformer", "attention_rnn"]

