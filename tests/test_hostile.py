@@ -13,7 +13,6 @@ import sys
 import threading
 import uuid
 
-import numpy as np
 import pytest
 import torch
 

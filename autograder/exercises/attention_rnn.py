@@ -2,22 +2,21 @@
 
 Contract (documented in the notebook): ``TemporalAttention(hidden_dim, normalise)`` and
 ``AttentionLSTMClassifier(vocab_size, num_classes, embed_dim, hidden_dim, normalise)``; post-padded tokens,
-padding id 0, masks True at real steps. References: ``attention_rnn_reference`` (float64, gate by gate).
+padding id 0, masks True at real steps. The public checks are here; the hidden ones, which compare with
+``attention_rnn_reference`` (float64, gate by gate), are in ``attention_rnn_hidden``.
 """
 
 from __future__ import annotations
 
 import numpy as np
-import torch
 
 from ..checks import CheckFailure
-from ..compare import as64, max_error, require_close, require_shape, variant_grid
+from ..compare import require_shape
 from ..context import Context, outputs, randn, rng
 from . import Exercise, TrainingProfile
-from . import attention_rnn_reference as ref
 from .common import (
     contract_params, make_check, random_padding_mask, random_tokens, refuse_forbidden, require_grads,
-    require_interface, require_module, training_check, training_data,
+    require_interface, require_module, training_data, with_hidden_checks,
 )
 
 TA, AC = "TemporalAttention", "AttentionLSTMClassifier"
@@ -93,34 +92,6 @@ def ta_normalised(ctx: Context) -> None:
         raise CheckFailure("sigmoid: weights outside [0, 1]", HINT_SWAPPED_TO_SOFTMAX)
 
 
-def _ta_compare(ctx: Context, normalise: str, seed: int) -> None:
-    for with_mask in (True, False):
-        inputs = _ta_inputs(seed, with_mask)
-        reply, got = _ta(ctx, normalise, inputs)
-        p = contract_params(reply, {"score.weight": (1, TA_CASE["H"]), "score.bias": (1,)}, TA)
-        h = as64(inputs[0])
-        mask = torch.as_tensor(inputs[1]) if with_mask else None
-        if normalise == "softmax":
-            switches = {"tanh": [(False, HINT_NO_TANH)], "axis": [("feature", HINT_FEATURE_AXIS)],
-                        "normalise": [("sigmoid", HINT_SWAPPED_TO_SIGMOID)], "applied": [(False, HINT_NOT_APPLIED)]}
-        else:
-            switches = {"normalise": [("softmax", HINT_SWAPPED_TO_SOFTMAX)], "applied": [(False, HINT_NOT_APPLIED)]}
-        if with_mask:
-            switches["mask_mode"] = [(ref.MASK_IGNORED, HINT_PADDING)]
-        expected = ref.temporal_attention(p, h, mask, normalise=normalise)
-        variants = variant_grid(lambda **kw: ref.temporal_attention(p, h, mask, **{"normalise": normalise, **kw}), switches)
-        label = f"TemporalAttention(normalise={normalise!r}){' with a padding mask' if with_mask else ''}"
-        require_close(label, got, list(expected), variants)
-
-
-def ta_softmax_values(ctx: Context) -> None:
-    _ta_compare(ctx, "softmax", 10)
-
-
-def ta_sigmoid_values(ctx: Context) -> None:
-    _ta_compare(ctx, "sigmoid", 20)
-
-
 def ta_gradients(ctx: Context) -> None:
     # from ``weighted`` alone: the score layer must learn through the re-weighted outputs, not only the weights
     reply, _ = _ta(ctx, "softmax", _ta_inputs(3), mode="train", backward=True, backward_outputs=[0])
@@ -184,58 +155,6 @@ def ac_shapes(ctx: Context) -> None:
         _ac(ctx, tokens, attention=True)
 
 
-def _ac_variants(p, t, normalise):
-    switches = {"read": [("last", HINT_PADDED_STEP)], "mask_mode": [(ref.MASK_IGNORED, HINT_PADDING)],
-                "applied": [(False, HINT_NOT_APPLIED)]}
-    if normalise == "softmax":
-        switches.update({"tanh": [(False, HINT_NO_TANH)], "axis": [("feature", HINT_FEATURE_AXIS)],
-                         "normalise": [("sigmoid", HINT_SWAPPED_TO_SIGMOID)]})
-    else:
-        switches["normalise"] = [("softmax", HINT_SWAPPED_TO_SOFTMAX)]
-    return variant_grid(lambda **kw: ref.classifier(p, t, **{"normalise": normalise, **kw}), switches)
-
-
-def _ac_compare(ctx: Context, seed: int, only_weights: bool) -> None:
-    c = AC_CASE
-    for normalise in ("softmax", "sigmoid"):
-        tokens = random_tokens(seed, c["B"], c["T"], c["vocab"])
-        reply, got = _ac(ctx, tokens, normalise, attention=True)
-        p = contract_params(reply, _ac_shapes(), AC)
-        t = torch.as_tensor(tokens)
-        expected = list(ref.classifier(p, t, normalise=normalise))
-        variants = _ac_variants(p, t, normalise)
-        label = f"AttentionLSTMClassifier(normalise={normalise!r}) in eval mode, tokens {tokens.shape} with padding"
-        if only_weights:
-            for v in variants:
-                v.outputs = v.outputs[1:]
-            require_close(f"{label}: attention weights", got[1:], expected[1:], variants)
-        else:
-            for v in variants:
-                v.outputs = v.outputs[:1]
-            require_close(f"{label}: logits", got[:1], expected[:1], variants)
-
-
-def ac_values(ctx: Context) -> None:
-    _ac_compare(ctx, 60, only_weights=False)
-
-
-def ac_attention(ctx: Context) -> None:
-    _ac_compare(ctx, 70, only_weights=True)
-
-
-def ac_padding(ctx: Context) -> None:
-    c = AC_CASE
-    tokens = random_tokens(80, c["B"], 7, c["vocab"])
-    padded = np.concatenate([tokens, np.zeros((c["B"], 5), dtype=np.int64)], axis=1)
-    for normalise in ("softmax", "sigmoid"):
-        a = _ac(ctx, tokens, normalise)[1][0]
-        b = _ac(ctx, padded, normalise)[1][0]
-        err, _ = max_error(a, b)
-        if err > 1e-5:
-            raise CheckFailure(f"normalise={normalise!r}: appending 5 padding tokens (id 0) changes the logits by up "
-                               f"to {err:.3g}", hint=f"{HINT_PADDING}; and {HINT_PADDED_STEP}")
-
-
 def ac_gradients(ctx: Context) -> None:
     c = AC_CASE
     reply, _ = _ac(ctx, random_tokens(90, 6, c["T"], c["vocab"]), mode="train", backward=True)
@@ -246,40 +165,46 @@ def training_kwargs(profile: TrainingProfile) -> dict:
     return dict(vocab_size=len(training_data().vocab), num_classes=2, **profile.model_kwargs)
 
 
-def ac_training(ctx: Context) -> None:
-    training_check(ctx, AC, training_kwargs(ctx.profile))
-
-
 # ---------------------------------------------------------------------------------------------------------
 
 PROFILES = {
     # Calibrated with bench/calibrate_training.py --exercise attention_rnn (figures in datasets/README.md).
+    # CPU: the reference scored 0.8485-0.8549 (mean 0.8504, sd 0.0017) over seeds 0-19.
     "cpu": TrainingProfile("cpu", dict(embed_dim=64, hidden_dim=64, normalise="softmax"),
-                           epochs=2, batch_size=64, lr=1e-3, threshold=0.80, timeout=300.0),
+                           epochs=2, batch_size=64, lr=1e-3, threshold=0.83, timeout=300.0),
+    # GPU (run on a CPU to calibrate): 0.8551-0.8636 over seeds 0-10.
     "gpu": TrainingProfile("gpu", dict(embed_dim=128, hidden_dim=64, normalise="softmax"),
-                           epochs=3, batch_size=128, lr=1e-3, threshold=0.80, timeout=300.0),
+                           epochs=3, batch_size=128, lr=1e-3, threshold=0.83, timeout=300.0),
 }
 
-CHECKS = (
+CHECK_ORDER = (
+    "ta.interface",
+    "ta.shapes",
+    "ta.normalised",
+    "ta.softmax_values",
+    "ta.sigmoid_values",
+    "ta.gradients",
+    "ac.interface",
+    "ac.shapes",
+    "ac.values",
+    "ac.attention",
+    "ac.padding",
+    "ac.gradients",
+    "ac.training",
+)
+
+PUBLIC_CHECKS = (
     make_check("ta.interface", TA, 2, "score = nn.Linear(hidden_dim, 1); both normalisations", ta_interface),
     make_check("ta.shapes", TA, 3, "weighted (B, T, H) and weights (B, T), with and without a mask", ta_shapes),
     make_check("ta.normalised", TA, 5, "softmax sums to 1 over real steps; padded steps get 0", ta_normalised),
-    make_check("ta.softmax_values", TA, 12, "softmax over time of tanh(score(h)) matches a float64 reference",
-               ta_softmax_values, hidden=True),
-    make_check("ta.sigmoid_values", TA, 10, "sigmoid(score(h)) matches a float64 reference", ta_sigmoid_values,
-               hidden=True),
     make_check("ta.gradients", TA, 2, "a gradient reaches the score layer and the input through weighted",
                ta_gradients),
     make_check("ac.interface", AC, 3, "embedding (padding_idx 0), lstm1, attention, lstm2, classifier", ac_interface),
     make_check("ac.shapes", AC, 4, "logits (B, C); with return_attention, weights (B, T) too", ac_shapes),
-    make_check("ac.values", AC, 16, "logits match a float64 reference (the last real step is read)", ac_values,
-               hidden=True),
-    make_check("ac.attention", AC, 6, "the returned attention weights match the reference", ac_attention, hidden=True),
-    make_check("ac.padding", AC, 10, "appending padding does not change the logits", ac_padding, hidden=True),
     make_check("ac.gradients", AC, 2, "a gradient reaches every parameter", ac_gradients),
-    make_check("ac.training", AC, 25, "trains to the calibrated test accuracy on held-out tweets", ac_training,
-               hidden=True, training=True, timeout=300.0),
 )
+
+CHECKS = with_hidden_checks(PUBLIC_CHECKS, __name__, CHECK_ORDER)
 
 EXERCISE = Exercise(
     name="attention_rnn",

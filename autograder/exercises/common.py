@@ -145,3 +145,18 @@ def training_check(ctx: Context, target: str, init_kwargs: dict) -> None:
 
 def make_check(name, part, points, description, run, hidden=False, **kw) -> Check:
     return Check(name=name, part=part, points=points, description=description, run=run, hidden=hidden, **kw)
+
+
+def with_hidden_checks(public: tuple, module: str, order: tuple) -> tuple:
+    """The public checks plus, where its module is installed, the exercise's hidden ones, in ``order``.
+
+    A student install leaves ``<exercise>_hidden`` (and the references it uses) out; the grader's has it.
+    """
+    import importlib
+    import importlib.util
+
+    checks = list(public)
+    if importlib.util.find_spec(f"{module}_hidden") is not None:
+        checks += list(importlib.import_module(f"{module}_hidden").HIDDEN_CHECKS)
+    rank = {name: i for i, name in enumerate(order)}
+    return tuple(sorted(checks, key=lambda c: rank[c.name]))

@@ -1,0 +1,258 @@
+"""Hidden checks of the transformer exercise: numerics against the float64 reference, masks, padding, training.
+
+Left out of the student install (``tools/build_student_wheel.py``), together with the reference they use.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from ..checks import CheckFailure
+from ..compare import Variant, as64, close, max_error, require_close, variant_grid
+from ..context import Context, outputs, randn, rng
+from . import transformer_reference as ref
+from .common import contract_params, make_check, random_mask, random_padding_mask, random_tokens, refuse_forbidden, training_check
+from .transformer import (  # the public part: cases, hints and helpers
+    BLOCK, BLOCK_CASE, CLF, CLF_CASE, EMBED, EMBED_CASE, HINT_CLF_MASK, HINT_MASK_IGNORED, HINT_MASK_INVERTED,
+    HINT_MEAN_PADDING, HINT_NO_POSITION, HINT_NO_RESIDUAL, HINT_NO_SCALE, HINT_NO_TRANSPOSE, HINT_PRE_NORM,
+    HINT_SCALE_D, HINT_SCALE_DV, HINT_SCALE_E, HINT_SOFTMAX_AXIS, MHA, MHA_CASES, SDPA, SDPA_CASES, _block_init,
+    _block_inputs, _block_shapes, _clf_init, _clf_shapes, _embed_init, _mha_init, _mha_inputs, _mha_shapes, _sdpa,
+    _sdpa_inputs, training_kwargs,
+)
+
+def _sdpa_variants(q, k, v, mask=None):
+    d, dv = q.shape[-1], v.shape[-1]
+    scales = [(1.0, HINT_NO_SCALE), (1.0 / d, HINT_SCALE_D)] + ([(dv ** -0.5, HINT_SCALE_DV)] if dv != d else [])
+    switches = {"scale": scales, "softmax_dim": [(-2, HINT_SOFTMAX_AXIS)]}
+    if mask is not None:
+        switches["mask_mode"] = [(ref.MASK_INVERTED, HINT_MASK_INVERTED), (ref.MASK_IGNORED, HINT_MASK_IGNORED)]
+    return variant_grid(lambda **kw: ref.attention(q, k, v, mask, **kw), switches)
+
+
+def _builtin_sdpa(q, k, v, mask=None):
+    """PyTorch's own attention in float64 (output only; it does not return the weights)."""
+    return F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
+
+
+def _compare_sdpa(label: str, got, q, k, v, mask=None) -> None:
+    q64, k64, v64 = as64(q), as64(k), as64(v)
+    m = None if mask is None else torch.as_tensor(mask)
+    expected = list(ref.attention(q64, k64, v64, m))
+    builtin = _builtin_sdpa(q64, k64, v64, m)
+    assert close(builtin, expected[0], atol=1e-9), "reference and torch disagree: a grader bug"
+    require_close(label, got, expected, _sdpa_variants(q64, k64, v64, m))
+    err, _ = max_error(got[0], builtin)
+    if not close(got[0], builtin):  # cannot happen when the reference matched; kept as a second opinion
+        raise CheckFailure(f"{label}: output differs from torch.nn.functional.scaled_dot_product_attention by {err:.3g}")
+
+
+def sdpa_values(ctx: Context) -> None:
+    for i, case in enumerate(SDPA_CASES):
+        q, k, v = _sdpa_inputs(100 + i, case)
+        _, got = _sdpa(ctx, (q, k, v))
+        _compare_sdpa(f"query {q.shape}, key {k.shape}, value {v.shape}", got, q, k, v)
+
+
+def sdpa_mask(ctx: Context) -> None:
+    gen = rng(7)
+    cases = []
+    q, k, v = randn(gen, 2, 4, 6), randn(gen, 2, 7, 6), randn(gen, 2, 7, 5)
+    cases.append(("padding mask (B, 1, Tk)", q, k, v, random_padding_mask(gen, 2, 7)[:, None, :]))
+    q, k, v = randn(gen, 2, 3, 5, 4), randn(gen, 2, 3, 5, 4), randn(gen, 2, 3, 5, 4)
+    cases.append(("causal mask (Tq, Tk)", q, k, v, np.tril(np.ones((5, 5), dtype=bool))))
+    q, k, v = randn(gen, 2, 4, 6), randn(gen, 2, 6, 6), randn(gen, 2, 6, 3)
+    cases.append(("full mask (B, Tq, Tk)", q, k, v, random_mask(gen, 2, 4, 6)))
+    for label, q, k, v, mask in cases:
+        _, got = _sdpa(ctx, (q, k, v, mask))
+        w = got[1]
+        blocked = np.broadcast_to(~mask, w.shape)
+        if np.abs(w[blocked]).max(initial=0) > 1e-6:
+            hint = HINT_MASK_INVERTED if np.abs(w[~blocked]).max(initial=0) < 1e-6 else HINT_MASK_IGNORED
+            raise CheckFailure(f"{label}: masked keys get weight up to {np.abs(w[blocked]).max():.3g}; must be 0", hint)
+        _compare_sdpa(label, got, q, k, v, mask)
+
+
+def _mha_variants(p, q, k, v, H, E, mask):
+    switches = {
+        "heads_split": [("view", HINT_NO_TRANSPOSE)],
+        "scale": [(1.0, HINT_NO_SCALE), (E ** -0.5, HINT_SCALE_E)],
+        "softmax_dim": [(-2, HINT_SOFTMAX_AXIS)],
+    }
+    if mask is not None:
+        switches["mask_mode"] = [(ref.MASK_INVERTED, HINT_MASK_INVERTED), (ref.MASK_IGNORED, HINT_MASK_IGNORED)]
+    return variant_grid(lambda **kw: ref.multi_head_attention(p, q, k, v, H, mask, **kw), switches)
+
+
+def _builtin_mha(p, q, k, v, E, H, mask=None):
+    """torch.nn.MultiheadAttention with the same weights (only when key_dim = embed_dim / num_heads)."""
+    m = torch.nn.MultiheadAttention(E, H, batch_first=True, dtype=torch.float64)
+    with torch.no_grad():
+        m.in_proj_weight.copy_(torch.cat([p["q_proj.weight"], p["k_proj.weight"], p["v_proj.weight"]]))
+        m.in_proj_bias.copy_(torch.cat([p["q_proj.bias"], p["k_proj.bias"], p["v_proj.bias"]]))
+        m.out_proj.weight.copy_(p["out_proj.weight"])
+        m.out_proj.bias.copy_(p["out_proj.bias"])
+    m.eval()
+    attn_mask = None
+    if mask is not None:  # ours: True = may attend, (B, 1|H, Tq, Tk); torch's: True = may NOT attend, (B*H, Tq, Tk)
+        B, Tq, Tk = q.shape[0], q.shape[1], k.shape[1]
+        attn_mask = (~torch.broadcast_to(mask, (B, H, Tq, Tk))).reshape(B * H, Tq, Tk)
+    with torch.no_grad():
+        out, w = m(q, k, v, attn_mask=attn_mask, need_weights=True, average_attn_weights=False)
+    return [out, w]
+
+
+def _compare_mha(ctx: Context, label: str, case, seed: int, mask=None, cross=None) -> None:
+    E, H, kd, B, Tq, Tk = case
+    inputs = _mha_inputs(seed, E, B, Tq, Tk, cross=Tq != Tk if cross is None else cross)
+    call_inputs = inputs + ([mask] if mask is not None else [])
+    reply = ctx.run(MHA, inputs=call_inputs, **_mha_init(E, H, kd))
+    refuse_forbidden(reply, MHA)
+    got = outputs(reply, 2, f"{MHA}.forward")
+    p = contract_params(reply, _mha_shapes(E, H, kd), f"MultiHeadAttention({E}, {H})")
+    q, k, v = (as64(x) for x in inputs)
+    m = None if mask is None else torch.as_tensor(mask)
+    expected = list(ref.multi_head_attention(p, q, k, v, H, m))
+    require_close(label, got, expected, _mha_variants(p, q, k, v, H, E, m))
+    if kd is None or kd * H == E:
+        builtin = _builtin_mha(p, q, k, v, E, H, m)
+        assert all(close(a, b, atol=1e-9) for a, b in zip(builtin, expected)), "reference and torch disagree"
+        if not all(close(g, b) for g, b in zip(got, builtin)):
+            raise CheckFailure(f"{label}: differs from torch.nn.MultiheadAttention with your weights")
+
+
+def mha_values(ctx: Context) -> None:
+    for i, case in enumerate(MHA_CASES):
+        E, H, kd, B, Tq, Tk = case
+        _compare_mha(ctx, f"MultiHeadAttention({E}, {H}), query {(B, Tq, E)}, key {(B, Tk, E)}", case, 200 + i)
+
+
+def mha_mask(ctx: Context) -> None:
+    gen = rng(11)
+    E, H, kd, B, Tq, Tk = MHA_CASES[1]
+    padding = random_padding_mask(gen, B, Tk)[:, None, None, :]  # (B, 1, 1, Tk)
+    _compare_mha(ctx, "padding mask (B, 1, 1, Tk)", MHA_CASES[1], 300, mask=padding)
+    full = random_mask(gen, B, 1, Tq, Tk)  # (B, 1, Tq, Tk), shared by the heads
+    _compare_mha(ctx, "mask (B, 1, Tq, Tk)", MHA_CASES[1], 301, mask=full)
+    E, H, kd, B, Tq, Tk = MHA_CASES[0]
+    causal = np.tril(np.ones((Tq, Tk), dtype=bool))[None, None]  # (1, 1, T, T)
+    _compare_mha(ctx, "causal mask (1, 1, T, T)", MHA_CASES[0], 302, mask=causal)
+
+
+def _builtin_block(p, x, padding_mask):
+    """torch.nn.TransformerEncoderLayer (post-norm, ReLU) with the same weights."""
+    c = BLOCK_CASE
+    layer = torch.nn.TransformerEncoderLayer(c["E"], c["H"], c["ff"], dropout=0.0, layer_norm_eps=1e-6,
+                                             batch_first=True, dtype=torch.float64)
+    sd = {
+        "self_attn.in_proj_weight": torch.cat([p["attn.q_proj.weight"], p["attn.k_proj.weight"], p["attn.v_proj.weight"]]),
+        "self_attn.in_proj_bias": torch.cat([p["attn.q_proj.bias"], p["attn.k_proj.bias"], p["attn.v_proj.bias"]]),
+        "self_attn.out_proj.weight": p["attn.out_proj.weight"], "self_attn.out_proj.bias": p["attn.out_proj.bias"],
+        "linear1.weight": p["ffn.0.weight"], "linear1.bias": p["ffn.0.bias"],
+        "linear2.weight": p["ffn.2.weight"], "linear2.bias": p["ffn.2.bias"],
+        "norm1.weight": p["norm1.weight"], "norm1.bias": p["norm1.bias"],
+        "norm2.weight": p["norm2.weight"], "norm2.bias": p["norm2.bias"],
+    }
+    layer.load_state_dict(sd)
+    layer.train()  # the slow path: same maths, no nested-tensor shortcut that zeroes padded rows
+    with torch.no_grad():
+        return layer(x, src_key_padding_mask=None if padding_mask is None else ~padding_mask)
+
+
+def block_values(ctx: Context) -> None:
+    c = BLOCK_CASE
+    for seed, with_mask in ((400, False), (401, True)):
+        inputs = _block_inputs(seed, with_mask)
+        reply = ctx.run(BLOCK, inputs=inputs, **_block_init())
+        refuse_forbidden(reply, BLOCK)
+        (got,) = outputs(reply, 1, f"{BLOCK}.forward")
+        p = contract_params(reply, _block_shapes(c["E"], c["ff"]), BLOCK)
+        x = as64(inputs[0])
+        m = torch.as_tensor(inputs[1]) if with_mask else None
+        expected = ref.block(p, x, c["H"], m)
+        switches = {"norm": [("pre", HINT_PRE_NORM)], "residual": [(False, HINT_NO_RESIDUAL)]}
+        if with_mask:
+            switches["mask_mode"] = [(ref.MASK_INVERTED, HINT_MASK_INVERTED), (ref.MASK_IGNORED, HINT_MASK_IGNORED)]
+        variants = variant_grid(lambda **kw: ref.block(p, x, c["H"], m, **kw), switches)
+        label = f"TransformerBlock in eval mode{', with a padding mask' if with_mask else ''}"
+        require_close(label, [got], [expected], variants)
+        builtin = _builtin_block(p, x, m)
+        assert close(builtin, expected, atol=1e-9), "reference and torch disagree: a grader bug"
+        if not close(got, builtin):
+            raise CheckFailure(f"{label}: differs from torch.nn.TransformerEncoderLayer with your weights")
+
+
+def block_padding(ctx: Context) -> None:
+    """Behaviour: what sits at padded positions never changes the outputs at real positions."""
+    x, mask = _block_inputs(500, True)
+    noisy = x.copy()
+    noisy[~mask] = randn(rng(501), int((~mask).sum()), x.shape[-1]) * 3.0
+    a = outputs(ctx.run(BLOCK, inputs=[x, mask], **_block_init()), 1, f"{BLOCK}.forward")[0]
+    b = outputs(ctx.run(BLOCK, inputs=[noisy, mask], **_block_init()), 1, f"{BLOCK}.forward")[0]
+    err, index = max_error(a[mask], b[mask])
+    if err > 1e-5:
+        raise CheckFailure(
+            f"changing the padded tokens changes real tokens' outputs (by up to {err:.3g}): the padding mask "
+            "is not applied, or is inverted",
+            hint="pass padding_mask[:, None, None, :] (B, 1, 1, T) to attention as the mask; True = real token",
+        )
+
+
+def embed_values(ctx: Context) -> None:
+    c = EMBED_CASE
+    for T in (c["T"], c["max_len"]):
+        tokens = random_tokens(800 + T, c["B"], T, c["vocab"], lengths=False)
+        reply = ctx.run(EMBED, inputs=[tokens], **_embed_init())
+        (got,) = outputs(reply, 1, f"{EMBED}.forward")
+        p = contract_params(reply, {"token_emb.weight": (c["vocab"], c["E"]), "pos_emb.weight": (c["max_len"], c["E"])}, EMBED)
+        t = torch.as_tensor(tokens)
+        require_close(f"TokenAndPositionEmbedding on tokens of shape {tokens.shape}", [got], [ref.embedding(p, t)],
+                      [Variant(HINT_NO_POSITION, [ref.embedding(p, t, positions=False)])])
+
+
+def clf_values(ctx: Context) -> None:
+    c = CLF_CASE
+    tokens = random_tokens(1100, c["B"], 9, c["vocab"])
+    reply = ctx.run(CLF, inputs=[tokens], **_clf_init())
+    refuse_forbidden(reply, CLF)
+    (got,) = outputs(reply, 1, f"{CLF}.forward")
+    p = contract_params(reply, _clf_shapes(), CLF)
+    t = torch.as_tensor(tokens)
+    args = (p, t, c["H"], c["blocks"])
+    switches = {"pool": [("all", HINT_MEAN_PADDING)], "mask_mode": [(ref.MASK_IGNORED, HINT_CLF_MASK)],
+                "positions": [(False, HINT_NO_POSITION)]}
+    require_close(f"TransformerClassifier logits in eval mode, tokens {tokens.shape} with padding", [got],
+                  [ref.classifier(*args)], variant_grid(lambda **kw: ref.classifier(*args, **kw), switches, 3))
+
+
+def clf_padding(ctx: Context) -> None:
+    """Behaviour: appending padding never changes the logits."""
+    c = CLF_CASE
+    tokens = random_tokens(1200, c["B"], 8, c["vocab"])
+    padded = np.concatenate([tokens, np.zeros((c["B"], 4), dtype=np.int64)], axis=1)
+    a = outputs(ctx.run(CLF, inputs=[tokens], **_clf_init()), 1, f"{CLF}.forward")[0]
+    b = outputs(ctx.run(CLF, inputs=[padded], **_clf_init()), 1, f"{CLF}.forward")[0]
+    err, _ = max_error(a, b)
+    if err > 1e-5:
+        raise CheckFailure(f"appending 4 padding tokens (id 0) changes the logits by up to {err:.3g}",
+                           hint="mask padding in attention and average over real tokens only")
+
+
+def clf_training(ctx: Context) -> None:
+    training_check(ctx, CLF, training_kwargs(ctx.profile))
+
+
+HIDDEN_CHECKS = (
+    make_check("sdpa.values", SDPA, 5, "matches a float64 reference and torch's own attention", sdpa_values, hidden=True),
+    make_check("sdpa.mask", SDPA, 4, "padding, causal and full masks (True = may attend)", sdpa_mask, hidden=True),
+    make_check("mha.values", MHA, 8, "matches a float64 reference and nn.MultiheadAttention", mha_values, hidden=True),
+    make_check("mha.mask", MHA, 5, "masks broadcast over heads and queries", mha_mask, hidden=True),
+    make_check("block.values", BLOCK, 8, "post-norm block matches a reference and nn.TransformerEncoderLayer", block_values, hidden=True),
+    make_check("block.padding", BLOCK, 4, "padded tokens never change real tokens' outputs", block_padding, hidden=True),
+    make_check("embed.values", EMBED, 3, "token embedding plus position embedding", embed_values, hidden=True),
+    make_check("clf.values", CLF, 8, "logits match a reference: masked blocks, mean over real tokens", clf_values, hidden=True),
+    make_check("clf.padding", CLF, 4, "appending padding does not change the logits", clf_padding, hidden=True),
+    make_check("clf.training", CLF, 22, "trains to the calibrated test accuracy on held-out tweets", clf_training,
+       hidden=True, training=True, timeout=300.0),
+)

@@ -1,0 +1,54 @@
+"""Does the student install hold the public checks, and neither the solutions nor the hidden checks?"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import zipfile
+
+import pytest
+
+from conftest import ROOT
+
+pytestmark = pytest.mark.slow
+sys.path.insert(0, str(ROOT / "tools"))
+
+
+@pytest.fixture(scope="module")
+def wheel(tmp_path_factory):
+    from build_student_wheel import build_student_wheel
+
+    return build_student_wheel(tmp_path_factory.mktemp("dist"))
+
+
+def test_does_the_wheel_leave_out_solutions_hidden_checks_and_references(wheel):
+    names = zipfile.ZipFile(wheel).namelist()
+    assert any(n.endswith("autograder/notebook_cell.py") for n in names)
+    assert any(n.endswith("autograder/exercises/transformer.py") for n in names)
+    assert not [n for n in names if "solutions" in n or "_hidden" in n or "_reference" in n or n.startswith("tests/")]
+
+
+def test_do_the_public_checks_run_from_the_wheel(wheel, tmp_path):
+    """Unpacked alone on the path (the dependencies come from this environment), the public checks give the
+    reference full public marks, and no hidden check exists to run."""
+    zipfile.ZipFile(wheel).extractall(tmp_path / "site")
+    code = f"""
+import sys, runpy
+sys.path.insert(0, {str(tmp_path / "site")!r})
+import autograder
+assert autograder.__file__.startswith({str(tmp_path)!r}), autograder.__file__
+from autograder.exercises import get_exercise
+from autograder.notebook_cell import check_part
+for name, solution in (("transformer", "transformer.py"), ("attention_rnn", "attention_rnn.py")):
+    exercise = get_exercise(name)
+    assert not [c for c in exercise.checks if c.hidden], name
+    namespace = runpy.run_path({str(ROOT / "solutions")!r} + "/" + solution)
+    for part in exercise.parts:
+        earned = check_part(name, part, namespace)
+        total = sum(c.points for c in exercise.checks if c.part == part)
+        assert earned == total, (part, earned, total)
+print("public checks ok")
+"""
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert "public checks ok" in proc.stdout
