@@ -9,7 +9,6 @@ kernel (nbgrader); the parent never trusts a reply beyond its shape.
 from __future__ import annotations
 
 import inspect
-import math
 import time
 import traceback
 from dataclasses import dataclass, field
@@ -18,7 +17,6 @@ import numpy as np
 
 from .protocol import message_type
 
-CURVE_STEPS = 20
 MODULE_ATTRIBUTES = (
     "eps", "p", "in_features", "out_features", "normalized_shape", "num_embeddings", "embedding_dim",
     "padding_idx", "input_size", "hidden_size", "num_layers", "batch_first", "bidirectional",
@@ -103,7 +101,7 @@ class TrainReply:
     predictions: np.ndarray
     epoch_losses: list
     seconds: float
-    step_losses: list = field(default_factory=list)  # mean loss over each ``CURVE_STEPS`` batches
+    step_losses: list = field(default_factory=list)  # mean loss over each training.CURVE_STEPS batches
     forbidden: list = field(default_factory=list)
 
 
@@ -264,50 +262,18 @@ def _plain(value):
 
 def _train(request: Train, namespace: dict) -> TrainReply:
     import torch
-    import torch.nn.functional as F
 
     from .forbidden import CallLog, scan_modules
+    from .training import fit, predict
 
     cls = _lookup(namespace, request.target)
-    device = torch.device(request.device)
     torch.manual_seed(request.seed)
     model = cls(**request.init_kwargs)
     log = CallLog()
     scan_modules(model, log)
-    model.to(device)
-    x_train = torch.from_numpy(request.x_train.copy())
-    y_train = torch.from_numpy(request.y_train.copy())
-    x_test = torch.from_numpy(request.x_test.copy())
-    optimiser = torch.optim.Adam(model.parameters(), lr=request.lr)
-    gen = torch.Generator().manual_seed(request.seed)
     start = time.perf_counter()
-    epoch_losses, step_losses, window = [], [], []
-    for _ in range(request.epochs):
-        model.train()
-        order = torch.randperm(len(x_train), generator=gen)
-        total, count = 0.0, 0
-        for i in range(0, len(order), request.batch_size):
-            idx = order[i : i + request.batch_size]
-            xb, yb = x_train[idx].to(device), y_train[idx].to(device)
-            logits = model(xb)
-            loss = F.cross_entropy(logits, yb)
-            optimiser.zero_grad(set_to_none=True)
-            loss.backward()
-            optimiser.step()
-            value = float(loss.detach())
-            total += value * len(idx)
-            count += len(idx)
-            window.append(value)
-            if len(window) == CURVE_STEPS:
-                step_losses.append(sum(window) / CURVE_STEPS)
-                window = []
-        epoch_losses.append(total / max(count, 1) if math.isfinite(total) else float("nan"))
-    model.eval()
-    predictions = []
-    with torch.no_grad():
-        for i in range(0, len(x_test), 1024):
-            logits = model(x_test[i : i + 1024].to(device))
-            predictions.append(logits.argmax(-1).to("cpu"))
-    preds = torch.cat(predictions).numpy().astype(np.int64)
-    return TrainReply(predictions=preds, epoch_losses=epoch_losses, seconds=time.perf_counter() - start,
-                      step_losses=step_losses, forbidden=log.seen)
+    history = fit(model, request.x_train, request.y_train, epochs=request.epochs, batch_size=request.batch_size,
+                  lr=request.lr, seed=request.seed, device=request.device)
+    preds = predict(model, request.x_test, request.device)
+    return TrainReply(predictions=preds, epoch_losses=history.epoch_losses, seconds=time.perf_counter() - start,
+                      step_losses=history.step_losses, forbidden=log.seen)

@@ -109,13 +109,13 @@ def test_does_monkeypatching_torch_or_the_grader_in_the_child_change_nothing(wri
 def cached_sdpa_source(seed: int = 0) -> str:
     """sdpa that returns answers recorded for the grader's inputs at salt ``seed`` and garbage otherwise."""
     from autograder.context import SALT
-    from autograder.exercises.transformer import SDPA_CASES, _sdpa_inputs
+    from autograder.exercises.transformer import SDPA_CASES, sdpa_inputs
 
     token = SALT.set(seed)
     try:
         table = {}
         for i, case in enumerate(SDPA_CASES):
-            q, k, v = _sdpa_inputs(100 + i, case)
+            q, k, v = sdpa_inputs(100 + i, case)
             out, w = ref.attention(*(torch.as_tensor(x, dtype=torch.float64) for x in (q, k, v)))
             table[float(q.ravel()[0])] = (out.float().tolist(), w.float().tolist())
     finally:

@@ -34,6 +34,11 @@ def test_does_the_reference_notebook_run_and_show_its_plots(name, tmp_path):
               if o.output_type == "execute_result"]
     assert len(scores) == 2 * len(exercise.parts)
     assert all(float(o["data"]["text/plain"]) > 0 for o in scores)
+    if name == "attention_rnn":  # the comparison table, beside the course's figures
+        table = [o for c in nb.cells if c.metadata["nbgrader"]["grade_id"] == "train_loop" for o in c.outputs
+                 if "text/html" in o.get("data", {})]
+        html = table[0]["data"]["text/html"]
+        assert all(k in html for k in ("LSTM baseline", "softmax attention", "sigmoid attention", "0.7572"))
     out = os.environ.get("NOTEBOOK_PLOTS_DIR")  # keep the plots for a person to look at
     if out:
         for cell_id in ("train_loop", "heatmap"):

@@ -38,14 +38,14 @@ AC_CASE = dict(vocab=30, E=8, H=6, C=3, B=4, T=9)
 # ---------------------------------------------------------------------------------------------------------
 # TemporalAttention
 
-def _ta_inputs(seed: int, with_mask: bool = True):
+def ta_inputs(seed: int, with_mask: bool = True):
     c = TA_CASE
     gen = rng(seed)
     h = randn(gen, c["B"], c["T"], c["H"])
     return [h, random_padding_mask(gen, c["B"], c["T"])] if with_mask else [h]
 
 
-def _ta(ctx: Context, normalise: str, inputs, **kw):
+def run_ta(ctx: Context, normalise: str, inputs, **kw):
     c = TA_CASE
     reply = ctx.run(TA, init_args=[c["H"]], init_kwargs={"normalise": normalise}, inputs=list(inputs), **kw)
     refuse_forbidden(reply, TA)
@@ -68,12 +68,12 @@ def ta_interface(ctx: Context) -> None:
 def ta_shapes(ctx: Context) -> None:
     for with_mask in (False, True):
         for normalise in ("softmax", "sigmoid"):
-            _ta(ctx, normalise, _ta_inputs(1, with_mask))
+            run_ta(ctx, normalise, ta_inputs(1, with_mask))
 
 
 def ta_normalised(ctx: Context) -> None:
-    h, mask = _ta_inputs(2)
-    _, (_, w) = _ta(ctx, "softmax", [h, mask])
+    h, mask = ta_inputs(2)
+    _, (_, w) = run_ta(ctx, "softmax", [h, mask])
     padded = np.abs(w[~mask]).max(initial=0)
     if padded > 1e-7:
         raise CheckFailure(f"softmax: padded steps get weight up to {padded:.3g}; must be 0", HINT_PADDING)
@@ -84,7 +84,7 @@ def ta_normalised(ctx: Context) -> None:
         hint = HINT_FEATURE_AXIS if np.allclose(w[mask], 1.0) else None
         raise CheckFailure(f"softmax: the weights over each sequence's real steps sum to {np.round(sums, 4).tolist()}, "
                            "not 1", hint or "softmax over time (dim 1), after masking the padded steps")
-    _, (_, w) = _ta(ctx, "sigmoid", [h, mask])
+    _, (_, w) = run_ta(ctx, "sigmoid", [h, mask])
     padded = np.abs(w[~mask]).max(initial=0)
     if padded > 1e-7:
         raise CheckFailure(f"sigmoid: padded steps get weight up to {padded:.3g}; must be 0", HINT_PADDING)
@@ -94,7 +94,7 @@ def ta_normalised(ctx: Context) -> None:
 
 def ta_gradients(ctx: Context) -> None:
     # from ``weighted`` alone: the score layer must learn through the re-weighted outputs, not only the weights
-    reply, _ = _ta(ctx, "softmax", _ta_inputs(3), mode="train", backward=True, backward_outputs=[0])
+    reply, _ = run_ta(ctx, "softmax", ta_inputs(3), mode="train", backward=True, backward_outputs=[0])
     require_grads(reply, TA)
     if reply.input_grads[0] is None or reply.input_grads[0] == 0.0:
         raise CheckFailure("no gradient reaches the input h (detached?)")
@@ -103,13 +103,13 @@ def ta_gradients(ctx: Context) -> None:
 # ---------------------------------------------------------------------------------------------------------
 # AttentionLSTMClassifier
 
-def _ac_init(normalise: str = "softmax"):
+def ac_init(normalise: str = "softmax"):
     c = AC_CASE
     return dict(init_args=[c["vocab"]], init_kwargs=dict(num_classes=c["C"], embed_dim=c["E"], hidden_dim=c["H"],
                                                         normalise=normalise))
 
 
-def _ac_shapes() -> dict:
+def ac_param_shapes() -> dict:
     c = AC_CASE
     shapes = {"embedding.weight": (c["vocab"], c["E"]), "attention.score.weight": (1, c["H"]),
               "attention.score.bias": (1,), "classifier.weight": (c["C"], c["H"]), "classifier.bias": (c["C"],)}
@@ -119,10 +119,10 @@ def _ac_shapes() -> dict:
     return shapes
 
 
-def _ac(ctx: Context, tokens, normalise="softmax", attention=False, **kw):
+def run_ac(ctx: Context, tokens, normalise="softmax", attention=False, **kw):
     c = AC_CASE
     call_kwargs = {"return_attention": True} if attention else {}
-    reply = ctx.run(AC, inputs=[tokens], call_kwargs=call_kwargs, **_ac_init(normalise), **kw)
+    reply = ctx.run(AC, inputs=[tokens], call_kwargs=call_kwargs, **ac_init(normalise), **kw)
     refuse_forbidden(reply, AC)
     got = outputs(reply, 2 if attention else 1, f"{AC}.forward{'(return_attention=True)' if attention else ''}")
     require_shape("logits", got[0], (tokens.shape[0], c["C"]))
@@ -134,7 +134,7 @@ def _ac(ctx: Context, tokens, normalise="softmax", attention=False, **kw):
 def ac_interface(ctx: Context) -> None:
     c = AC_CASE
     require_interface(ctx, AC, "class", ["vocab_size", "num_classes", "embed_dim", "hidden_dim", "normalise"])
-    reply = ctx.run(AC, call=False, **_ac_init())
+    reply = ctx.run(AC, call=False, **ac_init())
     refuse_forbidden(reply, AC)
     what = AC
     require_module(reply, "embedding", "Embedding", what, num_embeddings=c["vocab"], embedding_dim=c["E"], padding_idx=0)
@@ -144,20 +144,20 @@ def ac_interface(ctx: Context) -> None:
     require_module(reply, "lstm2", "LSTM", what, input_size=c["H"], hidden_size=c["H"], batch_first=True, num_layers=1,
                    bidirectional=False)
     require_module(reply, "classifier", "Linear", what, in_features=c["H"], out_features=c["C"])
-    contract_params(reply, _ac_shapes(), what)
+    contract_params(reply, ac_param_shapes(), what)
 
 
 def ac_shapes(ctx: Context) -> None:
     c = AC_CASE
     for T in (c["T"], 4):
         tokens = random_tokens(40 + T, c["B"], T, c["vocab"])
-        _ac(ctx, tokens)
-        _ac(ctx, tokens, attention=True)
+        run_ac(ctx, tokens)
+        run_ac(ctx, tokens, attention=True)
 
 
 def ac_gradients(ctx: Context) -> None:
     c = AC_CASE
-    reply, _ = _ac(ctx, random_tokens(90, 6, c["T"], c["vocab"]), mode="train", backward=True)
+    reply, _ = run_ac(ctx, random_tokens(90, 6, c["T"], c["vocab"]), mode="train", backward=True)
     require_grads(reply, AC)
 
 

@@ -14,14 +14,15 @@ from ..context import Context
 from . import attention_rnn_reference as ref
 from .attention_rnn import (  # the public part: cases, hints and helpers
     AC, AC_CASE, HINT_FEATURE_AXIS, HINT_NO_TANH, HINT_NOT_APPLIED, HINT_PADDED_STEP, HINT_PADDING,
-    HINT_SWAPPED_TO_SIGMOID, HINT_SWAPPED_TO_SOFTMAX, TA, TA_CASE, _ac, _ac_shapes, _ta, _ta_inputs, training_kwargs,
+    HINT_SWAPPED_TO_SIGMOID, HINT_SWAPPED_TO_SOFTMAX, TA, TA_CASE, run_ac, ac_param_shapes, run_ta, ta_inputs, training_kwargs,
 )
 from .common import contract_params, make_check, random_tokens, training_check
 
+
 def _ta_compare(ctx: Context, normalise: str, seed: int) -> None:
     for with_mask in (True, False):
-        inputs = _ta_inputs(seed, with_mask)
-        reply, got = _ta(ctx, normalise, inputs)
+        inputs = ta_inputs(seed, with_mask)
+        reply, got = run_ta(ctx, normalise, inputs)
         p = contract_params(reply, {"score.weight": (1, TA_CASE["H"]), "score.bias": (1,)}, TA)
         h = as64(inputs[0])
         mask = torch.as_tensor(inputs[1]) if with_mask else None
@@ -61,8 +62,8 @@ def _ac_compare(ctx: Context, seed: int, only_weights: bool) -> None:
     c = AC_CASE
     for normalise in ("softmax", "sigmoid"):
         tokens = random_tokens(seed, c["B"], c["T"], c["vocab"])
-        reply, got = _ac(ctx, tokens, normalise, attention=True)
-        p = contract_params(reply, _ac_shapes(), AC)
+        reply, got = run_ac(ctx, tokens, normalise, attention=True)
+        p = contract_params(reply, ac_param_shapes(), AC)
         t = torch.as_tensor(tokens)
         expected = list(ref.classifier(p, t, normalise=normalise))
         variants = _ac_variants(p, t, normalise)
@@ -90,8 +91,8 @@ def ac_padding(ctx: Context) -> None:
     tokens = random_tokens(80, c["B"], 7, c["vocab"])
     padded = np.concatenate([tokens, np.zeros((c["B"], 5), dtype=np.int64)], axis=1)
     for normalise in ("softmax", "sigmoid"):
-        a = _ac(ctx, tokens, normalise)[1][0]
-        b = _ac(ctx, padded, normalise)[1][0]
+        a = run_ac(ctx, tokens, normalise)[1][0]
+        b = run_ac(ctx, padded, normalise)[1][0]
         err, _ = max_error(a, b)
         if err > 1e-5:
             raise CheckFailure(f"normalise={normalise!r}: appending 5 padding tokens (id 0) changes the logits by up "

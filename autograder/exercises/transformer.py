@@ -52,12 +52,12 @@ SDPA_CASES = [  # (query, key, value) shapes: square, extra batch dim with Tq !=
 ]
 
 
-def _sdpa_inputs(seed: int, case):
+def sdpa_inputs(seed: int, case):
     gen = rng(seed)
     return [randn(gen, *shape) for shape in case]
 
 
-def _sdpa(ctx: Context, inputs, backward: bool = False):
+def run_sdpa(ctx: Context, inputs, backward: bool = False):
     """Run the submission's attention; checks its outputs' types and shapes (shape first, then values)."""
     reply = ctx.run(SDPA, inputs=list(inputs), backward=backward, mode="train" if backward else "eval")
     refuse_forbidden(reply, SDPA)
@@ -71,17 +71,17 @@ def _sdpa(ctx: Context, inputs, backward: bool = False):
 
 def sdpa_interface(ctx: Context) -> None:
     require_interface(ctx, SDPA, "function", ["query", "key", "value", "mask"])
-    _sdpa(ctx, _sdpa_inputs(0, SDPA_CASES[0]))  # callable without a mask, returning (output, weights)
+    run_sdpa(ctx, sdpa_inputs(0, SDPA_CASES[0]))  # callable without a mask, returning (output, weights)
 
 
 def sdpa_shapes(ctx: Context) -> None:
     for i, case in enumerate(SDPA_CASES):
-        _sdpa(ctx, _sdpa_inputs(i, case))
+        run_sdpa(ctx, sdpa_inputs(i, case))
 
 
 def sdpa_weights_sum(ctx: Context) -> None:
-    q, k, v = _sdpa_inputs(1, SDPA_CASES[1])
-    _, (out, w) = _sdpa(ctx, (q, k, v))
+    q, k, v = sdpa_inputs(1, SDPA_CASES[1])
+    _, (out, w) = run_sdpa(ctx, (q, k, v))
     if (w < -1e-6).any():
         raise CheckFailure(f"weights has negative entries (min {w.min():.3g}); softmax gives weights >= 0")
     rows = w.sum(-1)
@@ -95,8 +95,8 @@ def sdpa_weights_sum(ctx: Context) -> None:
 
 
 def sdpa_gradients(ctx: Context) -> None:
-    q, k, v = _sdpa_inputs(3, SDPA_CASES[1])
-    reply, _ = _sdpa(ctx, (q, k, v), backward=True)
+    q, k, v = sdpa_inputs(3, SDPA_CASES[1])
+    reply, _ = run_sdpa(ctx, (q, k, v), backward=True)
     names = ["query", "key", "value"]
     bad = [n for n, g in zip(names, reply.input_grads) if g is None or not np.isfinite(g) or g == 0.0]
     if bad:
@@ -112,7 +112,7 @@ MHA_CASES = [  # embed_dim, num_heads, key_dim, B, Tq, Tk
 ]
 
 
-def _mha_shapes(E, H, kd):
+def mha_param_shapes(E, H, kd):
     inner = H * (kd or E // H)
     shapes = {}
     for p in ("q_proj", "k_proj", "v_proj"):
@@ -121,19 +121,19 @@ def _mha_shapes(E, H, kd):
     return shapes
 
 
-def _mha_init(E, H, kd):
+def mha_init(E, H, kd):
     return dict(init_args=[E, H], init_kwargs={} if kd is None else {"key_dim": kd})
 
 
 def mha_interface(ctx: Context) -> None:
     require_interface(ctx, MHA, "class", ["embed_dim", "num_heads", "key_dim"])
     for E, H, kd, *_ in MHA_CASES:
-        reply = ctx.run(MHA, call=False, **_mha_init(E, H, kd))
+        reply = ctx.run(MHA, call=False, **mha_init(E, H, kd))
         refuse_forbidden(reply, MHA)
-        contract_params(reply, _mha_shapes(E, H, kd), f"MultiHeadAttention({E}, {H}{'' if kd is None else f', key_dim={kd}'})")
+        contract_params(reply, mha_param_shapes(E, H, kd), f"MultiHeadAttention({E}, {H}{'' if kd is None else f', key_dim={kd}'})")
 
 
-def _mha_inputs(seed, E, B, Tq, Tk, cross: bool):
+def mha_inputs(seed, E, B, Tq, Tk, cross: bool):
     gen = rng(seed)
     query = randn(gen, B, Tq, E)
     if not cross:
@@ -143,8 +143,8 @@ def _mha_inputs(seed, E, B, Tq, Tk, cross: bool):
 
 def mha_shapes(ctx: Context) -> None:
     for i, (E, H, kd, B, Tq, Tk) in enumerate(MHA_CASES):
-        inputs = _mha_inputs(i, E, B, Tq, Tk, cross=Tq != Tk)
-        reply = ctx.run(MHA, inputs=inputs, **_mha_init(E, H, kd))
+        inputs = mha_inputs(i, E, B, Tq, Tk, cross=Tq != Tk)
+        reply = ctx.run(MHA, inputs=inputs, **mha_init(E, H, kd))
         refuse_forbidden(reply, MHA)
         out, w = outputs(reply, 2, f"{MHA}.forward")
         require_shape(f"MultiHeadAttention({E}, {H}) output", out, (B, Tq, E))
@@ -153,7 +153,7 @@ def mha_shapes(ctx: Context) -> None:
 
 def mha_gradients(ctx: Context) -> None:
     E, H, kd, B, Tq, Tk = MHA_CASES[1]
-    reply = ctx.run(MHA, inputs=_mha_inputs(5, E, B, Tq, Tk, cross=True), mode="train", backward=True, **_mha_init(E, H, kd))
+    reply = ctx.run(MHA, inputs=mha_inputs(5, E, B, Tq, Tk, cross=True), mode="train", backward=True, **mha_init(E, H, kd))
     refuse_forbidden(reply, MHA)
     outputs(reply, 2, f"{MHA}.forward")
     require_grads(reply, MHA)
@@ -165,15 +165,15 @@ def mha_gradients(ctx: Context) -> None:
 BLOCK_CASE = dict(E=16, H=4, ff=24, dropout=0.2, B=3, T=6)
 
 
-def _block_shapes(E, ff):
-    shapes = {f"attn.{k}": v for k, v in _mha_shapes(E, 4, None).items()}  # heads do not change the shapes
+def block_param_shapes(E, ff):
+    shapes = {f"attn.{k}": v for k, v in mha_param_shapes(E, 4, None).items()}  # heads do not change the shapes
     shapes.update({"ffn.0.weight": (ff, E), "ffn.0.bias": (ff,), "ffn.2.weight": (E, ff), "ffn.2.bias": (E,)})
     for n in ("norm1", "norm2"):
         shapes[f"{n}.weight"], shapes[f"{n}.bias"] = (E,), (E,)
     return shapes
 
 
-def _block_init(dropout=None):
+def block_init(dropout=None):
     c = BLOCK_CASE
     return dict(init_args=[c["E"], c["H"], c["ff"]], init_kwargs={"dropout": c["dropout"] if dropout is None else dropout})
 
@@ -181,10 +181,10 @@ def _block_init(dropout=None):
 def block_interface(ctx: Context) -> None:
     c = BLOCK_CASE
     require_interface(ctx, BLOCK, "class", ["embed_dim", "num_heads", "ff_dim", "dropout"])
-    reply = ctx.run(BLOCK, call=False, **_block_init())
+    reply = ctx.run(BLOCK, call=False, **block_init())
     refuse_forbidden(reply, BLOCK)
     what = f"TransformerBlock({c['E']}, {c['H']}, {c['ff']}, dropout={c['dropout']})"
-    contract_params(reply, _block_shapes(c["E"], c["ff"]), what)
+    contract_params(reply, block_param_shapes(c["E"], c["ff"]), what)
     require_module(reply, "attn", MHA, what)
     require_module(reply, "ffn", "Sequential", what)
     require_module(reply, "ffn.0", "Linear", what, in_features=c["E"], out_features=c["ff"])
@@ -196,7 +196,7 @@ def block_interface(ctx: Context) -> None:
         require_module(reply, n, "Dropout", what, p=c["dropout"])
 
 
-def _block_inputs(seed, with_mask: bool):
+def block_inputs(seed, with_mask: bool):
     c = BLOCK_CASE
     gen = rng(seed)
     x = randn(gen, c["B"], c["T"], c["E"])
@@ -206,7 +206,7 @@ def _block_inputs(seed, with_mask: bool):
 def block_shapes(ctx: Context) -> None:
     c = BLOCK_CASE
     for with_mask in (False, True):
-        reply = ctx.run(BLOCK, inputs=_block_inputs(1, with_mask), **_block_init())
+        reply = ctx.run(BLOCK, inputs=block_inputs(1, with_mask), **block_init())
         refuse_forbidden(reply, BLOCK)
         (out,) = outputs(reply, 1, f"{BLOCK}.forward")
         require_shape(f"TransformerBlock output{' with a padding mask' if with_mask else ''}", out, (c["B"], c["T"], c["E"]))
@@ -214,13 +214,13 @@ def block_shapes(ctx: Context) -> None:
 
 def block_dropout(ctx: Context) -> None:
     """Behaviour: eval mode is deterministic; training mode applies dropout."""
-    inputs = _block_inputs(600, True)
-    reply = ctx.run(BLOCK, inputs=inputs, repeats=2, **_block_init(dropout=0.5))
+    inputs = block_inputs(600, True)
+    reply = ctx.run(BLOCK, inputs=inputs, repeats=2, **block_init(dropout=0.5))
     first, second = outputs(reply, 1, BLOCK, 0)[0], outputs(reply, 1, BLOCK, 1)[0]
     if not np.array_equal(first, second):
         raise CheckFailure("two eval-mode calls on the same input differ: is dropout (or other randomness) active in eval mode?",
                            hint="use nn.Dropout modules, which switch off in eval mode, not F.dropout(..., training=True)")
-    reply = ctx.run(BLOCK, inputs=inputs, repeats=2, mode="train", **_block_init(dropout=0.5))
+    reply = ctx.run(BLOCK, inputs=inputs, repeats=2, mode="train", **block_init(dropout=0.5))
     first, second = outputs(reply, 1, BLOCK, 0)[0], outputs(reply, 1, BLOCK, 1)[0]
     if np.array_equal(first, second):
         raise CheckFailure("with dropout=0.5 in training mode two calls give identical outputs: dropout is not applied",
@@ -228,7 +228,7 @@ def block_dropout(ctx: Context) -> None:
 
 
 def block_gradients(ctx: Context) -> None:
-    reply = ctx.run(BLOCK, inputs=_block_inputs(700, True), mode="train", backward=True, **_block_init())
+    reply = ctx.run(BLOCK, inputs=block_inputs(700, True), mode="train", backward=True, **block_init())
     refuse_forbidden(reply, BLOCK)
     outputs(reply, 1, f"{BLOCK}.forward")
     require_grads(reply, BLOCK)
@@ -240,7 +240,7 @@ def block_gradients(ctx: Context) -> None:
 EMBED_CASE = dict(max_len=10, vocab=30, E=8, B=3, T=7)
 
 
-def _embed_init():
+def embed_init():
     c = EMBED_CASE
     return dict(init_args=[c["max_len"], c["vocab"], c["E"]])
 
@@ -248,7 +248,7 @@ def _embed_init():
 def embed_interface(ctx: Context) -> None:
     c = EMBED_CASE
     require_interface(ctx, EMBED, "class", ["max_len", "vocab_size", "embed_dim"])
-    reply = ctx.run(EMBED, call=False, **_embed_init())
+    reply = ctx.run(EMBED, call=False, **embed_init())
     what = f"TokenAndPositionEmbedding({c['max_len']}, {c['vocab']}, {c['E']})"
     require_module(reply, "token_emb", "Embedding", what, num_embeddings=c["vocab"], embedding_dim=c["E"])
     require_module(reply, "pos_emb", "Embedding", what, num_embeddings=c["max_len"], embedding_dim=c["E"])
@@ -256,7 +256,7 @@ def embed_interface(ctx: Context) -> None:
 
 def embed_gradients(ctx: Context) -> None:
     c = EMBED_CASE
-    reply = ctx.run(EMBED, inputs=[random_tokens(900, c["B"], c["T"], c["vocab"])], mode="train", backward=True, **_embed_init())
+    reply = ctx.run(EMBED, inputs=[random_tokens(900, c["B"], c["T"], c["vocab"])], mode="train", backward=True, **embed_init())
     outputs(reply, 1, f"{EMBED}.forward")
     require_grads(reply, EMBED)
 
@@ -267,17 +267,17 @@ def embed_gradients(ctx: Context) -> None:
 CLF_CASE = dict(vocab=40, max_len=12, classes=3, E=16, H=2, ff=24, blocks=2, B=4)
 
 
-def _clf_init(**override):
+def clf_init(**override):
     c = {**CLF_CASE, **override}
     return dict(init_args=[c["vocab"], c["max_len"]], init_kwargs=dict(
         num_classes=c["classes"], embed_dim=c["E"], num_heads=c["H"], ff_dim=c["ff"], num_blocks=c["blocks"], dropout=0.1))
 
 
-def _clf_shapes():
+def clf_param_shapes():
     c = CLF_CASE
     shapes = {"embedding.token_emb.weight": (c["vocab"], c["E"]), "embedding.pos_emb.weight": (c["max_len"], c["E"])}
     for i in range(c["blocks"]):
-        shapes.update({f"blocks.{i}.{k}": v for k, v in _block_shapes(c["E"], c["ff"]).items()})
+        shapes.update({f"blocks.{i}.{k}": v for k, v in block_param_shapes(c["E"], c["ff"]).items()})
     shapes.update({"head.0.weight": (20, c["E"]), "head.0.bias": (20,), "head.2.weight": (c["classes"], 20),
                    "head.2.bias": (c["classes"],)})
     return shapes
@@ -287,7 +287,7 @@ def clf_interface(ctx: Context) -> None:
     c = CLF_CASE
     require_interface(ctx, CLF, "class", ["vocab_size", "max_len", "num_classes", "embed_dim", "num_heads", "ff_dim",
                                    "num_blocks", "dropout"])
-    reply = ctx.run(CLF, call=False, **_clf_init())
+    reply = ctx.run(CLF, call=False, **clf_init())
     refuse_forbidden(reply, CLF)
     what = "TransformerClassifier"
     require_module(reply, "embedding", EMBED, what)
@@ -299,13 +299,13 @@ def clf_interface(ctx: Context) -> None:
     require_module(reply, "head.0", "Linear", what, in_features=c["E"], out_features=20)
     require_module(reply, "head.1", "ReLU", what)
     require_module(reply, "head.2", "Linear", what, in_features=20, out_features=c["classes"])
-    contract_params(reply, _clf_shapes(), what)
+    contract_params(reply, clf_param_shapes(), what)
 
 
 def clf_shapes(ctx: Context) -> None:
     c = CLF_CASE
     for T in (c["max_len"], 5):
-        reply = ctx.run(CLF, inputs=[random_tokens(1000 + T, c["B"], T, c["vocab"])], **_clf_init())
+        reply = ctx.run(CLF, inputs=[random_tokens(1000 + T, c["B"], T, c["vocab"])], **clf_init())
         refuse_forbidden(reply, CLF)
         (logits,) = outputs(reply, 1, f"{CLF}.forward")
         require_shape(f"logits for tokens of shape {(c['B'], T)}", logits, (c["B"], c["classes"]))
@@ -313,7 +313,7 @@ def clf_shapes(ctx: Context) -> None:
 
 def clf_gradients(ctx: Context) -> None:
     c = CLF_CASE
-    reply = ctx.run(CLF, inputs=[random_tokens(1300, 8, c["max_len"], c["vocab"])], mode="train", backward=True, **_clf_init())
+    reply = ctx.run(CLF, inputs=[random_tokens(1300, 8, c["max_len"], c["vocab"])], mode="train", backward=True, **clf_init())
     refuse_forbidden(reply, CLF)
     outputs(reply, 1, f"{CLF}.forward")
     require_grads(reply, CLF)

@@ -13,14 +13,17 @@ from ..checks import CheckFailure
 from ..compare import Variant, as64, close, max_error, require_close, variant_grid
 from ..context import Context, outputs, randn, rng
 from . import transformer_reference as ref
-from .common import contract_params, make_check, random_mask, random_padding_mask, random_tokens, refuse_forbidden, training_check
+from .common import (
+    contract_params, make_check, random_mask, random_padding_mask, random_tokens, refuse_forbidden, training_check,
+)
 from .transformer import (  # the public part: cases, hints and helpers
     BLOCK, BLOCK_CASE, CLF, CLF_CASE, EMBED, EMBED_CASE, HINT_CLF_MASK, HINT_MASK_IGNORED, HINT_MASK_INVERTED,
     HINT_MEAN_PADDING, HINT_NO_POSITION, HINT_NO_RESIDUAL, HINT_NO_SCALE, HINT_NO_TRANSPOSE, HINT_PRE_NORM,
-    HINT_SCALE_D, HINT_SCALE_DV, HINT_SCALE_E, HINT_SOFTMAX_AXIS, MHA, MHA_CASES, SDPA, SDPA_CASES, _block_init,
-    _block_inputs, _block_shapes, _clf_init, _clf_shapes, _embed_init, _mha_init, _mha_inputs, _mha_shapes, _sdpa,
-    _sdpa_inputs, training_kwargs,
+    HINT_SCALE_D, HINT_SCALE_DV, HINT_SCALE_E, HINT_SOFTMAX_AXIS, MHA, MHA_CASES, SDPA, SDPA_CASES, block_init,
+    block_inputs, block_param_shapes, clf_init, clf_param_shapes, embed_init, mha_init, mha_inputs, mha_param_shapes, run_sdpa,
+    sdpa_inputs, training_kwargs,
 )
+
 
 def _sdpa_variants(q, k, v, mask=None):
     d, dv = q.shape[-1], v.shape[-1]
@@ -50,8 +53,8 @@ def _compare_sdpa(label: str, got, q, k, v, mask=None) -> None:
 
 def sdpa_values(ctx: Context) -> None:
     for i, case in enumerate(SDPA_CASES):
-        q, k, v = _sdpa_inputs(100 + i, case)
-        _, got = _sdpa(ctx, (q, k, v))
+        q, k, v = sdpa_inputs(100 + i, case)
+        _, got = run_sdpa(ctx, (q, k, v))
         _compare_sdpa(f"query {q.shape}, key {k.shape}, value {v.shape}", got, q, k, v)
 
 
@@ -65,7 +68,7 @@ def sdpa_mask(ctx: Context) -> None:
     q, k, v = randn(gen, 2, 4, 6), randn(gen, 2, 6, 6), randn(gen, 2, 6, 3)
     cases.append(("full mask (B, Tq, Tk)", q, k, v, random_mask(gen, 2, 4, 6)))
     for label, q, k, v, mask in cases:
-        _, got = _sdpa(ctx, (q, k, v, mask))
+        _, got = run_sdpa(ctx, (q, k, v, mask))
         w = got[1]
         blocked = np.broadcast_to(~mask, w.shape)
         if np.abs(w[blocked]).max(initial=0) > 1e-6:
@@ -105,12 +108,12 @@ def _builtin_mha(p, q, k, v, E, H, mask=None):
 
 def _compare_mha(ctx: Context, label: str, case, seed: int, mask=None, cross=None) -> None:
     E, H, kd, B, Tq, Tk = case
-    inputs = _mha_inputs(seed, E, B, Tq, Tk, cross=Tq != Tk if cross is None else cross)
+    inputs = mha_inputs(seed, E, B, Tq, Tk, cross=Tq != Tk if cross is None else cross)
     call_inputs = inputs + ([mask] if mask is not None else [])
-    reply = ctx.run(MHA, inputs=call_inputs, **_mha_init(E, H, kd))
+    reply = ctx.run(MHA, inputs=call_inputs, **mha_init(E, H, kd))
     refuse_forbidden(reply, MHA)
     got = outputs(reply, 2, f"{MHA}.forward")
-    p = contract_params(reply, _mha_shapes(E, H, kd), f"MultiHeadAttention({E}, {H})")
+    p = contract_params(reply, mha_param_shapes(E, H, kd), f"MultiHeadAttention({E}, {H})")
     q, k, v = (as64(x) for x in inputs)
     m = None if mask is None else torch.as_tensor(mask)
     expected = list(ref.multi_head_attention(p, q, k, v, H, m))
@@ -163,11 +166,11 @@ def _builtin_block(p, x, padding_mask):
 def block_values(ctx: Context) -> None:
     c = BLOCK_CASE
     for seed, with_mask in ((400, False), (401, True)):
-        inputs = _block_inputs(seed, with_mask)
-        reply = ctx.run(BLOCK, inputs=inputs, **_block_init())
+        inputs = block_inputs(seed, with_mask)
+        reply = ctx.run(BLOCK, inputs=inputs, **block_init())
         refuse_forbidden(reply, BLOCK)
         (got,) = outputs(reply, 1, f"{BLOCK}.forward")
-        p = contract_params(reply, _block_shapes(c["E"], c["ff"]), BLOCK)
+        p = contract_params(reply, block_param_shapes(c["E"], c["ff"]), BLOCK)
         x = as64(inputs[0])
         m = torch.as_tensor(inputs[1]) if with_mask else None
         expected = ref.block(p, x, c["H"], m)
@@ -185,11 +188,11 @@ def block_values(ctx: Context) -> None:
 
 def block_padding(ctx: Context) -> None:
     """Behaviour: what sits at padded positions never changes the outputs at real positions."""
-    x, mask = _block_inputs(500, True)
+    x, mask = block_inputs(500, True)
     noisy = x.copy()
     noisy[~mask] = randn(rng(501), int((~mask).sum()), x.shape[-1]) * 3.0
-    a = outputs(ctx.run(BLOCK, inputs=[x, mask], **_block_init()), 1, f"{BLOCK}.forward")[0]
-    b = outputs(ctx.run(BLOCK, inputs=[noisy, mask], **_block_init()), 1, f"{BLOCK}.forward")[0]
+    a = outputs(ctx.run(BLOCK, inputs=[x, mask], **block_init()), 1, f"{BLOCK}.forward")[0]
+    b = outputs(ctx.run(BLOCK, inputs=[noisy, mask], **block_init()), 1, f"{BLOCK}.forward")[0]
     err, index = max_error(a[mask], b[mask])
     if err > 1e-5:
         raise CheckFailure(
@@ -203,7 +206,7 @@ def embed_values(ctx: Context) -> None:
     c = EMBED_CASE
     for T in (c["T"], c["max_len"]):
         tokens = random_tokens(800 + T, c["B"], T, c["vocab"], lengths=False)
-        reply = ctx.run(EMBED, inputs=[tokens], **_embed_init())
+        reply = ctx.run(EMBED, inputs=[tokens], **embed_init())
         (got,) = outputs(reply, 1, f"{EMBED}.forward")
         p = contract_params(reply, {"token_emb.weight": (c["vocab"], c["E"]), "pos_emb.weight": (c["max_len"], c["E"])}, EMBED)
         t = torch.as_tensor(tokens)
@@ -214,10 +217,10 @@ def embed_values(ctx: Context) -> None:
 def clf_values(ctx: Context) -> None:
     c = CLF_CASE
     tokens = random_tokens(1100, c["B"], 9, c["vocab"])
-    reply = ctx.run(CLF, inputs=[tokens], **_clf_init())
+    reply = ctx.run(CLF, inputs=[tokens], **clf_init())
     refuse_forbidden(reply, CLF)
     (got,) = outputs(reply, 1, f"{CLF}.forward")
-    p = contract_params(reply, _clf_shapes(), CLF)
+    p = contract_params(reply, clf_param_shapes(), CLF)
     t = torch.as_tensor(tokens)
     args = (p, t, c["H"], c["blocks"])
     switches = {"pool": [("all", HINT_MEAN_PADDING)], "mask_mode": [(ref.MASK_IGNORED, HINT_CLF_MASK)],
@@ -231,8 +234,8 @@ def clf_padding(ctx: Context) -> None:
     c = CLF_CASE
     tokens = random_tokens(1200, c["B"], 8, c["vocab"])
     padded = np.concatenate([tokens, np.zeros((c["B"], 4), dtype=np.int64)], axis=1)
-    a = outputs(ctx.run(CLF, inputs=[tokens], **_clf_init()), 1, f"{CLF}.forward")[0]
-    b = outputs(ctx.run(CLF, inputs=[padded], **_clf_init()), 1, f"{CLF}.forward")[0]
+    a = outputs(ctx.run(CLF, inputs=[tokens], **clf_init()), 1, f"{CLF}.forward")[0]
+    b = outputs(ctx.run(CLF, inputs=[padded], **clf_init()), 1, f"{CLF}.forward")[0]
     err, _ = max_error(a, b)
     if err > 1e-5:
         raise CheckFailure(f"appending 4 padding tokens (id 0) changes the logits by up to {err:.3g}",
