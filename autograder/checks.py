@@ -3,13 +3,59 @@
 A ``Check`` names a function that receives a ``Context`` and either returns (pass) or raises ``CheckFailure``
 with a message and, when the submission matches a known mistake, a named hint. Each check earns its own
 points: the score is partial by construction.
+
+Text that can come from a submission (notes, check messages quoting its exceptions, hints, the file's name) is
+made one line when it is recorded (``one_line``): newlines and other control characters are shown escaped, and
+long text is cut. Every report format then gets it clean, and no note can forge a line of a text report.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import Callable
+from typing import Callable, Iterable
+
+MAX_TEXT = 500  # characters of one note, message or hint
+_NAMED_ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def one_line(text: object, limit: int = MAX_TEXT) -> str:
+    """``text`` as one printable line of at most ``limit`` characters.
+
+    Newlines, tabs and every other character that is not printable (control and format characters, line and
+    paragraph separators, lone surrogates, spaces other than " ") are shown escaped as Python would write them
+    (``\\n``, ``\\x1b``, ``\\u2028``); longer text ends in "...". Applying it twice changes nothing.
+    """
+    text = str(text)[: limit + 1]
+    if not text.isprintable():
+        text = "".join(c if c.isprintable() else _NAMED_ESCAPES.get(c) or ascii(c)[1:-1] for c in text)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+class TextLines(list):
+    """A list of one-line texts: whatever is added goes through ``one_line``."""
+
+    def __init__(self, items: Iterable[object] = ()):
+        super().__init__(one_line(x) for x in items)
+
+    def append(self, item: object) -> None:
+        super().append(one_line(item))
+
+    def extend(self, items: Iterable[object]) -> None:
+        super().extend(one_line(x) for x in items)
+
+    def insert(self, index, item: object) -> None:
+        super().insert(index, one_line(item))
+
+    def __setitem__(self, index, item) -> None:
+        if isinstance(index, slice):
+            super().__setitem__(index, [one_line(x) for x in item])
+        else:
+            super().__setitem__(index, one_line(item))
+
+    def __iadd__(self, items: Iterable[object]) -> TextLines:
+        self.extend(items)
+        return self
 
 
 class Status(str, Enum):
@@ -43,6 +89,8 @@ class Check:
 
 @dataclass
 class CheckResult:
+    """The outcome of one check; ``message`` and ``hint`` are kept one line (``one_line``) however they are set."""
+
     name: str
     part: str
     description: str
@@ -54,15 +102,29 @@ class CheckResult:
     hidden: bool = False
     seconds: float = 0.0
 
+    def __setattr__(self, name: str, value) -> None:
+        if name == "message" or (name == "hint" and value is not None):
+            value = one_line(value)
+        super().__setattr__(name, value)
+
 
 @dataclass
 class Report:
+    """A submission's results; ``submission``, ``notes`` and ``grader_errors`` hold one-line texts only."""
+
     exercise: str
     submission: str
     results: list[CheckResult] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)  # about the submission as a whole (syntax errors, ...)
+    notes: list[str] = field(default_factory=TextLines)  # about the submission as a whole (syntax errors, ...)
     artifacts: dict = field(default_factory=dict)  # e.g. the training curve, for plotting
-    grader_errors: list[str] = field(default_factory=list)  # the grader's own failures (exit status 2)
+    grader_errors: list[str] = field(default_factory=TextLines)  # the grader's own failures (exit status 2)
+
+    def __setattr__(self, name: str, value) -> None:
+        if name in ("notes", "grader_errors"):
+            value = TextLines(value)
+        elif name == "submission":
+            value = one_line(value)
+        super().__setattr__(name, value)
 
     @property
     def score(self) -> float:

@@ -23,16 +23,16 @@ def _channel():
 
 
 def main() -> int:
-    proto_in, proto_out = _channel()
-    warnings.simplefilter("ignore")
+    # The engine's own modules first, while start-up errors can still reach the grader's log.
     import logging
-
-    logging.disable(logging.CRITICAL)
 
     from .protocol import read_message, write_message
     from .requests import InspectReply, execute
     from .source import namespace_from_source
 
+    proto_in, proto_out = _channel()
+    warnings.simplefilter("ignore")
+    logging.disable(logging.CRITICAL)
     submission = read_message(proto_in)
     threads = os.environ.get("AUTOGRADER_THREADS")
     if threads:

@@ -10,41 +10,93 @@ Exit status 0 whenever grading finished, whatever the submission did; 2 for the 
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import sys
 import warnings
 from pathlib import Path
 
 from . import exercises
-from .report import as_gradescope, as_text, plot_scores
+from .checks import Report
+from .report import as_json_text, as_text, plot_scores
+
+log = logging.getLogger(__name__)
 
 
 def _grade(args) -> int:
-    from .grading import grade_path
+    """Grade each file on its own: whatever happens while grading one, the others still get their reports."""
+    from .sandbox import probe
 
+    if not args.unconfined and not probe().confined:
+        print(f"refusing to grade: the submissions cannot be confined on this machine ({probe().reason}).\n"
+              "Grade elsewhere, or pass --unconfined to grade without the sandbox (each report then says what "
+              "is not guaranteed).", file=sys.stderr)
+        return 2
     reports = []
     for path in args.paths:
-        report = grade_path(path, args.exercise, skip_training=args.skip_training, device=args.device,
-                            include_hidden=not args.public_only, progress=sys.stderr.isatty(),
-                            timeout_factor=args.timeout_factor, salt=args.seed)
+        report = _grade_one(path, args)
+        try:
+            rendered = _render(report, args)
+        except Exception as exc:  # noqa: BLE001 - a reporter's bug costs this file's report, not the batch
+            report = _failed_report(path, args, exc)
+            rendered = _render(report, args)
         reports.append(report)
-        if args.format == "gradescope":
-            out = as_gradescope(report)
-            if args.output:
-                Path(args.output).write_text(json.dumps(out, indent=2))
-            else:
-                print(json.dumps(out, indent=2))
+        if args.format == "gradescope" and args.output:
+            Path(args.output).write_text(rendered)
         else:
-            print(as_text(report))
-            print()
+            print(rendered, flush=True)
     failures = [e for r in reports for e in r.grader_errors]
     for e in failures:
         print(f"grader error: {e}", file=sys.stderr)
     if args.plot and reports:
-        plot_scores(reports, args.plot)
+        try:
+            plot_scores(reports, args.plot)
+        except Exception as exc:  # noqa: BLE001 - the reports are out; the plot is the grader's own failure
+            log.exception("the score plot failed")
+            print(f"grader error: the score plot failed ({type(exc).__name__}: {exc})", file=sys.stderr)
+            return 2
         print(f"score plot written to {args.plot}")
     return 2 if failures else 0
+
+
+def _grade_one(path: str, args) -> Report:
+    """One file's report; a failure of the grader itself becomes that report (every check 0), never an exception."""
+    from .grading import grade_path
+
+    try:
+        from .sandbox import Limits
+
+        return grade_path(path, args.exercise, skip_training=args.skip_training, device=args.device,
+                          include_hidden=not args.public_only, progress=sys.stderr.isatty(),
+                          timeout_factor=args.timeout_factor, salt=args.seed,
+                          limits=Limits(confine=not args.unconfined))
+    except KeyboardInterrupt:
+        raise
+    except BaseException as exc:  # noqa: BLE001 - anything, SystemExit included: the batch goes on
+        log.exception("grading %s failed inside the grader", path)
+        return _failed_report(path, args, exc)
+
+
+def _failed_report(path: str, args, exc: BaseException) -> Report:
+    """Every check 0 with a note naming the grader's failure, which is also counted as a grader error."""
+    reason = f"not graded: the grader itself failed on this file ({type(exc).__name__}); your tutor has been told"
+    report = Report(exercise=args.exercise, submission=str(path))
+    report.notes.append(reason)
+    report.grader_errors.append(f"{path}: {type(exc).__name__}: {exc}")
+    try:
+        from .grading import fail_all, select_checks
+
+        checks = select_checks(exercises.get_exercise(args.exercise), include_hidden=not args.public_only)
+        fail_all(report, checks, reason)
+    except Exception:  # noqa: BLE001 - not even the checks can be listed: the report keeps its note only
+        log.exception("the checks of %s cannot be listed", args.exercise)
+    return report
+
+
+def _render(report: Report, args) -> str:
+    """The report as the chosen format prints it."""
+    if args.format == "gradescope":
+        return as_json_text(report)
+    return as_text(report) + "\n"
 
 
 def _demo(args) -> int:
@@ -83,6 +135,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="fix the checks' random inputs (default: new inputs every run, so cached answers fail)")
     g.add_argument("--timeout-factor", type=float, default=1.0, help="scale every check's time limit")
     g.add_argument("--plot", help="write a PNG of the score distribution and per-check means")
+    g.add_argument("--unconfined", action="store_true",
+                   help="grade without the sandbox where it is unavailable (not Linux, no bubblewrap); every "
+                        "report then says what is not guaranteed")
     g.set_defaults(func=_grade)
 
     d = sub.add_parser("demo", help="grade the reference and a flawed sample on the embedded default data")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import itertools
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
@@ -14,6 +14,16 @@ from .checks import CheckFailure
 # other summation orders (einsum, loops over heads) while every known mistake is off by far more.
 ATOL = 1e-4
 RTOL = 1e-4
+
+# Gradients (float32 back-propagation against float64 autograd): an element may be off by GRAD_ATOL times the
+# largest reference gradient of its array plus GRAD_RTOL times its own size. Rounding gives ~1e-6 of the
+# array's scale; a detached path, a scaled hook or a wrong formula is off by a large fraction of it.
+GRAD_ATOL = 1e-4
+GRAD_RTOL = 1e-3
+# A reference gradient below ZERO_GRADIENT times the check's largest is zero in exact arithmetic (the key
+# projection's bias in attention: softmax ignores a constant per row). There the submission may return None,
+# zeros, or rounding noise up to GRAD_ATOL times the check's largest gradient.
+ZERO_GRADIENT = 1e-9
 
 
 def as64(x) -> torch.Tensor:
@@ -54,11 +64,21 @@ def require_finite(what: str, got) -> None:
 
 @dataclass
 class Variant:
-    """A known mistake (or several): the hint that names it, and what a float64 reference with it gives."""
+    """A known mistake (or several): the hint that names it, and what a float64 reference with it gives.
+
+    ``switches`` are the keyword arguments that switch the mistakes on in the reference; the contract itself
+    is the variant with no switches and no mistakes (``contract``).
+    """
 
     hint: str
     outputs: list
     mistakes: int = 1
+    switches: dict = field(default_factory=dict)
+
+
+def contract(outputs: list) -> Variant:
+    """The contract's own function, as a variant without mistakes."""
+    return Variant(hint="", outputs=list(outputs), mistakes=0)
 
 
 def variant_grid(compute, switches: dict, max_mistakes: int = 2) -> list[Variant]:
@@ -75,8 +95,36 @@ def variant_grid(compute, switches: dict, max_mistakes: int = 2) -> list[Variant
                 kwargs = {n: value for n, (value, _) in zip(combo, choice)}
                 result = compute(**kwargs)
                 outputs = list(result) if isinstance(result, (tuple, list)) else [result]
-                out.append(Variant("; and ".join(h for _, h in choice), outputs, mistakes=r))
+                out.append(Variant("; and ".join(h for _, h in choice), outputs, mistakes=r, switches=kwargs))
     return out
+
+
+def _matches(got: list, outputs: list) -> bool:
+    return (len(outputs) == len(got) and all(np.shape(g) == tuple(np.shape(o)) for g, o in zip(got, outputs))
+            and all(close(g, o) for g, o in zip(got, outputs)))
+
+
+def matching(got: list, variants) -> list[Variant]:
+    """The variants whose outputs all match ``got``, keeping only those with the fewest mistakes."""
+    matched = [v for v in variants if _matches(got, v.outputs)]
+    fewest = min((v.mistakes for v in matched), default=0)
+    return [v for v in matched if v.mistakes == fewest]
+
+
+def identify(got: list, expected: list, variants) -> Variant | None:
+    """Which function the submission computes: the contract (``expected``) or a known mistake; None for neither.
+
+    Of the candidates within tolerance the closest wins: a mistake whose effect on these inputs is below the
+    tolerance (no tanh on small scores) is still told apart from the contract by its rounding-level match.
+    Candidates about as close as the closest (10 times its error) are equivalent here: the fewest mistakes win.
+    """
+    candidates = [v for v in [contract(expected), *variants] if _matches(got, v.outputs)]
+    scored = [(max(max_error(g, o)[0] for g, o in zip(got, v.outputs)), v) for v in candidates]
+    if not scored:
+        return None
+    best = min(err for err, _ in scored)
+    near = [v for err, v in scored if err <= max(10 * best, 1e-7)]
+    return min(near, key=lambda v: v.mistakes)
 
 
 def require_close(what: str, got: list, expected: list, variants: list[Variant] = (), context: str = "") -> None:
@@ -99,7 +147,47 @@ def require_close(what: str, got: list, expected: list, variants: list[Variant] 
         f"{what}: {which} differs from the reference by up to {err:.3g} (tolerance {ATOL:g} + {RTOL:g}*|ref|), "
         f"e.g. at index {index}: got {g_val:.6g}, expected {e_val:.6g}{context}"
     )
-    matched = [v for v in variants if len(v.outputs) == len(got) and all(close(g, o) for g, o in zip(got, v.outputs))]
-    fewest = min((v.mistakes for v in matched), default=0)
-    hints = list(dict.fromkeys(v.hint for v in matched if v.mistakes == fewest))
+    hints = list(dict.fromkeys(v.hint for v in matching(got, variants)))
     raise CheckFailure(message, hint=" | or: ".join(hints) if hints else None)
+
+
+def largest(arrays) -> float:
+    """The largest absolute value over some arrays (None entries ignored): a check's scale of gradients."""
+    return max((float(as64(a).abs().max()) for a in arrays if a is not None and np.size(a)), default=0.0)
+
+
+def gradient_problem(name: str, got, expected, scale: float) -> str | None:
+    """What is wrong with the submission's gradient of ``name``; None when it matches the reference's.
+
+    ``expected``: the float64 reference's gradient (None where the reference does not use ``name``);
+    ``scale``: the largest reference gradient of the whole check, against which "zero" is judged.
+    """
+    exact_zero = expected is None or largest([expected]) <= ZERO_GRADIENT * scale
+    if got is None:
+        return None if exact_zero else f"no gradient reaches {name} (detached, computed under no_grad, or unused?)"
+    got = as64(got)
+    if expected is not None and tuple(got.shape) != tuple(expected.shape):
+        return f"the gradient of {name} has shape {tuple(got.shape)}; expected {tuple(expected.shape)}"
+    if not torch.isfinite(got).all():
+        return f"the gradient of {name} contains {'NaN' if torch.isnan(got).any() else 'inf'} values"
+    if exact_zero:
+        worst = largest([got])
+        if worst <= GRAD_ATOL * scale:
+            return None
+        return f"the gradient of {name} should be 0 (it does not change the output) but reaches {worst:.3g}"
+    expected = as64(expected)
+    if _gradient_close(got, expected):
+        return None
+    err, index = max_error(got, expected)
+    message = (f"the gradient of {name} differs from the reference by up to {err:.3g} (tolerance {GRAD_ATOL:g}"
+               f"*max|ref| + {GRAD_RTOL:g}*|ref|), e.g. at index {index}: got {float(got[index]):.6g}, expected "
+               f"{float(expected[index]):.6g}")
+    factor = float((got * expected).sum() / (expected * expected).sum())
+    if abs(factor - 1.0) > 1e-2 and _gradient_close(got, factor * expected):
+        message += f"; it is {factor:.3g} times the true gradient"
+    return message
+
+
+def _gradient_close(got: torch.Tensor, expected: torch.Tensor) -> bool:
+    tolerance = GRAD_ATOL * expected.abs().max() + GRAD_RTOL * expected.abs()
+    return bool(((got - expected).abs() <= tolerance).all())

@@ -1,14 +1,23 @@
-"""What a check works with: the runner that reaches the submission, the device, and the training profile."""
+"""What a check works with: the runner that reaches the submission, the device, and the training profile.
+
+``Context.run`` is where the grader's weights enter: whenever a request builds a module and calls it, the
+parent first learns the module's state (names, shapes, dtypes, module types: one cached request with
+call=False), draws every floating entry itself (``autograder.weights``) and has the child load them. The
+reply's ``params`` are then the parent's own float64 values, never the child's echo.
+"""
 
 from __future__ import annotations
 
 import contextvars
+import zlib
 from dataclasses import dataclass, field
 
 import numpy as np
+import torch
 
 from .checks import CheckFailure
-from .requests import Run
+from .requests import Run, RunReply
+from .weights import DEFAULT_RULES, DrawnWeights, WeightRules, draw_weights
 
 
 @dataclass
@@ -18,12 +27,53 @@ class Context:
     profile: object = None  # exercises.TrainingProfile for this device
     timeout: float = 60.0  # the running check's budget for one request
     artifacts: dict = field(default_factory=dict)
+    weight_rules: WeightRules = DEFAULT_RULES  # how the parent draws weights (an exercise may extend the table)
+    constructions: dict[str, RunReply] = field(default_factory=dict)  # construction -> its state's description
 
     def request(self, request):
         return self.runner.request(request, self.timeout)
 
-    def run(self, target: str, **kwargs):
-        return self.request(Run(target=target, device=self.device, **kwargs))
+    def run(self, target: str, *, draw_weights: bool = True, **kwargs) -> RunReply:
+        """Carry out a ``Run``; a module it builds and calls gets weights the parent draws (the default).
+
+        The weights depend on the construction, ``seed`` and the run's salt, not on the inputs: two runs that
+        differ only in their inputs see the same weights. ``reply.params`` holds them as float64 tensors.
+        With an explicit ``state``, that state is loaded instead and ``reply.params`` holds its floating entries.
+        ``draw_weights=False`` opts out, for a check that compares no values (dropout, shapes): the module
+        keeps its own initialisation and ``reply.params`` is left empty, so that no reference can use it.
+        """
+        request = Run(target=target, device=self.device, **kwargs)
+        if request.init_args is None or not request.call:
+            return self.request(request)
+        params: dict[str, torch.Tensor] = {}
+        if request.state is not None:
+            params = {k: torch.from_numpy(np.asarray(v, dtype=np.float64)) for k, v in request.state.items()
+                      if np.asarray(v).dtype.kind == "f"}
+        elif draw_weights:
+            drawn = self.draw(target, request.init_args, request.init_kwargs, request.seed)
+            request.state, params = drawn.state, drawn.params
+        reply = self.request(request)
+        reply.params = params
+        return reply
+
+    def metadata(self, target: str, init_args: list, init_kwargs: dict | None = None) -> RunReply:
+        """The state a construction has (names, shapes, dtypes, buffers, module types); one request, cached."""
+        key = construction(target, init_args, init_kwargs)
+        if key not in self.constructions:
+            self.constructions[key] = self.request(Run(target=target, init_args=list(init_args),
+                                                       init_kwargs=dict(init_kwargs or {}), call=False,
+                                                       device=self.device))
+        return self.constructions[key]
+
+    def draw(self, target: str, init_args: list, init_kwargs: dict | None = None, seed: int = 0) -> DrawnWeights:
+        """The weights ``run`` loads into ``target(*init_args, **init_kwargs)`` for this ``seed``."""
+        meta = self.metadata(target, init_args, init_kwargs)
+        return draw_weights(meta, self.weight_rules, construction(target, init_args, init_kwargs), seed, SALT.get())
+
+
+def construction(target: str, init_args: list, init_kwargs: dict | None) -> str:
+    """A construction as text: the key of its cached description and of its weights' generators."""
+    return f"{target}({init_args!r}, {sorted((init_kwargs or {}).items())!r})"
 
 
 def outputs(reply, count: int, what: str, repeat: int = 0) -> list[np.ndarray]:
@@ -49,13 +99,19 @@ def outputs(reply, count: int, what: str, repeat: int = 0) -> list[np.ndarray]:
     return got
 
 
-# Added to every input seed of a grading run. 0 gives the same inputs every time; a random salt (the command
-# line's default) gives inputs that no submission can have seen, so a table of cached answers cannot pass.
+# Added to every input seed (and to every draw of weights) of a grading run. 0 gives the same inputs every
+# time; a random salt (the command line's default) gives inputs and weights that no submission can have seen,
+# so a table of cached answers cannot pass.
 SALT: contextvars.ContextVar[int] = contextvars.ContextVar("salt", default=0)
 
 
 def rng(seed: int) -> np.random.Generator:
     return np.random.default_rng([seed, SALT.get()])
+
+
+def stream_rng(stream: str, seed: int) -> np.random.Generator:
+    """A generator for ``seed`` apart from the inputs' (``rng``): e.g. the projections of a gradient check."""
+    return np.random.default_rng([zlib.crc32(stream.encode()), seed, SALT.get()])
 
 
 def randn(gen: np.random.Generator, *shape) -> np.ndarray:

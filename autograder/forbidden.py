@@ -4,6 +4,10 @@ Three nets, so that an alias, ``getattr`` or a call through ``torch.nn.functiona
 a ``TorchFunctionMode`` sees Python-level torch API calls by their function (not their name), a
 ``TorchDispatchMode`` sees the ATen operators that any route ends in, and a scan of the model's sub-modules
 finds built-in layers such as ``nn.MultiheadAttention``.
+
+These nets run inside the child process, beside the submission, which could switch them off; the parent
+therefore also reads the submission's source (``autograder.forbidden_source``). Both take the forbidden
+built-ins from the tables below: ``DEFAULT_FORBIDDEN`` is their static form (one ``Forbidden`` per name).
 """
 
 from __future__ import annotations
@@ -40,6 +44,38 @@ FORBIDDEN_MODULES = (
     torch.nn.TransformerDecoder,
     torch.nn.Transformer,
 )
+
+
+@dataclass(frozen=True)
+class Forbidden:
+    """A built-in an exercise asks students to write themselves, as the static source scan looks for it.
+
+    ``attribute`` is the name by which code reaches it (``F.scaled_dot_product_attention``, ``from
+    torch.nn import MultiheadAttention``, ``getattr(F, "scaled_dot_product_attention")``); ``shown`` is what
+    to call it in a message to the student.
+    """
+
+    attribute: str
+    shown: str
+
+
+def module_shown(cls: type) -> str:
+    """How a message names a forbidden built-in layer class."""
+    return f"torch.nn.{cls.__name__}"
+
+
+def forbidden_from_tables(
+    functions: dict[str, str], ops: dict[str, str], modules: tuple[type, ...]
+) -> tuple[Forbidden, ...]:
+    """The static form of the runtime tables: one ``Forbidden`` per distinct attribute name, in table order."""
+    table = {**functions, **ops}
+    table.update({cls.__name__: module_shown(cls) for cls in modules})
+    return tuple(Forbidden(attribute=name, shown=shown) for name, shown in table.items())
+
+
+# The built-ins the existing exercises (transformer, attention_rnn) forbid; an exercise with other built-ins
+# to write (say ``torchvision.ops.SqueezeExcitation``) passes its own tuple of ``Forbidden`` to the scan.
+DEFAULT_FORBIDDEN: tuple[Forbidden, ...] = forbidden_from_tables(FORBIDDEN_FUNCTIONS, FORBIDDEN_OPS, FORBIDDEN_MODULES)
 
 
 @dataclass
@@ -81,7 +117,7 @@ def scan_modules(module, log: CallLog) -> None:
     if isinstance(module, torch.nn.Module):
         for sub in module.modules():
             if isinstance(sub, FORBIDDEN_MODULES):
-                log.add(f"torch.nn.{type(sub).__name__}")
+                log.add(module_shown(type(sub)))
 
 
 @contextmanager

@@ -6,16 +6,25 @@ import logging
 import secrets
 import time
 from pathlib import Path
+from typing import Sequence
 
 from .checks import CheckFailure, CheckResult, Report, Status
 from .context import SALT, Context
 from .exercises import Exercise, get_exercise
+from .forbidden import DEFAULT_FORBIDDEN
+from .forbidden_source import SourceFinding, scan_source
 from .requests import Inspect
 from .runner import ChildProcessRunner, SubmissionError, SubmissionTimeout
 from .sandbox import Limits
 from .source import SubmissionFormatError, load_submission
 
 log = logging.getLogger(__name__)
+
+
+UNCONFINED_NOTE = (
+    "graded WITHOUT the sandbox (--unconfined): this submission's code could read and write whatever the "
+    "grader's user can, reach the network and other processes; its score is not guaranteed against cheating"
+)
 
 
 def default_device() -> str:
@@ -40,21 +49,24 @@ def select_checks(exercise: Exercise, parts=None, include_hidden: bool = True, n
 
 def run_checks(runner, exercise: Exercise, checks, *, device: str | None = None, skip_training: bool = False,
                progress: bool = False, report: Report | None = None, timeout_factor: float = 1.0,
-               salt: int = 0) -> Report:
+               salt: int = 0, findings: Sequence[SourceFinding] = ()) -> Report:
     """Run ``checks`` against the submission behind ``runner``; never raises for anything the submission does.
 
     ``timeout_factor`` scales every check's time budget (slower machines, or tests of the time limits);
-    ``salt`` varies every check's random inputs (0: the same inputs every run).
+    ``salt`` varies every check's random inputs (0: the same inputs every run); ``findings`` are what the
+    static scan of the source found (``forbidden_source.scan_source``): every check of a part they concern
+    fails with their message, whatever the runtime watch in the child says.
     """
     token = SALT.set(salt)
     try:
         return _run_checks(runner, exercise, checks, device=device, skip_training=skip_training, progress=progress,
-                           report=report, timeout_factor=timeout_factor)
+                           report=report, timeout_factor=timeout_factor, findings=findings)
     finally:
         SALT.reset(token)
 
 
-def _run_checks(runner, exercise: Exercise, checks, *, device, skip_training, progress, report, timeout_factor):
+def _run_checks(runner, exercise: Exercise, checks, *, device, skip_training, progress, report, timeout_factor,
+                findings):
     device = device or default_device()
     profile = exercise.profiles.get("gpu" if device.startswith("cuda") else "cpu")
     report = report or Report(exercise=exercise.name, submission="")
@@ -66,7 +78,7 @@ def _run_checks(runner, exercise: Exercise, checks, *, device, skip_training, pr
         report.notes.extend(f"while loading your code: {e}" for e in found.load_errors)
     except SubmissionError as exc:
         report.notes.append(f"your code could not be loaded: {exc}")
-        return _fail_all(report, checks, "not run: your code could not be loaded (see the note above)")
+        return fail_all(report, checks, "not run: your code could not be loaded (see the note above)")
     iterator = checks
     if progress:
         from tqdm.auto import tqdm
@@ -76,6 +88,10 @@ def _run_checks(runner, exercise: Exercise, checks, *, device, skip_training, pr
         start = time.perf_counter()
         if kinds.get(check.part, "missing") == "missing":
             report.results.append(_result(check, Status.FAILED, f"{check.part} is not defined"))
+            continue
+        concerning = [f.message for f in findings if f.concerns(check.part)]
+        if concerning:
+            report.results.append(_result(check, Status.FAILED, "; ".join(dict.fromkeys(concerning))))
             continue
         if check.training and skip_training:
             report.results.append(_result(check, Status.SKIPPED, "training check skipped (--skip-training)"))
@@ -99,7 +115,7 @@ def _run_checks(runner, exercise: Exercise, checks, *, device, skip_training, pr
     return report
 
 
-def _fail_all(report: Report, checks, message: str) -> Report:
+def fail_all(report: Report, checks, message: str) -> Report:
     for check in checks:
         report.results.append(_result(check, Status.ERROR, message))
     return report
@@ -108,7 +124,11 @@ def _fail_all(report: Report, checks, message: str) -> Report:
 def grade_path(path: str | Path, exercise: str | Exercise, *, skip_training: bool = False, device: str | None = None,
                include_hidden: bool = True, progress: bool = False, limits: Limits | None = None,
                timeout_factor: float = 1.0, salt: int | None = 0) -> Report:
-    """Grade a ``.py`` or ``.ipynb`` file with the submission in a child process (``salt=None``: random inputs)."""
+    """Grade a ``.py`` or ``.ipynb`` file with the submission in a confined child process.
+
+    ``salt=None`` draws random inputs. Raises ``ConfinementUnavailable`` when this machine cannot confine the
+    child and ``limits.confine`` is set (the default): the caller decides whether to grade unconfined.
+    """
     exercise = get_exercise(exercise) if isinstance(exercise, str) else exercise
     checks = select_checks(exercise, include_hidden=include_hidden)
     report = Report(exercise=exercise.name, submission=str(path))
@@ -116,10 +136,14 @@ def grade_path(path: str | Path, exercise: str | Exercise, *, skip_training: boo
         submission = load_submission(path)
     except SubmissionFormatError as exc:
         report.notes.append(str(exc))
-        return _fail_all(report, checks, f"not graded: {exc}")
+        return fail_all(report, checks, f"not graded: {exc}")
     report.notes.extend(submission.notes)
     device = device or default_device()
+    limits = limits or Limits()
+    if not limits.confine:
+        report.notes.append(UNCONFINED_NOTE)
+    findings = scan_source(submission.cells, exercise.parts, getattr(exercise, "forbidden", DEFAULT_FORBIDDEN))
     with ChildProcessRunner(submission, limits, use_cuda=device.startswith("cuda")) as runner:
         return run_checks(runner, exercise, checks, device=device, skip_training=skip_training, progress=progress,
                           report=report, timeout_factor=timeout_factor,
-                          salt=secrets.randbits(32) if salt is None else salt)
+                          salt=secrets.randbits(32) if salt is None else salt, findings=findings)

@@ -1,4 +1,9 @@
-"""Reporters: a ``Report`` as terminal text, as Gradescope's ``results.json``, and as a class summary."""
+"""Reporters: a ``Report`` as terminal text, as Gradescope's ``results.json``, and as a class summary.
+
+Free text in a report (notes, messages, hints, the file's name) is one line by construction (``checks.one_line``),
+so in the text format every line starts with what the reporter wrote: no note can add a "score" line. Gradescope
+is told to show outputs as plain text, so no note or message is read as HTML or Markdown.
+"""
 
 from __future__ import annotations
 
@@ -52,7 +57,8 @@ def as_gradescope(report: Report) -> dict:
             "output": output or "passed",
             "visibility": "after_published" if r.hidden else "visible",
         })
-    out = {"score": report.score, "max_score": report.max_score, "tests": tests}
+    out = {"score": report.score, "max_score": report.max_score, "output_format": "text",
+           "test_output_format": "text", "test_name_format": "text", "tests": tests}
     if report.notes:
         out["output"] = "\n".join(report.notes)
     return out
@@ -74,8 +80,12 @@ def plot_scores(reports: list[Report], path: str) -> None:
     top = max((r.max_score for r in reports), default=100)
     ax1.hist(scores, bins=20, range=(0, top), color="tab:blue")
     ax1.set(xlabel="score", ylabel="submissions", title=f"scores ({len(reports)} submissions)")
-    names = [r.name for r in reports[0].results] if reports else []
-    means = [sum(rep.results[i].points / rep.results[i].max_points for rep in reports) / len(reports) for i in range(len(names))]
+    fractions: dict[str, list[float]] = {}  # per check, over the reports that have it (a failed one may not)
+    for rep in reports:
+        for r in rep.results:
+            fractions.setdefault(r.name, []).append(r.points / r.max_points if r.max_points else 0.0)
+    names = list(fractions)
+    means = [sum(f) / len(f) for f in fractions.values()]
     ax2.barh(names, means, color="tab:green")
     ax2.set(xlim=(0, 1), xlabel="fraction of points earned", title="per check")
     ax2.invert_yaxis()

@@ -1,15 +1,17 @@
 """Requests the grader sends to a submission, and how they are carried out next to the submission's code.
 
-A request is data: build this object, run this method on these inputs in this mode, train this classifier on
-this (unlabelled-at-test) data. ``execute`` runs it against a namespace that holds the submission's names and
-returns a reply that is data too. It runs in the child process (standalone grading) or in the notebook's
-kernel (nbgrader); the parent never trusts a reply beyond its shape.
+A request is data: build this object with these weights, run it on these inputs in this mode, back-propagate
+this projection of its outputs, train this classifier on the training split. ``execute`` runs it against a
+namespace that holds the submission's names and returns a reply that is data too. It runs in the child
+process (standalone grading) or in the notebook's kernel (nbgrader), where the submission can change anything,
+this module included: every number in a reply is the submission's to forge. The parent therefore decides no
+verdict on trust: it draws the weights it compares with (``Context.run``), recomputes gradients with its own
+float64 references and scores trained weights with a forward pass of its own.
 """
 
 from __future__ import annotations
 
 import inspect
-import time
 import traceback
 from dataclasses import dataclass, field
 
@@ -44,9 +46,12 @@ class InspectReply:
 class Run:
     """Build ``target`` (a class, with ``init_args``/``init_kwargs``) or take it as a function, then call it.
 
-    ``inputs`` are positional arguments (arrays become tensors on ``device``), ``state`` is loaded with
-    ``load_state_dict`` before the call. With ``backward``, a fixed random projection of the outputs is
-    back-propagated and the gradient norms of parameters and floating inputs are returned.
+    ``inputs`` are positional arguments (arrays become tensors on ``device``); ``state`` is loaded with
+    ``load_state_dict`` before the call (the parent's drawn weights, see ``Context.run``). With
+    ``loss_weights`` (per output: an array of the output's shape, or None to leave that output out), the
+    scalar sum_i (output_i * loss_weights[i]).sum() is back-propagated and the gradient arrays of the
+    parameters and of the floating inputs are returned. ``call=False`` only builds: the reply describes the
+    state (names, shapes, dtypes, buffers, module types) for the parent to draw weights for.
     """
 
     target: str
@@ -54,40 +59,43 @@ class Run:
     init_kwargs: dict = field(default_factory=dict)
     inputs: list = field(default_factory=list)
     call_kwargs: dict = field(default_factory=dict)
-    state: dict | None = None
+    state: dict[str, np.ndarray] | None = None
     mode: str = "eval"
     seed: int = 0
     device: str = "cpu"
     repeats: int = 1
-    backward: bool = False
-    backward_outputs: list | None = None  # which outputs the backward pass starts from (default: all)
+    loss_weights: list[np.ndarray | None] | None = None
     call: bool = True
 
 
 @message_type
 @dataclass
 class RunReply:
+    """What the child saw; the parent replaces ``params`` with the weights it drew before any check reads it."""
+
     outputs: list = field(default_factory=list)  # per repeat: list of arrays (None where not a tensor)
     structure: str = ""  # e.g. "tuple(Tensor, Tensor)"
     dtypes: list = field(default_factory=list)  # per output element: "float32", ... or the Python type
     devices: list = field(default_factory=list)
-    params: dict = field(default_factory=dict)  # name -> array (after construction and loading)
-    modules: dict = field(default_factory=dict)  # qualified name -> {"type": ..., attributes}
-    param_grads: dict = field(default_factory=dict)  # name -> gradient norm or None
-    input_grads: list = field(default_factory=list)  # per input: gradient norm or None
+    # With call=False only: the state_dict (names, shapes, dtypes), which of its entries are buffers, and the
+    # modules (qualified name -> {"type": ..., attributes}).
+    params: dict[str, np.ndarray] = field(default_factory=dict)
+    buffers: list[str] = field(default_factory=list)
+    modules: dict = field(default_factory=dict)
+    param_grads: dict[str, np.ndarray | None] = field(default_factory=dict)  # name -> gradient, None if none
+    input_grads: list[np.ndarray | None] = field(default_factory=list)  # per input: gradient, None if none
     forbidden: list = field(default_factory=list)
 
 
 @message_type
 @dataclass
 class Train:
-    """Train ``target(**init_kwargs)`` with Adam and cross-entropy, then predict classes for ``x_test``."""
+    """Train ``target(**init_kwargs)`` with Adam and cross-entropy on the training split (nothing held out)."""
 
     target: str
     init_kwargs: dict
     x_train: np.ndarray
     y_train: np.ndarray
-    x_test: np.ndarray
     epochs: int
     batch_size: int
     lr: float
@@ -98,9 +106,13 @@ class Train:
 @message_type
 @dataclass
 class TrainReply:
-    predictions: np.ndarray
+    """The trained weights, which the parent scores on held-out data with its own forward pass.
+
+    The losses are the submission's report of its training run: shown to the student, never used for a verdict.
+    """
+
+    state: dict[str, np.ndarray]  # the trained model's state_dict
     epoch_losses: list
-    seconds: float
     step_losses: list = field(default_factory=list)  # mean loss over each training.CURVE_STEPS batches
     forbidden: list = field(default_factory=list)
 
@@ -197,14 +209,11 @@ def _run(request: Run, namespace: dict) -> RunReply:
                 raise TypeError(f"{request.target}(...) should build an nn.Module, got {type(obj).__name__}")
             scan_modules(obj, log)
             if request.state is not None:
-                obj.load_state_dict({k: torch.from_numpy(v.copy()) for k, v in request.state.items()})
+                obj.load_state_dict({k: torch.from_numpy(np.array(v)) for k, v in request.state.items()})
             obj.to(device)
             obj.train(request.mode == "train")
-            reply.params = {k: v for k, v in obj.state_dict().items()}
-            reply.modules = {
-                name: {"type": type(m).__name__, **{a: _plain(getattr(m, a)) for a in MODULE_ATTRIBUTES if hasattr(m, a)}}
-                for name, m in obj.named_modules()
-            }
+            if not request.call:
+                _describe_state(obj, reply)
         else:
             obj = target
         if not request.call:
@@ -212,12 +221,13 @@ def _run(request: Run, namespace: dict) -> RunReply:
             return reply
         inputs = [_to_tensor(x, device) for x in request.inputs]
         kwargs = {k: _to_tensor(v, device) for k, v in request.call_kwargs.items()}
-        if request.backward:
+        backward = request.loss_weights is not None
+        if backward:
             for x in inputs:
                 if isinstance(x, torch.Tensor) and x.is_floating_point():
                     x.requires_grad_(True)
         for repeat in range(request.repeats):
-            with torch.set_grad_enabled(request.backward):
+            with torch.set_grad_enabled(backward):
                 out = obj(*inputs, **kwargs)
             parts = _flatten(out)
             if repeat == 0:
@@ -225,31 +235,49 @@ def _run(request: Run, namespace: dict) -> RunReply:
                 reply.dtypes = [str(p.dtype).replace("torch.", "") if isinstance(p, torch.Tensor) else type(p).__name__ for p in parts]
                 reply.devices = [str(p.device.type) if isinstance(p, torch.Tensor) else "" for p in parts]
             reply.outputs.append([p.detach() if isinstance(p, torch.Tensor) else None for p in parts])
-            if request.backward and repeat == 0:
-                chosen = parts if request.backward_outputs is None else [parts[i] for i in request.backward_outputs if i < len(parts)]
-                _backward(chosen, obj, inputs, reply, request.seed)
+            if backward and repeat == 0:
+                _backward(parts, request.loss_weights, obj, inputs, reply)
     reply.forbidden = log.seen
     return reply
 
 
-def _backward(parts, obj, inputs, reply: RunReply, seed: int) -> None:
+def _describe_state(obj, reply: RunReply) -> None:
+    """What the parent needs to draw weights and check the structure: the state, its buffers, the modules."""
+    reply.params = {k: v for k, v in obj.state_dict().items()}
+    reply.buffers = [name for name, _ in obj.named_buffers() if name in reply.params]
+    reply.modules = {
+        name: {"type": type(m).__name__, **{a: _plain(getattr(m, a)) for a in MODULE_ATTRIBUTES if hasattr(m, a)}}
+        for name, m in obj.named_modules()
+    }
+
+
+def _backward(parts: list, loss_weights: list, obj, inputs: list, reply: RunReply) -> None:
+    """Back-propagate sum_i (parts[i] * loss_weights[i]).sum(); return the gradients as they are.
+
+    An output of another shape than its weights is left out of the loss: the parent reports the shape.
+    """
     import torch
 
-    gen = torch.Generator().manual_seed(seed + 1)
-    loss = 0.0
-    for p in parts:
-        if isinstance(p, torch.Tensor) and p.is_floating_point() and p.requires_grad:
-            weight = torch.randn(p.shape, generator=gen, dtype=torch.float32).to(device=p.device, dtype=p.dtype)
-            loss = loss + (p * weight).sum()
-    if isinstance(loss, torch.Tensor):
+    loss = None
+    for part, weight in zip(parts, loss_weights):
+        usable = isinstance(part, torch.Tensor) and part.is_floating_point() and part.requires_grad
+        if weight is None or not usable or tuple(part.shape) != tuple(np.shape(weight)):
+            continue
+        term = (part * torch.from_numpy(np.array(weight)).to(device=part.device, dtype=part.dtype)).sum()
+        loss = term if loss is None else loss + term
+    if loss is not None:
         loss.backward()
     if isinstance(obj, torch.nn.Module):
-        reply.param_grads = {
-            name: (None if p.grad is None else float(p.grad.detach().float().norm())) for name, p in obj.named_parameters()
-        }
-    reply.input_grads = [
-        (float(x.grad.float().norm()) if isinstance(x, torch.Tensor) and x.grad is not None else None) for x in inputs
-    ]
+        reply.param_grads = {name: _gradient(p) for name, p in obj.named_parameters()}
+    reply.input_grads = [_gradient(x) if isinstance(x, torch.Tensor) else None for x in inputs]
+
+
+def _gradient(tensor):
+    """A tensor's gradient as a dense detached tensor, or None."""
+    grad = tensor.grad
+    if grad is None:
+        return None
+    return (grad.to_dense() if grad.is_sparse else grad).detach()
 
 
 def _plain(value):
@@ -261,19 +289,18 @@ def _plain(value):
 
 
 def _train(request: Train, namespace: dict) -> TrainReply:
+    """Train the submission's classifier from its own initialisation; return its weights, not predictions."""
     import torch
 
     from .forbidden import CallLog, scan_modules
-    from .training import fit, predict
+    from .training import fit
 
     cls = _lookup(namespace, request.target)
     torch.manual_seed(request.seed)
     model = cls(**request.init_kwargs)
     log = CallLog()
     scan_modules(model, log)
-    start = time.perf_counter()
     history = fit(model, request.x_train, request.y_train, epochs=request.epochs, batch_size=request.batch_size,
                   lr=request.lr, seed=request.seed, device=request.device)
-    preds = predict(model, request.x_test, request.device)
-    return TrainReply(predictions=preds, epoch_losses=history.epoch_losses, seconds=time.perf_counter() - start,
-                      step_losses=history.step_losses, forbidden=log.seen)
+    return TrainReply(state=dict(model.state_dict()), epoch_losses=list(history.epoch_losses),
+                      step_losses=list(history.step_losses), forbidden=log.seen)

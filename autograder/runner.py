@@ -10,6 +10,7 @@ through the same encoding, so the checks see the same data either way.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import io
 import logging
 import os
@@ -25,9 +26,9 @@ import time
 import warnings
 from pathlib import Path
 
-from .protocol import ProtocolError, decode, encode, write_message
-from .requests import ErrorReply, execute
-from .sandbox import Limits, Sandbox
+from .protocol import MAX_MESSAGE_BYTES, ProtocolError, decode, encode, write_message
+from .requests import ErrorReply, Inspect, InspectReply, Run, RunReply, Train, TrainReply, execute
+from .sandbox import GRADER, WORK, ConfinementUnavailable, Limits, Sandbox, SandboxSpec, probe
 from .source import Submission
 
 log = logging.getLogger(__name__)
@@ -56,6 +57,10 @@ class SubmissionCrash(SubmissionError):
     pass
 
 
+# The only replies the grader accepts to each request; anything else counts as a crash of the submission.
+REPLIES = {Inspect: (InspectReply, ErrorReply), Run: (RunReply, ErrorReply), Train: (TrainReply, ErrorReply)}
+
+
 def _check_reply(reply):
     if isinstance(reply, ErrorReply):
         raise SubmissionRaised(reply)
@@ -72,7 +77,7 @@ class InProcessRunner:
     def request(self, request, timeout: float):
         with _quiet(), _alarm(timeout):
             reply = execute(request, self.namespace, self.load_errors)
-        return _check_reply(decode(encode(reply)))
+        return _check_reply(decode(encode(reply), expect=REPLIES[type(request)]))
 
     def close(self) -> None:
         pass
@@ -121,33 +126,42 @@ def _alarm(seconds: float):
 
 
 def _package_copy(directory: Path) -> Path:
-    """Copy the grader's package (just its .py files) beside the child, so nothing else of ours is importable."""
+    """Copy the engine's top-level modules beside the child: the protocol and the request handlers, never the
+    ``exercises`` package (checks, references) or the data loaders."""
     src = Path(__file__).resolve().parent
-    dst = directory / "_grader" / "autograder"
-    shutil.copytree(src, dst, ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "exercises", "data"))
+    dst = directory / "grader" / "autograder"
+    dst.mkdir(parents=True)
+    for module in src.glob("*.py"):
+        shutil.copy2(module, dst / module.name)
     return dst.parent
 
 
 class ChildProcessRunner:
-    """Run requests in a child process that holds the submission (started lazily, restarted after a failure)."""
+    """Run requests in a child process that holds the submission (started lazily, restarted after a failure).
+
+    The child runs inside a ``Sandbox`` (bubblewrap); with ``limits.confine`` and no sandbox on this machine
+    the runner refuses (``ConfinementUnavailable``).
+    """
 
     def __init__(self, submission: Submission, limits: Limits | None = None, use_cuda: bool = False):
-        self.submission = submission
+        self.submission = dataclasses.replace(submission, path="submission")  # no tutor's path in the child
         self.limits = limits or Limits()
         self.use_cuda = use_cuda
         self.proc: subprocess.Popen | None = None
         self.workdir: Path | None = None
+        self.sandbox: Sandbox | None = None
         self.load_errors: list[str] = []
         self.starts = 0
+        if self.limits.confine and not probe().confined:
+            raise ConfinementUnavailable(f"cannot confine the submission: {probe().reason}")
 
     # -- lifecycle -------------------------------------------------------------------------------------
-    def _environment(self) -> dict:
-        home = str(self.box / "home")
+    def _environment(self, confined: bool) -> dict:
+        home = WORK if confined else str(self.workdir / "box")
         env = {
-            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+            "PATH": "/usr/local/bin:/usr/bin:/bin",
             "HOME": home,
-            "TMPDIR": home,
-            "PYTHONPATH": str(self.pythonpath),
+            "TMPDIR": "/tmp" if confined else home,
             "PYTHONDONTWRITEBYTECODE": "1",
             "PYTHONHASHSEED": "0",
             "MPLBACKEND": "Agg",
@@ -164,27 +178,37 @@ class ChildProcessRunner:
     def _start(self) -> None:
         if self.workdir is None:
             self.workdir = Path(tempfile.mkdtemp(prefix="autograder-"))
-            self.pythonpath = _package_copy(self.workdir)  # read-only to the child where namespaces work
-            self.box = self.workdir / "box"  # the only place the child may write
-            for sub in ("run", "home"):
-                (self.box / sub).mkdir(parents=True)
-            (self.workdir / "empty").mkdir()  # mounted over what the child must not read
-        self.sandbox = Sandbox(self.limits, self.box, self.use_cuda, empty=self.workdir / "empty")
+            self.grader_dir = _package_copy(self.workdir)
+        features = probe() if self.limits.confine else None
+        spec = SandboxSpec(workdir=self.workdir, grader_dir=self.grader_dir, use_cuda=self.use_cuda,
+                           separate_user=bool(features and features.separate_user))
+        self.sandbox = Sandbox(self.limits, spec, features)
+        confined = self.sandbox.confined
+        grader = GRADER if confined else str(self.grader_dir)
+        argv = [sys.executable, "-I", "-c", "import sys; sys.path.insert(0, sys.argv[1]); "
+                "from autograder.child import main; sys.exit(main())", grader]
+        env = self._environment(confined)
+        self.stderr = open(self.workdir / "child-stderr.log", "wb")  # bwrap's and Python's start-up errors
         self.proc = subprocess.Popen(
-            [sys.executable, "-I", "-c", "import sys; sys.path.insert(0, sys.argv[1]); "
-             "from autograder.child import main; sys.exit(main())", str(self.pythonpath)],
+            self.sandbox.command(argv, env) if confined else argv,
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL,
-            cwd=self.box / "run",
-            env=self._environment(),
+            stderr=self.stderr,
+            cwd=self.workdir / "box",
+            env={} if confined else env,
             preexec_fn=self.sandbox.preexec,
+            pass_fds=self.sandbox.pass_fds,
             start_new_session=True,
         )
         self.starts += 1
         log.info("child %d confined by: %s", self.proc.pid, ", ".join(self.sandbox.features))
         write_message(self.proc.stdin, self.submission)
-        ready = self._read(self.limits.start_timeout, "loading your code")
+        try:
+            ready = self._read(self.limits.start_timeout, "loading your code", expect=(InspectReply,))
+        except SubmissionCrash:
+            tail = (self.workdir / "child-stderr.log").read_bytes()[-2000:].decode(errors="replace")
+            log.warning("the child ended while loading; its start-up output: %s", tail.strip() or "(none)")
+            raise
         self.load_errors = list(getattr(ready, "load_errors", []) or [])
 
     def _kill(self) -> None:
@@ -195,7 +219,7 @@ class ChildProcessRunner:
             self.proc.kill()
         with contextlib.suppress(Exception):
             self.proc.wait(timeout=10)
-        for stream in (self.proc.stdin, self.proc.stdout):
+        for stream in (self.proc.stdin, self.proc.stdout, self.stderr):
             with contextlib.suppress(Exception):
                 stream.close()
         self.sandbox.close()
@@ -232,16 +256,16 @@ class ChildProcessRunner:
             code = self.proc.poll()
             self._kill()
             raise SubmissionCrash(f"the process running your code ended (exit status {code})") from None
-        return _check_reply(self._read(timeout, "this check"))
+        return _check_reply(self._read(timeout, "this check", expect=REPLIES[type(request)]))
 
-    def _read(self, timeout: float, what: str):
+    def _read(self, timeout: float, what: str, expect: tuple):
         deadline = time.monotonic() + timeout
         fd = self.proc.stdout.fileno()
         try:
             (size,) = struct.unpack("<Q", self._read_exact(fd, 8, deadline))
-            if size > (1 << 30):
-                raise ProtocolError("reply too large")
-            return decode(self._read_exact(fd, size, deadline))
+            if size > MAX_MESSAGE_BYTES:
+                raise ProtocolError(f"reply of {size} bytes is too large")
+            return decode(self._read_exact(fd, size, deadline), expect=expect)
         except SubmissionTimeout:
             self._kill()
             raise SubmissionTimeout(f"{what} did not finish within {timeout:.0f} s (an endless loop?)") from None

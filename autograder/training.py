@@ -1,7 +1,8 @@
 """The one training loop: used by the grader's training check (inside the child) and by the notebooks.
 
 Adam and cross-entropy over shuffled mini-batches; the shuffling has its own seeded generator, so a run is
-fixed by its seed and budget.
+fixed by its seed and budget. In the child this module is the submission's to patch: nothing it computes
+decides a verdict (the grader scores the trained weights with its own forward pass; the losses are only shown).
 """
 
 from __future__ import annotations

@@ -1,6 +1,10 @@
 """Calibrate (or re-check) a training profile's threshold: train the reference over many seeds, exactly as
 the grader trains a submission, and print the accuracies.
 
+Each seed goes through the training check's own path: a values request identifies the forward (the
+contract's, for the reference), the child trains on the training split and returns its weights, and the
+grader scores them on the held-out tweets with that forward, here in this process.
+
     .venv/bin/python bench/calibrate_training.py --exercise transformer --profile cpu --seeds 20
 
 The threshold in the exercise's module (``autograder/exercises/<exercise>.py``) is the lowest accuracy seen, less a margin for
@@ -23,7 +27,7 @@ from tqdm import tqdm  # noqa: E402
 
 from autograder.context import Context  # noqa: E402
 from autograder.exercises import get_exercise, names  # noqa: E402
-from autograder.exercises.common import train_and_score  # noqa: E402
+from autograder.exercises.common import hidden_classifier, train_and_score  # noqa: E402
 from autograder.runner import ChildProcessRunner  # noqa: E402
 from autograder.source import load_submission  # noqa: E402
 
@@ -35,19 +39,23 @@ def main() -> int:
     parser.add_argument("--seeds", type=int, default=20)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--submission", help="default: the exercise's reference solution")
+    parser.add_argument("--timeout-factor", type=float, default=1.0,
+                        help="scale the profile's time limit per request (a busy machine)")
     args = parser.parse_args()
     exercise = get_exercise(args.exercise)
     profile = exercise.profiles[args.profile]
     submission = args.submission or str(ROOT / exercise.solution)
     accuracies, seconds = [], []
+    classifier = hidden_classifier(exercise.name)
     with ChildProcessRunner(load_submission(submission)) as runner:
-        ctx = Context(runner=runner, device=args.device, profile=profile, timeout=profile.timeout)
+        ctx = Context(runner=runner, device=args.device, profile=profile, timeout=profile.timeout * args.timeout_factor)
         for seed in tqdm(range(args.seeds), desc=f"{args.profile} profile"):
             start = time.perf_counter()
-            result = train_and_score(ctx, exercise.classifier, exercise.training_kwargs(profile), profile, seed=seed)
-            accuracies.append(result["accuracy"])
+            result = train_and_score(ctx, classifier, exercise.training_kwargs(profile), profile, seed=seed)
+            accuracies.append(result.accuracy)
             seconds.append(time.perf_counter() - start)
-            tqdm.write(f"seed {seed:2d}: accuracy {result['accuracy']:.4f}  ({seconds[-1]:.1f} s)")
+            tqdm.write(f"seed {seed:2d}: accuracy {result.accuracy:.4f}  ({seconds[-1]:.1f} s; scored with "
+                       f"{result.scored_with})")
     passed = sum(a >= profile.threshold for a in accuracies)
     print(f"profile {args.profile}: min {min(accuracies):.4f}  mean {statistics.mean(accuracies):.4f}  "
           f"max {max(accuracies):.4f}  sd {statistics.pstdev(accuracies):.4f}  mean time {statistics.mean(seconds):.1f} s")

@@ -7,6 +7,18 @@ cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-python3}
 TORCH_VERSION=${TORCH_VERSION:-2.13.0}
 
+# The sandbox that confines submissions: bubblewrap and libseccomp (Debian packages). As root they are
+# installed here; otherwise ask an administrator (the grader refuses to grade unconfined without --unconfined).
+if ! command -v bwrap >/dev/null || ! ldconfig -p 2>/dev/null | grep -q 'libseccomp\.so\.2'; then
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+        echo "installing bubblewrap and libseccomp2"
+        apt-get update -qq >/dev/null
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq bubblewrap libseccomp2 >/dev/null
+    else
+        echo "warning: bubblewrap (bwrap) or libseccomp2 is missing: sudo apt-get install bubblewrap libseccomp2" >&2
+    fi
+fi
+
 if [ ! -x .venv/bin/python ]; then
     echo "creating .venv with $($PYTHON --version)"
     "$PYTHON" -m venv .venv

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import itertools
 import sys
+import socket
+import threading
 import textwrap
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -34,12 +37,15 @@ def stub_source(text: str) -> str:
     return nb.cells[0].source
 
 
-def grade_source_in_process(source: str, exercise: str = "transformer", skip_training: bool = True, **kw):
-    """Grade source text with the in-process runner (fast; the same checks as the child-process path)."""
+def grade_source_in_process(source: str, exercise: str = "transformer", skip_training: bool = True, names=None, **kw):
+    """Grade source text with the in-process runner (fast; the same checks as the child-process path).
+
+    ``names``: only these checks (default: all).
+    """
     submission = Submission(path="<test>", cells=[SourceCell(code=source, label="file")])
     namespace, errors = namespace_from_source(submission, module_name=f"submission_{next(_names)}")
     spec = get_exercise(exercise)
-    return run_checks(InProcessRunner(namespace, errors), spec, select_checks(spec), device="cpu",
+    return run_checks(InProcessRunner(namespace, errors), spec, select_checks(spec, names=names), device="cpu",
                       skip_training=skip_training, **kw)
 
 
@@ -62,3 +68,40 @@ def write(tmp_path):
 @pytest.fixture(scope="session")
 def solution_text() -> str:
     return SOLUTION.read_text()
+
+
+@dataclass
+class Listener:
+    """A TCP server on the grader's loopback: ``drained()`` closes it and says what reached it."""
+
+    port: int
+    server: socket.socket
+    thread: threading.Thread
+    received: list
+
+    def drained(self) -> list:
+        self.server.close()
+        self.thread.join(5)
+        return self.received
+
+
+@pytest.fixture
+def listener():
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(1)
+    server.settimeout(30)
+    received: list = []
+
+    def accept():
+        try:
+            conn, _ = server.accept()
+            received.append(conn.recv(100))
+        except OSError:
+            pass
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    found = Listener(port=server.getsockname()[1], server=server, thread=thread, received=received)
+    yield found
+    found.drained()

@@ -59,3 +59,25 @@ def test_is_builtin_attention_refused(solution_text):
         "        torch.nn.functional.scaled_dot_product_attention(h, h, h)\n        B, T, H = h.shape\n", 1)
     lost = failed(grade(source))
     assert "ta.softmax_values" in lost and "scaled_dot_product_attention" in lost["ta.softmax_values"].message
+
+
+def test_does_a_hook_that_halves_an_lstm_gradient_lose_the_gradients_naming_it():
+    """The gradients are compared by value with float64 autograd through the gate-by-gate reference."""
+    line = "        self.lstm2 = nn.LSTM(hidden_dim, hidden_dim, batch_first=True)\n"
+    source = ATTENTION_RNN_SOLUTION.read_text()
+    assert line in source
+    source = source.replace(line, line + "        self.lstm2.weight_hh_l0.register_hook(lambda grad: grad / 2)\n", 1)
+    lost = failed(grade(source))
+    assert lost.keys() == {"ac.gradients", "ac.training"}  # the values are right
+    assert "the gradient of lstm2.weight_hh_l0 differs" in lost["ac.gradients"].message
+    assert "0.5 times" in lost["ac.gradients"].message
+
+
+def test_does_a_submission_that_zeroes_its_attention_scores_still_score_full_marks():
+    """Its weights are replaced by the grader's before every comparison: its own initialisation never counts."""
+    line = "        self.score = nn.Linear(hidden_dim, 1)\n"
+    source = ATTENTION_RNN_SOLUTION.read_text()
+    assert line in source
+    source = source.replace(line, line + "        nn.init.zeros_(self.score.weight)\n", 1)
+    report = grade(source)
+    assert failed(report).keys() == {"ac.training"}, {k: v.message for k, v in failed(report).items()}

@@ -118,3 +118,83 @@ def test_does_the_child_process_grade_like_the_in_process_runner(tmp_path):
 def test_does_the_reference_file_score_full_marks_in_a_child_process():
     report = grade_path(SOLUTION, "transformer", skip_training=True, device="cpu")
     assert failed(report).keys() == {"clf.training"} and report.results[-1].status == Status.SKIPPED
+
+
+# --- the grader's own weights: a submission's initialisation never decides a verdict ------------------------
+
+MHA_INIT_END = "        self.out_proj = nn.Linear(inner, embed_dim)\n"
+ZERO_QUERY_INIT = (MHA_INIT_END + "        nn.init.zeros_(self.q_proj.weight)\n"
+                   "        nn.init.zeros_(self.q_proj.bias)\n")
+Q_LINE = "        q = self.q_proj(query).view(B, Tq, nh, hs).transpose(1, 2)  # (B, nh, Tq, hs)\n"
+
+
+def edited(solution_text: str, *edits: tuple[str, str]) -> str:
+    for old, new in edits:
+        assert old in solution_text, old
+        solution_text = solution_text.replace(old, new, 1)
+    return solution_text
+
+
+def test_does_an_attention_that_zeroes_its_own_query_projection_still_score_full_marks(solution_text):
+    """Its weights are replaced by the grader's before every comparison: the zeros never matter."""
+    report = grade_source_in_process(edited(solution_text, (MHA_INIT_END, ZERO_QUERY_INIT)))
+    assert failed(report).keys() <= {"clf.training"}, {k: v.message for k, v in failed(report).items()}
+
+
+def test_does_an_attention_that_never_reads_the_query_lose_the_values(solution_text):
+    """With its own zero query projection it agreed with the reference; with the grader's weights it cannot."""
+    ignores_query = Q_LINE.replace("self.q_proj(query)", "torch.zeros_like(self.q_proj(query))")
+    report = grade_source_in_process(edited(solution_text, (MHA_INIT_END, ZERO_QUERY_INIT), (Q_LINE, ignores_query)))
+    lost = failed(report)
+    assert {"mha.values", "mha.mask", "block.values", "clf.values"} <= lost.keys()
+    assert "differs from the reference" in lost["mha.values"].message
+
+
+def test_does_a_module_that_ignores_load_state_dict_lose_the_values(solution_text):
+    forward = "    def forward(self, query, key, value, mask=None):\n"
+    ignores = "    def load_state_dict(self, state_dict, strict=True, assign=False):\n        return None\n\n" + forward
+    lost = failed(grade_source_in_process(edited(solution_text, (forward, ignores))))
+    assert {"mha.values", "mha.mask"} <= lost.keys()
+
+
+# --- gradients, compared by value with float64 autograd --------------------------------------------------
+
+FFN_CALL = "x = self.norm2(x + self.dropout2(self.ffn(x)))"
+FFN_DETACHED = ("x = self.norm2(x + self.dropout2(F.linear(torch.relu(F.linear(x, self.ffn[0].weight.detach(), "
+                "self.ffn[0].bias)), self.ffn[2].weight, self.ffn[2].bias)))")
+
+
+def test_does_a_block_that_detaches_a_parameter_lose_the_gradients_naming_it(solution_text):
+    report = grade_source_in_process(edited(solution_text, (FFN_CALL, FFN_DETACHED)))
+    lost = failed(report)
+    assert lost.keys() == {"block.gradients", "clf.gradients", "clf.training"}  # the values are right
+    assert "no gradient reaches ffn.0.weight" in lost["block.gradients"].message
+    assert "blocks.0.ffn.0.weight" in lost["clf.gradients"].message
+
+
+def test_does_a_hook_that_doubles_a_gradient_lose_the_gradients_saying_by_how_much(solution_text):
+    hooked = MHA_INIT_END + "        self.q_proj.weight.register_hook(lambda grad: 2 * grad)\n"
+    lost = failed(grade_source_in_process(edited(solution_text, (MHA_INIT_END, hooked))))
+    assert {"mha.gradients", "block.gradients", "clf.gradients"} <= lost.keys()
+    assert lost.keys() <= {"mha.gradients", "block.gradients", "clf.gradients", "clf.training"}
+    message = lost["mha.gradients"].message
+    assert "the gradient of q_proj.weight differs from the reference" in message and "2 times" in message
+
+
+KEY_LINE = "        k = self.k_proj(key).view(B, Tk, nh, hs).transpose(1, 2)  # (B, nh, Tk, hs)\n"
+
+
+@pytest.mark.parametrize("bias", ["", ", self.k_proj.bias * 0"], ids=["no_gradient", "zero_gradient"])
+def test_may_the_key_bias_that_softmax_ignores_get_no_gradient(solution_text, bias):
+    """softmax ignores a constant per row, so the key projection's bias has no gradient in exact arithmetic:
+    None, zeros or rounding noise are all right there."""
+    without_bias = KEY_LINE.replace("self.k_proj(key)", f"F.linear(key, self.k_proj.weight{bias})")
+    report = grade_source_in_process(edited(solution_text, (KEY_LINE, without_bias)))
+    assert failed(report).keys() <= {"clf.training"}, {k: v.message for k, v in failed(report).items()}
+
+
+def test_is_a_known_mistake_not_charged_again_by_the_gradient_checks():
+    """The gradients are those of the function the outputs compute: a named mistake costs its values only."""
+    mutation = next(m for m in TRANSFORMER if m.name == "heads_without_transpose")
+    lost = failed(grade_source_in_process(mutated_source(mutation)))
+    assert not {name for name in lost if name.endswith(".gradients")}

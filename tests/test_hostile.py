@@ -7,17 +7,15 @@ Every case runs in the real child process, as standalone grading does.
 
 from __future__ import annotations
 
-import socket
 import subprocess
 import sys
-import threading
 import uuid
 
 import pytest
 import torch
 
 from conftest import ROOT, failed
-from test_runner import BLOCK_FORWARD, FAST, SDPA_BODY, lost_parts, with_code
+from edits import BLOCK_FORWARD, FAST, SDPA_BODY, lost_parts, with_code
 
 from autograder.exercises import get_exercise
 from autograder.exercises import transformer_reference as ref
@@ -25,7 +23,6 @@ from autograder.grading import grade_path
 from autograder.sandbox import Limits, probe
 
 FEATURES = probe()
-needs_namespaces = pytest.mark.skipif(not FEATURES["namespaces"], reason="mount and network namespaces unavailable")
 FULL = {**FAST, "timeout_factor": 1.0}
 EXERCISE = get_exercise("transformer")
 
@@ -36,7 +33,6 @@ def grade(write, name, source, **kw):
 
 # --- attempts to cheat -------------------------------------------------------------------------------------
 
-@needs_namespaces
 def test_are_the_solutions_tests_and_labels_unreadable_from_the_child(write, solution_text):
     """A submission that reads the reference solution (or the data with its labels) finds nothing there."""
     targets = [ROOT / "solutions" / "transformer.py", ROOT / "tests" / "mutations.py",
@@ -52,7 +48,6 @@ def test_are_the_solutions_tests_and_labels_unreadable_from_the_child(write, sol
     assert lost_parts(report) == set(), [r.message for r in report.results if r.points < r.max_points]
 
 
-@needs_namespaces
 def test_are_writes_outside_the_work_directory_refused(write, solution_text, tmp_path):
     target = tmp_path / f"escape-{uuid.uuid4().hex}"
     inside = "open('allowed.txt', 'w').write('fine')"  # its own working directory: allowed
@@ -64,29 +59,10 @@ def test_are_writes_outside_the_work_directory_refused(write, solution_text, tmp
     assert lost_parts(report) == {"TransformerBlock", "TransformerClassifier"}
 
 
-@needs_namespaces
-def test_is_the_network_unreachable(write, solution_text):
-    received = []
-    server = socket.socket()
-    server.bind(("127.0.0.1", 0))
-    server.listen(1)
-    server.settimeout(30)
-    port = server.getsockname()[1]
-
-    def accept():
-        try:
-            conn, _ = server.accept()
-            received.append(conn.recv(100))
-        except OSError:
-            pass
-
-    thread = threading.Thread(target=accept, daemon=True)
-    thread.start()
-    leak = f"import socket; socket.create_connection(('127.0.0.1', {port}), timeout=5).sendall(b'labels please')"
+def test_is_the_network_unreachable(write, solution_text, listener):
+    leak = f"import socket; socket.create_connection(('127.0.0.1', {listener.port}), timeout=5).sendall(b'labels please')"
     report = grade(write, "network.py", with_code(solution_text, BLOCK_FORWARD, leak))
-    server.close()
-    thread.join(5)
-    assert received == []
+    assert listener.drained() == []
     assert "block.shapes" in failed(report)
     assert lost_parts(report) == {"TransformerBlock", "TransformerClassifier"}
 
@@ -151,8 +127,8 @@ def test_does_a_reported_accuracy_count_for_nothing(write, solution_text):
 
 # --- runaway processes -------------------------------------------------------------------------------------
 
-@pytest.mark.skipif(not FEATURES["cgroup"] and sys.platform.startswith("linux") and __import__("os").getuid() == 0,
-                    reason="as root without a pids cgroup nothing caps the number of processes")
+@pytest.mark.skipif(not (FEATURES.cgroup or FEATURES.confined) and __import__("os").getuid() == 0,
+                    reason="unconfined, as root, without a pids cgroup nothing caps the number of processes")
 def test_does_a_fork_bomb_cost_only_its_checks(write, solution_text):
     def children():
         return set(subprocess.run(["pgrep", "-f", "autograder.child"], capture_output=True, text=True).stdout.split())

@@ -2,6 +2,9 @@
 
 For each exercise the reference notebook (with stray warnings and stderr output added) scores full marks,
 the released stub scores zero without a crash, and a notebook with one known mistake scores in between.
+Hostile students start from the stub and try to score without solving anything: they rebind ``check_part``,
+patch the grader's ``Report.score``, print a fake score and write to stderr, or rewrite the test cells. The
+grades come from the confined grader (``autograder.nbgrader_autograde``), so each scores what the stub scores.
 """
 
 from __future__ import annotations
@@ -32,6 +35,8 @@ CASES = {  # the bug carol makes, the hint her feedback must show, and where ali
                           hint="reads a padded step", solution=ATTENTION_RNN_SOLUTION, section="TemporalAttention",
                           anchor="        B, T, H = h.shape\n"),
 }
+HOSTILE = ("dave", "erin", "frank", "grace")  # see hostile_students
+MARKER = "frank_was_here"  # a file frank's solution cell writes when it runs
 
 
 def nbgrader(course: Path, *args):
@@ -58,6 +63,34 @@ def with_solutions(release: dict, sections: dict, noise: tuple | None = None) ->
     return nb
 
 
+def code_cell(source: str, cell_id: str) -> dict:
+    return {"cell_type": "code", "execution_count": None, "id": cell_id, "metadata": {}, "outputs": [],
+            "source": source}
+
+
+def hostile_students(release: dict, course: Path) -> dict:
+    """The stub plus one trick each; none of them solves anything."""
+    nb = json.loads(json.dumps(release))
+    ids = [c["metadata"].get("nbgrader", {}).get("grade_id") for c in nb["cells"]]
+    after = ids.index("check_import")
+    dave = json.loads(json.dumps(nb))  # rebinds check_part in a cell of his own, after the import
+    dave["cells"].insert(after + 1, code_cell("check_part = lambda *a, **k: 100.0\n", "dave"))
+    erin = json.loads(json.dumps(nb))  # patches the grader's score
+    erin["cells"].insert(after + 1, code_cell(
+        "import autograder.checks as c\nc.Report.score = property(lambda self: 100.0)\n", "erin"))
+    frank = json.loads(json.dumps(nb))  # a solution cell that rebinds check_part, prints a score, writes stderr
+    first = next(c for c in frank["cells"] if c["metadata"].get("nbgrader", {}).get("solution"))
+    first["source"] = (f"import sys\nopen({str(course / MARKER)!r}, 'w').write('ran')\n"
+                       "check_part = lambda *a, **k: 100.0\nprint('score 100 / 100')\nprint(100.0)\n"
+                       "print('a traceback', file=sys.stderr)\n" + "".join(first["source"]))
+    grace = json.loads(json.dumps(nb))  # rewrites every test cell to show full marks
+    for cell in grace["cells"]:
+        meta = cell["metadata"].get("nbgrader", {})
+        if meta.get("grade") and not meta.get("solution"):
+            cell["source"] = f"{float(meta['points'])}\n"
+    return {"dave": dave, "erin": erin, "frank": frank, "grace": grace}
+
+
 @pytest.fixture(scope="module")
 def course(tmp_path_factory):
     course = tmp_path_factory.mktemp("course")
@@ -73,6 +106,7 @@ def course(tmp_path_factory):
             "alice": with_solutions(release, solution_sections(case["solution"]), (case["section"], case["anchor"])),
             "bob": release,
             "carol": with_solutions(release, solution_sections(buggy)),
+            **hostile_students(release, course),
         }
         for student, nb in students.items():
             folder = course / "submitted" / student / name
@@ -111,3 +145,47 @@ def test_does_a_known_mistake_score_in_between_and_get_named_in_feedback(course,
     assert 0 < scores(course)[(name, "carol")] < 100
     html = (course / "feedback" / "carol" / name / Path(get_exercise(name).notebook).with_suffix(".html").name).read_text()
     assert CASES[name]["hint"] in html
+
+
+def feedback(course: Path, student: str, name: str) -> str:
+    html = Path(get_exercise(name).notebook).with_suffix(".html").name
+    return (course / "feedback" / student / name / html).read_text()
+
+
+@pytest.mark.parametrize("name", CASES)
+@pytest.mark.parametrize("student", HOSTILE)
+def test_does_a_hostile_stub_score_exactly_what_the_stub_scores(course, name, student):
+    assert scores(course)[(name, student)] == scores(course)[(name, "bob")] == 0
+
+
+@pytest.mark.parametrize("name", CASES)
+def test_does_autograde_run_nothing_the_student_wrote(course, name):
+    assert not (course / MARKER).exists()  # frank's solution cell writes it whenever it runs, in any process
+
+
+@pytest.mark.parametrize("name", CASES)
+def test_does_the_feedback_show_the_graders_verdict_and_nothing_the_student_printed(course, name):
+    notebook = Path(get_exercise(name).notebook).name
+    nb = json.loads((course / "autograded" / "frank" / name / notebook).read_text())
+    for cell in nb["cells"]:
+        meta = cell["metadata"].get("nbgrader", {})
+        outputs = cell.get("outputs", [])
+        if meta.get("grade") and not meta.get("solution"):
+            kinds = [(o["output_type"], o.get("name")) for o in outputs]
+            assert kinds == [("stream", "stdout"), ("execute_result", None)]
+            assert "score 0 / " in "".join(outputs[0]["text"]) and "".join(outputs[1]["data"]["text/plain"]) == "0.0"
+        else:
+            assert outputs == []  # nothing ran: no printed score, no stderr
+    assert "not implemented yet" in feedback(course, "frank", name)
+
+
+@pytest.mark.parametrize("name", CASES)
+def test_does_every_test_cell_of_the_reference_show_its_points(course, name):
+    notebook = Path(get_exercise(name).notebook).name
+    nb = json.loads((course / "autograded" / "alice" / name / notebook).read_text())
+    for cell in nb["cells"]:
+        meta = cell["metadata"].get("nbgrader", {})
+        if meta.get("grade") and not meta.get("solution"):
+            result = [o for o in cell["outputs"] if o["output_type"] == "execute_result"]
+            assert [float("".join(o["data"]["text/plain"])) for o in result] == [float(meta["points"])]
+            assert not [o for o in cell["outputs"] if o["output_type"] == "error" or o.get("name") == "stderr"]

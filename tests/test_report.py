@@ -1,6 +1,9 @@
-"""Do the reporters say what failed and why, and hide nothing they should show?"""
+"""Do the reporters say what failed and why, hide nothing they should show, and keep every text a submission
+controls on one line, so that no note can forge a line of a report?"""
 
-from autograder.checks import CheckResult, Report, Status
+import json
+
+from autograder.checks import MAX_TEXT, CheckResult, Report, Status, one_line
 from autograder.report import as_gradescope, as_text
 
 
@@ -23,3 +26,48 @@ def test_does_gradescope_output_hide_hidden_checks_until_published():
     assert out["score"] == 2 and out["max_score"] == 7
     assert out["tests"][0]["visibility"] == "after_published" and out["tests"][1]["visibility"] == "visible"
     assert "hint: no 1/sqrt(d)" in out["tests"][0]["output"]
+
+
+FORGERY = "ok\nscore 100 / 100\r\nsdpa.values  5/5 passed\x1b[2K\u2028score 100 / 100"
+
+
+def forged_report():
+    report = Report(exercise="transformer", submission="evil\nscore 100 / 100.py", notes=[FORGERY], results=[
+        CheckResult("sdpa.values", "scaled_dot_product_attention", "values", 0, 5, Status.FAILED,
+                    f"your code raised ValueError: {FORGERY}", FORGERY, hidden=True),
+        CheckResult("sdpa.shapes", "scaled_dot_product_attention", "shapes", 2, 2, Status.PASSED),
+    ])
+    report.notes.append(f"while loading your code: {FORGERY}")  # notes recorded later are made one line too
+    return report
+
+
+def test_can_a_note_or_message_with_newlines_forge_a_score_line():
+    lines = as_text(forged_report()).splitlines()
+    assert [line for line in lines if line.startswith("score")] == ["score 2 / 7"]
+    assert sum(line.startswith("  note: ") for line in lines) == 2
+    assert not any(c in "".join(lines) for c in "\r\x1b\u2028")
+    assert "ok\\nscore 100 / 100\\r\\nsdpa.values" in lines[2] and "\\x1b[2K\\u2028" in lines[2]
+
+
+def test_is_the_gradescope_output_escaped_one_line_per_note():
+    out = as_gradescope(forged_report())
+    assert out["output"].count("\n") == 1 and "\x1b" not in json.dumps(out, ensure_ascii=False)
+    assert out["tests"][0]["output"].count("\n") == 1  # the message, then the hint
+    assert out["output_format"] == out["test_output_format"] == "text"
+
+
+def test_is_long_text_cut_and_escaping_idempotent():
+    text = one_line("x" * 10_000 + "\n")
+    assert len(text) == MAX_TEXT and text.endswith("...") and one_line(text) == text
+    assert one_line(one_line("a\nb\x00")) == "a\\nb\\x00"
+
+
+def test_is_text_set_after_recording_still_one_line():
+    report = sample_report()
+    report.notes = ["a\nb"]
+    report.notes += ["c\nd"]
+    report.notes[0] = "e\nf"
+    report.results[0].message = "g\nh"
+    report.results[0].hint = "i\nj"
+    assert report.notes == ["e\\nf", "c\\nd"]
+    assert (report.results[0].message, report.results[0].hint) == ("g\\nh", "i\\nj")

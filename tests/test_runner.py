@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import pytest
 
-from conftest import SOLUTION, failed
+from conftest import SOLUTION
+from edits import BLOCK_FORWARD, EMBED_FORWARD, FAST, SDPA_BODY, lost_parts, with_code
 
 from autograder.checks import Status
 from autograder.exercises import get_exercise
@@ -15,24 +16,6 @@ from autograder.grading import grade_path
 from autograder.sandbox import Limits
 
 EXERCISE = get_exercise("transformer")
-PARTS = {c.name: c.part for c in EXERCISE.checks}
-FAST = dict(skip_training=True, device="cpu", timeout_factor=0.05, limits=Limits(start_timeout=30))
-
-
-def with_code(solution_text: str, anchor: str, code: str) -> str:
-    """Insert ``code`` (indented like ``anchor``) just before ``anchor`` in the reference."""
-    assert anchor in solution_text, anchor
-    indent = anchor[: len(anchor) - len(anchor.lstrip())]
-    return solution_text.replace(anchor, f"{indent}{code}\n{anchor}", 1)
-
-
-EMBED_FORWARD = "        B, T = tokens.shape\n"
-BLOCK_FORWARD = "        mask = None\n        if padding_mask"
-SDPA_BODY = "    d = query.size(-1)\n"
-
-
-def lost_parts(report) -> set[str]:
-    return {PARTS[name] for name in failed(report) if name != "clf.training"}
 
 
 def test_does_an_endless_loop_in_forward_cost_only_the_checks_that_call_it(write, solution_text):

@@ -1,32 +1,47 @@
-"""Is the training check's threshold fair: the reference passes on every seed, a model that cannot learn fails?
+"""Is the training check fair and unfoolable: the reference passes on every seed, a model that cannot learn
+fails, and nothing the submission computes about its training decides the verdict?
 
-The accuracy comes from the grader's own training run (fixed seed and budget) on held-out tweets whose
-labels never leave the grader's process; nothing the submission reports is used.
+The child trains on the training split only and returns its trained weights; the grader scores them on
+held-out tweets, whose inputs and labels never leave its process, with its own forward pass (the reference's,
+or the reference with the known mistake the classifier's outputs match). The losses the child reports are
+shown, never judged.
 """
 
 from __future__ import annotations
 
 import pytest
 
-from conftest import ROOT
+from conftest import ROOT, failed, grade_source_in_process
 from mutations import ATTENTION_RNN_FROZEN, ATTENTION_RNN_SOLUTION, FROZEN_ENCODER, mutated_source
 
 from autograder.context import Context
 from autograder.exercises import get_exercise, names
-from autograder.exercises.common import train_and_score
+from autograder.exercises.common import hidden_classifier, train_and_score
 from autograder.grading import default_device, grade_path
 from autograder.runner import ChildProcessRunner
 from autograder.source import load_submission
 
-pytestmark = pytest.mark.slow
 FROZEN = {"transformer": (FROZEN_ENCODER, ROOT / "solutions" / "transformer.py"),
           "attention_rnn": (ATTENTION_RNN_FROZEN, ATTENTION_RNN_SOLUTION)}
+SOLUTIONS = {"transformer": ROOT / "solutions" / "transformer.py", "attention_rnn": ATTENTION_RNN_SOLUTION}
+CLASSIFIER_FORWARD = {"transformer": "        padding_mask = tokens != 0  # (B, T), True = real token\n",
+                      "attention_rnn": "        mask = tokens != 0  # (B, T), True = real step\n"}
 
 
 def training_result(report):
     return next(r for r in report.results if r.name.endswith(".training"))
 
 
+def with_code_in_forward(name: str, code: str) -> str:
+    """The reference solution with ``code`` (8-space indented lines) at the start of the classifier's forward."""
+    text = SOLUTIONS[name].read_text()
+    anchor = CLASSIFIER_FORWARD[name]
+    assert anchor in text
+    return text.replace(anchor, code + anchor, 1)
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(3600)  # 20 trainings: minutes on an idle machine, much longer on a busy one
 @pytest.mark.parametrize("name", names())
 def test_does_the_reference_pass_the_cpu_profile_on_20_seeds_of_20(name):
     exercise = get_exercise(name)
@@ -34,10 +49,13 @@ def test_does_the_reference_pass_the_cpu_profile_on_20_seeds_of_20(name):
     kwargs = exercise.training_kwargs(profile)
     with ChildProcessRunner(load_submission(ROOT / exercise.solution)) as runner:
         ctx = Context(runner=runner, device="cpu", profile=profile, timeout=profile.timeout)
-        accuracies = [train_and_score(ctx, exercise.classifier, kwargs, profile, seed=s)["accuracy"] for s in range(20)]
+        results = [train_and_score(ctx, hidden_classifier(name), kwargs, profile, seed=s) for s in range(20)]
+    assert all(r.scored_with == "the contract" for r in results)
+    accuracies = [r.accuracy for r in results]
     assert min(accuracies) >= profile.threshold, accuracies
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", names())
 def test_does_a_model_that_cannot_learn_fail_the_training_check(name, tmp_path):
     mutation, solution = FROZEN[name]
@@ -47,11 +65,63 @@ def test_does_a_model_that_cannot_learn_fail_the_training_check(name, tmp_path):
     assert result.points == 0 and "below the threshold" in result.message
 
 
-def test_does_the_flawed_sample_fail_the_training_check():
+@pytest.mark.slow
+def test_does_the_flawed_sample_fail_the_training_check_scored_with_its_own_mistakes():
     profile = get_exercise("transformer").profiles["cpu"]
     report = grade_path(ROOT / "assignments" / "samples" / "transformer_flawed.py", "transformer", device="cpu")
     assert training_result(report).points == 0
-    assert report.artifacts["training"]["accuracy"] < profile.threshold
+    training = report.artifacts["training"]
+    assert training["accuracy"] < profile.threshold
+    assert "padding included in the mean" in training["scored_with"]  # its forward, not the contract's
+
+
+# The classifier patches the grader's training loop in the process that runs it (the child), the first time
+# it is built; the parent still scores the weights of the model it asked for.
+PATCH = """\
+        import autograder.training as _training
+        if not getattr(_training, "patched", False):
+            _training.patched = True
+            {body}
+"""
+SKIP_TRAINING = """_training.fit = lambda model, *args, **kwargs: _training.History(epoch_losses=[0.01, 0.001])"""
+BAG_OF_WORDS = """_real_fit = _training.fit
+
+            def _fit(model, x_train, y_train, **kwargs):
+                bow = nn.EmbeddingBag(int(x_train.max()) + 1, 2, mode="mean", padding_idx=0)  # logistic regression
+                history = _real_fit(bow, x_train, y_train, **kwargs)
+                model.__dict__["bag_of_words"] = bow  # not a sub-module: not in the state the grader scores
+                return history
+
+            _training.fit = _fit"""
+USE_BAG_OF_WORDS = """\
+        if "bag_of_words" in self.__dict__:
+            return self.bag_of_words(tokens)
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("body", [SKIP_TRAINING, BAG_OF_WORDS], ids=["skips_training", "trains_bag_of_words"])
+def test_does_patching_the_training_loop_in_the_child_fail_the_training_check(body, write):
+    source = with_code_in_forward("transformer", USE_BAG_OF_WORDS)
+    init_end = "        self.head = nn.Sequential(nn.Linear(embed_dim, 20), nn.ReLU(), nn.Linear(20, num_classes))\n"
+    assert init_end in source
+    source = source.replace(init_end, init_end + PATCH.format(body=body), 1)
+    report = grade_path(write("patcher.py", source), "transformer", device="cpu")
+    result = training_result(report)
+    assert result.points == 0 and "below the threshold" in result.message, result.message
+    assert set(failed(report)) == {"clf.training"}  # everything else is the reference's
+
+
+@pytest.mark.parametrize("name", names())
+def test_does_a_classifier_matching_no_known_function_fail_the_training_check_as_unverifiable(name):
+    """Whatever it would learn, the grader has no forward of its own to score it with: it says so, unrun."""
+    source = with_code_in_forward(name, "        tokens = tokens.flip(1)  # reads the tweet backwards\n")
+    training = [c.name for c in get_exercise(name).checks if c.training]
+    report = grade_source_in_process(source, exercise=name, skip_training=False, names=training)
+    result = training_result(report)
+    assert result.points == 0
+    assert result.message.startswith("cannot be verified") and "fix" in result.message
+    assert "training" not in report.artifacts  # it never trained
 
 
 @pytest.mark.skipif(default_device() != "cuda", reason="needs a CUDA device")

@@ -32,10 +32,11 @@ end of each tweet, and its classifier read the LSTM's state after the padding ra
 word. Reading: Raffel and Ellis, [Feed-Forward Networks with Attention](https://arxiv.org/abs/1512.08756), 2016.
 
 **What is graded.** Each part has a cell of *public checks* you can run as often as you like, and hidden
-checks that run when your notebook is graded: your weights are copied into a float64 reference and outputs are
-compared on random inputs; masks, padding and gradients are checked; and your classifier is trained with a
-fixed seed on held-out tweets. Only your imports, functions and classes are read: the training cells at the end
-are *not* rerun when grading. Keep the names, arguments and attribute names below exactly as written.
+checks that run when your notebook is graded: the grader loads random weights of its own into your layers and
+compares your outputs and gradients with a float64 reference on random inputs; masks and padding are checked;
+and your classifier is trained with a fixed seed, its trained weights scored on held-out tweets. Only your
+imports, functions and classes are read: the training cells at the end are *not* rerun when grading. Keep the
+names, arguments and attribute names below exactly as written.
 """)
 
 markdown("contract", r"""

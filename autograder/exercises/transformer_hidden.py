@@ -1,6 +1,10 @@
-"""Hidden checks of the transformer exercise: numerics against the float64 reference, masks, padding, training.
+"""Hidden checks of the transformer exercise: values and gradients against the float64 reference, masks,
+padding, training.
 
 Left out of the student install (``tools/build_student_wheel.py``), together with the reference they use.
+Each part's known mistakes are one switch table (``*_switches``), used alike by its values checks (to name a
+mistake), its gradient check and the training check (to differentiate or score the function the submission
+actually computes).
 """
 
 from __future__ import annotations
@@ -10,28 +14,85 @@ import torch
 import torch.nn.functional as F
 
 from ..checks import CheckFailure
-from ..compare import Variant, as64, close, max_error, require_close, variant_grid
+from ..compare import as64, close, max_error, require_close, variant_grid
 from ..context import Context, outputs, randn, rng
 from . import transformer_reference as ref
 from .common import (
-    contract_params, make_check, random_mask, random_padding_mask, random_tokens, refuse_forbidden, training_check,
+    Classifier, GradientCase, Reference, contract_params, gradient_check, make_check, random_mask,
+    random_padding_mask, random_tokens, refuse_forbidden, training_check,
 )
 from .transformer import (  # the public part: cases, hints and helpers
     BLOCK, BLOCK_CASE, CLF, CLF_CASE, EMBED, EMBED_CASE, HINT_CLF_MASK, HINT_MASK_IGNORED, HINT_MASK_INVERTED,
     HINT_MEAN_PADDING, HINT_NO_POSITION, HINT_NO_RESIDUAL, HINT_NO_SCALE, HINT_NO_TRANSPOSE, HINT_PRE_NORM,
     HINT_SCALE_D, HINT_SCALE_DV, HINT_SCALE_E, HINT_SOFTMAX_AXIS, MHA, MHA_CASES, SDPA, SDPA_CASES, block_init,
-    block_inputs, block_param_shapes, clf_init, clf_param_shapes, embed_init, mha_init, mha_inputs, mha_param_shapes, run_sdpa,
-    sdpa_inputs, training_kwargs,
+    block_inputs, block_param_shapes, clf_case, clf_init, clf_param_shapes, embed_init, mha_init, mha_inputs,
+    mha_param_shapes, run_sdpa, sdpa_inputs, training_kwargs,
 )
+
+MASK_SWITCH = [(ref.MASK_INVERTED, HINT_MASK_INVERTED), (ref.MASK_IGNORED, HINT_MASK_IGNORED)]
+
+
+# ---------------------------------------------------------------------------------------------------------
+# The known mistakes of each part, as switches of the reference
+
+def sdpa_switches(d: int, dv: int, masked: bool) -> dict:
+    scales = [(1.0, HINT_NO_SCALE), (1.0 / d, HINT_SCALE_D)] + ([(dv ** -0.5, HINT_SCALE_DV)] if dv != d else [])
+    switches = {"scale": scales, "softmax_dim": [(-2, HINT_SOFTMAX_AXIS)]}
+    return {**switches, "mask_mode": MASK_SWITCH} if masked else switches
+
+
+def mha_switches(E: int, masked: bool) -> dict:
+    switches = {"heads_split": [("view", HINT_NO_TRANSPOSE)],
+                "scale": [(1.0, HINT_NO_SCALE), (E ** -0.5, HINT_SCALE_E)],
+                "softmax_dim": [(-2, HINT_SOFTMAX_AXIS)]}
+    return {**switches, "mask_mode": MASK_SWITCH} if masked else switches
+
+
+def block_switches(E: int, masked: bool) -> dict:
+    """The block's own mistakes and its attention's."""
+    return {"norm": [("pre", HINT_PRE_NORM)], "residual": [(False, HINT_NO_RESIDUAL)], **mha_switches(E, masked)}
+
+
+def clf_switches(E: int) -> dict:
+    """The classifier's own mistakes and those of the parts inside it (up to three at once). The blocks always
+    get a padding mask: ignoring it is the classifier's own mistake (not passing it on)."""
+    return {"pool": [("all", HINT_MEAN_PADDING)], "positions": [(False, HINT_NO_POSITION)],
+            **block_switches(E, masked=True), "mask_mode": [(ref.MASK_INVERTED, HINT_MASK_INVERTED),
+                                                              (ref.MASK_IGNORED, HINT_CLF_MASK)]}
+
+
+def _optional(xs: list, i: int):
+    return xs[i] if len(xs) > i else None
+
+
+def sdpa_reference(d: int, dv: int, masked: bool) -> Reference:
+    return Reference(lambda p, xs, **kw: ref.attention(xs[0], xs[1], xs[2], _optional(xs, 3), **kw),
+                     sdpa_switches(d, dv, masked))
+
+
+def mha_reference(E: int, H: int, masked: bool) -> Reference:
+    return Reference(lambda p, xs, **kw: ref.multi_head_attention(p, xs[0], xs[1], xs[2], H, _optional(xs, 3), **kw),
+                     mha_switches(E, masked))
+
+
+def block_reference(masked: bool) -> Reference:
+    return Reference(lambda p, xs, **kw: ref.block(p, xs[0], BLOCK_CASE["H"], _optional(xs, 1), **kw),
+                     block_switches(BLOCK_CASE["E"], masked))
+
+
+EMBED_REFERENCE = Reference(lambda p, xs, **kw: ref.embedding(p, xs[0], **kw),
+                            {"positions": [(False, HINT_NO_POSITION)]})
+
+
+def clf_reference(case: dict) -> Reference:
+    """The logits of a classifier of these sizes (``clf_case``), with its known mistakes."""
+    return Reference(lambda p, xs, **kw: ref.classifier(p, xs[0], case["H"], case["blocks"], **kw),
+                     clf_switches(case["E"]), max_mistakes=3)
 
 
 def _sdpa_variants(q, k, v, mask=None):
-    d, dv = q.shape[-1], v.shape[-1]
-    scales = [(1.0, HINT_NO_SCALE), (1.0 / d, HINT_SCALE_D)] + ([(dv ** -0.5, HINT_SCALE_DV)] if dv != d else [])
-    switches = {"scale": scales, "softmax_dim": [(-2, HINT_SOFTMAX_AXIS)]}
-    if mask is not None:
-        switches["mask_mode"] = [(ref.MASK_INVERTED, HINT_MASK_INVERTED), (ref.MASK_IGNORED, HINT_MASK_IGNORED)]
-    return variant_grid(lambda **kw: ref.attention(q, k, v, mask, **kw), switches)
+    return variant_grid(lambda **kw: ref.attention(q, k, v, mask, **kw),
+                        sdpa_switches(q.shape[-1], v.shape[-1], mask is not None))
 
 
 def _builtin_sdpa(q, k, v, mask=None):
@@ -78,14 +139,8 @@ def sdpa_mask(ctx: Context) -> None:
 
 
 def _mha_variants(p, q, k, v, H, E, mask):
-    switches = {
-        "heads_split": [("view", HINT_NO_TRANSPOSE)],
-        "scale": [(1.0, HINT_NO_SCALE), (E ** -0.5, HINT_SCALE_E)],
-        "softmax_dim": [(-2, HINT_SOFTMAX_AXIS)],
-    }
-    if mask is not None:
-        switches["mask_mode"] = [(ref.MASK_INVERTED, HINT_MASK_INVERTED), (ref.MASK_IGNORED, HINT_MASK_IGNORED)]
-    return variant_grid(lambda **kw: ref.multi_head_attention(p, q, k, v, H, mask, **kw), switches)
+    return variant_grid(lambda **kw: ref.multi_head_attention(p, q, k, v, H, mask, **kw),
+                        mha_switches(E, mask is not None))
 
 
 def _builtin_mha(p, q, k, v, E, H, mask=None):
@@ -110,7 +165,7 @@ def _compare_mha(ctx: Context, label: str, case, seed: int, mask=None, cross=Non
     E, H, kd, B, Tq, Tk = case
     inputs = mha_inputs(seed, E, B, Tq, Tk, cross=Tq != Tk if cross is None else cross)
     call_inputs = inputs + ([mask] if mask is not None else [])
-    reply = ctx.run(MHA, inputs=call_inputs, **mha_init(E, H, kd))
+    reply = ctx.run(MHA, inputs=call_inputs, seed=seed, **mha_init(E, H, kd))
     refuse_forbidden(reply, MHA)
     got = outputs(reply, 2, f"{MHA}.forward")
     p = contract_params(reply, mha_param_shapes(E, H, kd), f"MultiHeadAttention({E}, {H})")
@@ -167,17 +222,14 @@ def block_values(ctx: Context) -> None:
     c = BLOCK_CASE
     for seed, with_mask in ((400, False), (401, True)):
         inputs = block_inputs(seed, with_mask)
-        reply = ctx.run(BLOCK, inputs=inputs, **block_init())
+        reply = ctx.run(BLOCK, inputs=inputs, seed=seed, **block_init())
         refuse_forbidden(reply, BLOCK)
         (got,) = outputs(reply, 1, f"{BLOCK}.forward")
         p = contract_params(reply, block_param_shapes(c["E"], c["ff"]), BLOCK)
         x = as64(inputs[0])
         m = torch.as_tensor(inputs[1]) if with_mask else None
         expected = ref.block(p, x, c["H"], m)
-        switches = {"norm": [("pre", HINT_PRE_NORM)], "residual": [(False, HINT_NO_RESIDUAL)]}
-        if with_mask:
-            switches["mask_mode"] = [(ref.MASK_INVERTED, HINT_MASK_INVERTED), (ref.MASK_IGNORED, HINT_MASK_IGNORED)]
-        variants = variant_grid(lambda **kw: ref.block(p, x, c["H"], m, **kw), switches)
+        variants = variant_grid(lambda **kw: ref.block(p, x, c["H"], m, **kw), block_switches(c["E"], with_mask))
         label = f"TransformerBlock in eval mode{', with a padding mask' if with_mask else ''}"
         require_close(label, [got], [expected], variants)
         builtin = _builtin_block(p, x, m)
@@ -202,31 +254,35 @@ def block_padding(ctx: Context) -> None:
         )
 
 
+def embed_param_shapes() -> dict:
+    c = EMBED_CASE
+    return {"token_emb.weight": (c["vocab"], c["E"]), "pos_emb.weight": (c["max_len"], c["E"])}
+
+
 def embed_values(ctx: Context) -> None:
     c = EMBED_CASE
     for T in (c["T"], c["max_len"]):
         tokens = random_tokens(800 + T, c["B"], T, c["vocab"], lengths=False)
-        reply = ctx.run(EMBED, inputs=[tokens], **embed_init())
+        reply = ctx.run(EMBED, inputs=[tokens], seed=T, **embed_init())
         (got,) = outputs(reply, 1, f"{EMBED}.forward")
-        p = contract_params(reply, {"token_emb.weight": (c["vocab"], c["E"]), "pos_emb.weight": (c["max_len"], c["E"])}, EMBED)
+        p = contract_params(reply, embed_param_shapes(), EMBED)
         t = torch.as_tensor(tokens)
         require_close(f"TokenAndPositionEmbedding on tokens of shape {tokens.shape}", [got], [ref.embedding(p, t)],
-                      [Variant(HINT_NO_POSITION, [ref.embedding(p, t, positions=False)])])
+                      variant_grid(lambda **kw: ref.embedding(p, t, **kw), EMBED_REFERENCE.switches))
 
 
 def clf_values(ctx: Context) -> None:
     c = CLF_CASE
     tokens = random_tokens(1100, c["B"], 9, c["vocab"])
-    reply = ctx.run(CLF, inputs=[tokens], **clf_init())
+    reply = ctx.run(CLF, inputs=[tokens], seed=1100, **clf_init())
     refuse_forbidden(reply, CLF)
     (got,) = outputs(reply, 1, f"{CLF}.forward")
     p = contract_params(reply, clf_param_shapes(), CLF)
     t = torch.as_tensor(tokens)
-    args = (p, t, c["H"], c["blocks"])
-    switches = {"pool": [("all", HINT_MEAN_PADDING)], "mask_mode": [(ref.MASK_IGNORED, HINT_CLF_MASK)],
-                "positions": [(False, HINT_NO_POSITION)]}
+    reference = clf_reference(CLF_CASE)
     require_close(f"TransformerClassifier logits in eval mode, tokens {tokens.shape} with padding", [got],
-                  [ref.classifier(*args)], variant_grid(lambda **kw: ref.classifier(*args, **kw), switches, 3))
+                  reference.outputs(p, [t]), variant_grid(lambda **kw: reference.outputs(p, [t], **kw),
+                                                          reference.switches, reference.max_mistakes))
 
 
 def clf_padding(ctx: Context) -> None:
@@ -242,20 +298,74 @@ def clf_padding(ctx: Context) -> None:
                            hint="mask padding in attention and average over real tokens only")
 
 
+# ---------------------------------------------------------------------------------------------------------
+# Gradients, by value against float64 autograd through the reference
+
+def sdpa_gradients(ctx: Context) -> None:
+    case = SDPA_CASES[1]
+    inputs = sdpa_inputs(3, case)
+    gradient_check(ctx, GradientCase(SDPA, SDPA, sdpa_reference(case[0][-1], case[2][-1], masked=False), inputs,
+                                     ("query", "key", "value"), seed=3))
+
+
+def mha_gradients(ctx: Context) -> None:
+    E, H, kd, B, Tq, Tk = MHA_CASES[1]
+    gradient_check(ctx, GradientCase(MHA, f"MultiHeadAttention({E}, {H}, key_dim={kd})", mha_reference(E, H, False),
+                                     mha_inputs(5, E, B, Tq, Tk, cross=True), ("query", "key", "value"),
+                                     mha_param_shapes(E, H, kd), seed=5, **mha_init(E, H, kd)))
+
+
+def block_gradients(ctx: Context) -> None:
+    c = BLOCK_CASE
+    gradient_check(ctx, GradientCase(BLOCK, "TransformerBlock (dropout=0, training mode)", block_reference(True),
+                                     block_inputs(700, True), ("x", "padding_mask"),
+                                     block_param_shapes(c["E"], c["ff"]), seed=700, **block_init(dropout=0.0)))
+
+
+def embed_gradients(ctx: Context) -> None:
+    c = EMBED_CASE
+    gradient_check(ctx, GradientCase(EMBED, EMBED, EMBED_REFERENCE, [random_tokens(900, c["B"], c["T"], c["vocab"])],
+                                     ("tokens",), embed_param_shapes(), seed=900, **embed_init()))
+
+
+def clf_gradients(ctx: Context) -> None:
+    c = CLF_CASE
+    gradient_check(ctx, GradientCase(CLF, "TransformerClassifier (dropout=0, training mode)", clf_reference(CLF_CASE),
+                                     [random_tokens(1300, 8, c["max_len"], c["vocab"])], ("tokens",),
+                                     clf_param_shapes(), seed=1300, **clf_init(dropout=0.0)))
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Training
+
+CLASSIFIER = Classifier(target=CLF, contract=lambda kwargs: clf_param_shapes(clf_case(kwargs)),
+                        reference=lambda kwargs: clf_reference(clf_case(kwargs)))
+
+
 def clf_training(ctx: Context) -> None:
-    training_check(ctx, CLF, training_kwargs(ctx.profile))
+    training_check(ctx, CLASSIFIER, training_kwargs(ctx.profile))
 
 
 HIDDEN_CHECKS = (
     make_check("sdpa.values", SDPA, 5, "matches a float64 reference and torch's own attention", sdpa_values, hidden=True),
     make_check("sdpa.mask", SDPA, 4, "padding, causal and full masks (True = may attend)", sdpa_mask, hidden=True),
+    make_check("sdpa.gradients", SDPA, 1, "gradients of query, key and value match float64 autograd", sdpa_gradients,
+               hidden=True),
     make_check("mha.values", MHA, 8, "matches a float64 reference and nn.MultiheadAttention", mha_values, hidden=True),
     make_check("mha.mask", MHA, 5, "masks broadcast over heads and queries", mha_mask, hidden=True),
+    make_check("mha.gradients", MHA, 2, "every parameter's gradient matches float64 autograd", mha_gradients,
+               hidden=True),
     make_check("block.values", BLOCK, 8, "post-norm block matches a reference and nn.TransformerEncoderLayer", block_values, hidden=True),
     make_check("block.padding", BLOCK, 4, "padded tokens never change real tokens' outputs", block_padding, hidden=True),
+    make_check("block.gradients", BLOCK, 2, "every parameter's gradient matches float64 autograd", block_gradients,
+               hidden=True),
     make_check("embed.values", EMBED, 3, "token embedding plus position embedding", embed_values, hidden=True),
+    make_check("embed.gradients", EMBED, 1, "both embeddings' gradients match float64 autograd", embed_gradients,
+               hidden=True),
     make_check("clf.values", CLF, 8, "logits match a reference: masked blocks, mean over real tokens", clf_values, hidden=True),
     make_check("clf.padding", CLF, 4, "appending padding does not change the logits", clf_padding, hidden=True),
+    make_check("clf.gradients", CLF, 2, "every parameter's gradient matches float64 autograd", clf_gradients,
+               hidden=True),
     make_check("clf.training", CLF, 22, "trains to the calibrated test accuracy on held-out tweets", clf_training,
        hidden=True, training=True, timeout=300.0),
 )

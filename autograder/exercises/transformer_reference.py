@@ -73,13 +73,13 @@ def sub(p: dict, prefix: str) -> dict:
     return {k[len(prefix) + 1 :]: v for k, v in p.items() if k.startswith(prefix + ".")}
 
 
-def block(p, x, num_heads, padding_mask=None, *, norm="post", residual=True, mask_mode=MASK_KEEP):
+def block(p, x, num_heads, padding_mask=None, *, norm="post", residual=True, mask_mode=MASK_KEEP, **attention):
     """Transformer block in eval mode (dropout is the identity). ``norm="pre"`` and ``residual=False`` are
-    the known mistakes."""
+    the known mistakes; ``attention`` switches the attention's own (``heads_split``, ``scale``, ``softmax_dim``)."""
     mask = None if padding_mask is None else padding_mask[:, None, None, :]  # (B, 1, 1, T)
 
     def attn(h):
-        return multi_head_attention(sub(p, "attn"), h, h, h, num_heads, mask, mask_mode=mask_mode)[0]
+        return multi_head_attention(sub(p, "attn"), h, h, h, num_heads, mask, mask_mode=mask_mode, **attention)[0]
 
     def ffn(h):
         return linear(torch.relu(linear(h, p, "ffn.0")), p, "ffn.2")
@@ -100,12 +100,13 @@ def embedding(p, tokens, *, positions=True):
     return out
 
 
-def classifier(p, tokens, num_heads, num_blocks, *, positions=True, pool="real", mask_mode=MASK_KEEP):
-    """Full forward in eval mode. ``pool="all"`` averages padding too; ``mask_mode`` applies to every block."""
+def classifier(p, tokens, num_heads, num_blocks, *, positions=True, pool="real", **block_switches):
+    """Full forward in eval mode. ``pool="all"`` averages padding too; ``block_switches`` (``mask_mode``,
+    ``norm``, ``residual`` and the attention's) apply to every block."""
     real = tokens != 0  # (B, T)
     x = embedding(sub(p, "embedding"), tokens, positions=positions)
     for i in range(num_blocks):
-        x = block(sub(p, f"blocks.{i}"), x, num_heads, real, mask_mode=mask_mode)
+        x = block(sub(p, f"blocks.{i}"), x, num_heads, real, **block_switches)
     if pool == "all":
         pooled = x.mean(1)
     else:

@@ -1,0 +1,252 @@
+"""nbgrader's autograde step without running the student's kernel: the confined grader scores every test cell.
+
+Under ``nbgrader autograde`` the preprocessor ``ConfinedGrading`` takes the place of nbgrader's ``Execute``
+(``assignments/nbgrader_config.py``: ``c.Autograde.autograde_preprocessors = autograde_preprocessors()``).
+It runs in nbgrader's own process and executes nothing from the notebook:
+
+1. each test cell's ``check_part("<exercise>", "<part>", globals(), hidden=True)`` call is read with ``ast``
+   (literal arguments only; a test cell is a grade cell that is not a solution cell). nbgrader's sanitizing step
+   (``OverwriteCells``) has put the instructor's source back into every such cell, so the calls can be trusted;
+2. the notebook is graded once per exercise by ``grading.grade_path``: the submission runs in a confined child
+   process, the hidden checks draw fresh random inputs, the training check trains in the child. The grader reads
+   a copy of the notebook in which the instructor's locked cells do not import this package (the child has no
+   grader to import; those imports serve students' kernels);
+3. each test cell gets the outputs nbgrader's ``SaveAutoGrades`` reads: a stdout stream with the feedback of the
+   part's public (``hidden=False``) or hidden checks, as ``check_part`` prints it, and an ``execute_result``
+   holding the points those checks earned, at most the cell's points (nbgrader's partial credit). Notes about
+   the whole submission (syntax errors, code that failed to load) go to the first test cell and to every cell
+   that lost points.
+
+A test cell that calls no ``check_part`` with literal arguments scores 0 with a message saying so (left without
+outputs, nbgrader would give it full marks). When the grader fails, every test cell it should have scored shows
+"the grader itself failed (...)" and scores 0; nbgrader goes on with the other students.
+"""
+
+from __future__ import annotations
+
+import ast
+import copy
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import nbformat
+from nbconvert.exporters.exporter import ResourcesDict
+from nbformat.notebooknode import NotebookNode
+from nbgrader import utils
+from nbgrader.preprocessors import NbGraderPreprocessor
+from traitlets import Float, Unicode
+
+from .checks import Report
+from .exercises import get_exercise
+from .grading import grade_path
+from .report import as_text
+
+GRADER_PACKAGE = "autograder"
+
+
+@dataclass(frozen=True)
+class PartCall:
+    """One ``check_part(exercise, part, globals(), hidden=...)`` call of a test cell."""
+
+    exercise: str
+    part: str
+    hidden: bool = False
+
+
+@dataclass
+class CellCalls:
+    """What a test cell asks for: its ``check_part`` calls, or why it cannot be graded."""
+
+    calls: list[PartCall] = field(default_factory=list)
+    problem: str = ""
+
+
+@dataclass
+class CellGrade:
+    """What a graded test cell shows: its feedback text and the points it earns (of its checks' ``checks_max``)."""
+
+    points: float
+    feedback: str
+    checks_max: float | None = None  # None: not graded by checks
+
+
+def _literal(node: ast.expr | None, kind: type):
+    return node.value if isinstance(node, ast.Constant) and type(node.value) is kind else None
+
+
+def _is_check_part(node: ast.AST) -> bool:
+    func = getattr(node, "func", None)
+    return isinstance(node, ast.Call) and (
+        (isinstance(func, ast.Name) and func.id == "check_part")
+        or (isinstance(func, ast.Attribute) and func.attr == "check_part"))
+
+
+def read_test_cell(source: str) -> CellCalls:
+    """The ``check_part`` calls in a test cell's source (read, never run)."""
+    try:
+        tree = ast.parse(source)
+    except (SyntaxError, ValueError, RecursionError, MemoryError) as exc:
+        where = f"line {exc.lineno}: {exc.msg}" if isinstance(exc, SyntaxError) else type(exc).__name__
+        return CellCalls(problem=f"the test cell does not parse ({where})")
+    cell = CellCalls()
+    for node in ast.walk(tree):
+        if not _is_check_part(node):
+            continue
+        args = node.args
+        keywords = {k.arg: k.value for k in node.keywords}
+        exercise = _literal(args[0] if args else keywords.get("exercise"), str)
+        part = _literal(args[1] if len(args) > 1 else keywords.get("part"), str)
+        hidden_node = args[3] if len(args) > 3 else keywords.get("hidden")
+        hidden = False if hidden_node is None else _literal(hidden_node, bool)
+        if exercise is None or part is None or hidden is None:
+            return CellCalls(problem=f"check_part on line {node.lineno} does not name its exercise, part and "
+                                     "hidden flag with literals")
+        cell.calls.append(PartCall(exercise, part, hidden))
+    if not cell.calls:
+        cell.problem = "the test cell calls no check_part(...)"
+    return cell
+
+
+def is_test_cell(cell: NotebookNode) -> bool:
+    """A grade cell that is not a solution: nbgrader scores it from its outputs."""
+    return cell.cell_type == "code" and utils.is_grade(cell) and not utils.is_solution(cell)
+
+
+def _without_grader_imports(code: str) -> str:
+    """``code`` without its top-level imports of this package (the confined child has no grader to import)."""
+    try:
+        tree = ast.parse(code)
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return code
+    body = [node for node in tree.body if not (
+        (isinstance(node, ast.Import) and any(a.name.split(".")[0] == GRADER_PACKAGE for a in node.names))
+        or (isinstance(node, ast.ImportFrom) and node.level == 0
+            and (node.module or "").split(".")[0] == GRADER_PACKAGE))]
+    if len(body) == len(tree.body):
+        return code
+    try:
+        return ast.unparse(ast.Module(body=body, type_ignores=[]))
+    except (RecursionError, MemoryError):
+        return code
+
+
+def graded_copy(nb: NotebookNode) -> NotebookNode:
+    """The notebook the confined grader reads: outputs cleared; instructor cells without imports of the grader.
+
+    Those imports (``check_part``, the training helpers) serve the notebook in a student's kernel; in the
+    confined child they would only fail and put a note about the instructor's code in every student's feedback.
+    """
+    out = copy.deepcopy(nb)
+    for cell in out.cells:
+        if cell.cell_type != "code":
+            continue
+        cell.outputs = []
+        if utils.is_locked(cell) and not utils.is_grade(cell):
+            cell.source = _without_grader_imports(cell.source)
+    return out
+
+
+def _part_feedback(call: PartCall, report: Report, with_notes: bool) -> Report:
+    """The checks of one ``check_part`` call as a report of their own (the text students see in their kernel)."""
+    results = [r for r in report.results if r.part == call.part and r.hidden == call.hidden]
+    training = {c.name for c in get_exercise(call.exercise).checks if c.training}
+    lost = any(r.points < r.max_points for r in results)
+    return Report(exercise=report.exercise, submission=f"{call.part} ({'hidden' if call.hidden else 'public'} checks)",
+                  results=results, notes=list(report.notes) if with_notes or lost else [],
+                  artifacts=report.artifacts if any(r.name in training for r in results) else {})
+
+
+def grade_cell(calls: list[PartCall], reports: dict[str, Report | str], max_points: float,
+               with_notes: bool) -> CellGrade:
+    """A test cell's feedback and points from the whole notebook's reports (a str: why the grader failed).
+
+    Notes about the whole submission (syntax errors, code that failed to load) are shown when ``with_notes``
+    (the first test cell) and in every cell that lost points.
+    """
+    texts, points, checks_max = [], 0.0, 0.0
+    for call in calls:
+        report = reports[call.exercise]
+        if isinstance(report, str):
+            texts.append(f"{call.exercise}: {call.part}: not graded: {report}. This cell scores 0.")
+            continue
+        part = _part_feedback(call, report, with_notes)
+        texts.append(as_text(part) if part.results else f"{call.exercise}: {call.part} has no such checks")
+        points += part.score
+        checks_max += part.max_score
+    return CellGrade(points=round(min(max(points, 0.0), max_points), 6), feedback="\n\n".join(texts),
+                     checks_max=round(checks_max, 6))
+
+
+def cell_outputs(grade: CellGrade) -> list[NotebookNode]:
+    """The outputs nbgrader scores: feedback on stdout, then the points as the cell's result."""
+    return [nbformat.v4.new_output("stream", name="stdout", text=grade.feedback.rstrip("\n") + "\n"),
+            nbformat.v4.new_output("execute_result", data={"text/plain": repr(float(grade.points))},
+                                   execution_count=None)]
+
+
+class ConfinedGrading(NbGraderPreprocessor):
+    """nbgrader preprocessor: score each test cell with the confined grader instead of executing the notebook."""
+
+    device = Unicode("", help="Device for the checks and training: cpu, cuda, or '' (CUDA when present).").tag(
+        config=True)
+    timeout_factor = Float(1.0, help="Scale every check's time limit (slow machines).").tag(config=True)
+
+    def preprocess(self, nb: NotebookNode, resources: ResourcesDict) -> tuple[NotebookNode, ResourcesDict]:
+        cells = {i: read_test_cell(cell.source) for i, cell in enumerate(nb.cells) if is_test_cell(cell)}
+        exercises = sorted({call.exercise for cell in cells.values() for call in cell.calls})
+        name = resources.get("nbgrader", {}).get("notebook") or "submission"
+        reports = {exercise: self._grade(nb, exercise, name) for exercise in exercises}
+        first = True  # the first gradable test cell shows the notes about the whole submission
+        for i, test in cells.items():
+            cell = nb.cells[i]
+            cell.outputs = cell_outputs(self._cell_grade(cell, test, reports, first))
+            cell.execution_count = None
+            first = first and bool(test.problem)
+        return nb, resources
+
+    def _cell_grade(self, cell: NotebookNode, test: CellCalls, reports: dict[str, Report | str],
+                    with_notes: bool) -> CellGrade:
+        grade_id = cell.metadata.nbgrader.get("grade_id")
+        if test.problem:
+            self.log.warning("test cell %s scores 0: %s", grade_id, test.problem)
+            return CellGrade(0.0, f"Not graded automatically: {test.problem}. This cell scores 0; the confined "
+                                  "grader grades only cells that call check_part(...).")
+        max_points = float(cell.metadata.nbgrader.get("points", 0))
+        try:
+            grade = grade_cell(test.calls, reports, max_points, with_notes)
+        except Exception as exc:  # noqa: BLE001 - one cell's failure must not stop the others
+            self.log.error("could not score test cell %s", grade_id, exc_info=True)
+            return CellGrade(0.0, f"Not graded: the grader itself failed on this cell ({type(exc).__name__}: "
+                                  f"{exc}); your tutor has been told. This cell scores 0.")
+        if grade.checks_max and grade.checks_max != max_points:  # the cell's points and the checks disagree
+            self.log.warning("test cell %s is worth %g points but its checks are worth %g (scores above the cell's "
+                             "points are cut); make the notebook's points match the checks", grade_id, max_points,
+                             grade.checks_max)
+        return grade
+
+    def _grade(self, nb: NotebookNode, exercise: str, name: str) -> Report | str:
+        """Grade the notebook once for ``exercise``; a str says why the grader failed (never raises)."""
+        try:
+            with tempfile.TemporaryDirectory(prefix="nbgrader-confined-") as tmp:
+                path = Path(tmp) / f"{Path(name).name}.ipynb"
+                nbformat.write(graded_copy(nb), str(path))
+                report = grade_path(path, exercise, device=self.device or None, salt=None,
+                                    timeout_factor=self.timeout_factor)
+        except Exception as exc:  # noqa: BLE001 - one notebook's failure must not stop the other students
+            self.log.error("the grader failed on %s (%s)", name, exercise, exc_info=True)
+            return f"the grader itself failed ({type(exc).__name__}: {exc}); your tutor has been told"
+        for error in report.grader_errors:
+            self.log.error("grader error on %s (%s): %s", name, exercise, error)
+        return report
+
+
+def autograde_preprocessors() -> list:
+    """nbgrader's autograde preprocessors with ``Execute`` replaced by ``ConfinedGrading``."""
+    from nbgrader.converters import Autograde
+    from nbgrader.preprocessors import Execute
+
+    default = Autograde.class_traits()["autograde_preprocessors"].default()
+    if Execute not in default:
+        raise RuntimeError("nbgrader's autograde preprocessors no longer include Execute; check this configuration")
+    return [ConfinedGrading if pp is Execute else pp for pp in default]
