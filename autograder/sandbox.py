@@ -329,6 +329,10 @@ class Sandbox:
         cmd = ["bwrap", "--unshare-all", "--unshare-user", "--disable-userns", "--die-with-parent",
                "--new-session", "--uid", str(SANDBOX_UID), "--gid", str(SANDBOX_UID), "--cap-drop", "ALL",
                "--hostname", "sandbox", "--clearenv"]
+        # Pseudo file systems and the private /tmp first: a runtime that lives below /tmp (a checkout there,
+        # its .venv) must be bound over them, not hidden under them.
+        cmd += ["--proc", "/proc", "--dev", "/dev", "--size", str(64 << 20), "--tmpfs", "/dev/shm",
+                "--size", str(self.limits.tmp_bytes), "--tmpfs", "/tmp"]
         for name in SYSTEM_DIRS:
             if os.path.islink(name):
                 cmd += ["--symlink", os.readlink(name), name]
@@ -337,14 +341,14 @@ class Sandbox:
         for name in SYSTEM_FILES:
             if os.path.exists(name):
                 cmd += ["--ro-bind", name, name]
-        for directory in _runtime_dirs():
+        runtime = _runtime_dirs()
+        for directory in runtime:
             cmd += ["--ro-bind", directory, directory]
         for path in hidden_paths():
-            if any(path.startswith(d + os.sep) for d in _runtime_dirs()):
+            if any(path.startswith(d + os.sep) for d in runtime):
                 cmd += (["--tmpfs", path, "--remount-ro", path] if os.path.isdir(path)
                         else ["--ro-bind", "/dev/null", path])
-        cmd += ["--proc", "/proc", "--dev", "/dev", "--size", str(64 << 20), "--tmpfs", "/dev/shm",
-                "--size", str(self.limits.tmp_bytes), "--tmpfs", "/tmp", "--bind", str(self.box), WORK]
+        cmd += ["--bind", str(self.box), WORK]
         if self.spec.grader_dir is not None:
             cmd += ["--ro-bind", str(self.spec.grader_dir), GRADER]
         if self.spec.use_cuda:

@@ -37,6 +37,7 @@ def main() -> int:
     parser.add_argument("--exercise", default="transformer", choices=names())
     parser.add_argument("--profile", default="cpu", choices=["cpu", "gpu"])
     parser.add_argument("--seeds", type=int, default=20)
+    parser.add_argument("--first-seed", type=int, default=0, help="resume an interrupted run")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--submission", help="default: the exercise's reference solution")
     parser.add_argument("--timeout-factor", type=float, default=1.0,
@@ -49,7 +50,7 @@ def main() -> int:
     classifier = hidden_classifier(exercise.name)
     with ChildProcessRunner(load_submission(submission)) as runner:
         ctx = Context(runner=runner, device=args.device, profile=profile, timeout=profile.timeout * args.timeout_factor)
-        for seed in tqdm(range(args.seeds), desc=f"{args.profile} profile"):
+        for seed in tqdm(range(args.first_seed, args.seeds), desc=f"{args.profile} profile"):
             start = time.perf_counter()
             result = train_and_score(ctx, classifier, exercise.training_kwargs(profile), profile, seed=seed)
             accuracies.append(result.accuracy)
