@@ -272,7 +272,7 @@ class ChildProcessRunner:
         except EOFError:
             code = self.proc.wait(timeout=10) if self.proc else None
             self._kill()
-            cause = _exit_cause(code)
+            cause = _exit_cause(code, self.sandbox is not None and self.sandbox.confined)
             raise SubmissionCrash(f"the process running your code ended during {what} ({cause})") from None
         except ProtocolError as exc:
             self._kill()
@@ -296,9 +296,12 @@ class ChildProcessRunner:
         return b"".join(chunks)
 
 
-def _exit_cause(code) -> str:
+def _exit_cause(code, confined: bool = False) -> str:
+    """In words; bwrap reports a child killed by signal N as exit status 128 + N."""
     if code is None:
         return "no exit status"
+    if confined and 128 < code < 128 + 65:
+        code = -(code - 128)
     if code < 0:
         name = signal.Signals(-code).name if -code in signal.Signals._value2member_map_ else str(-code)
         hint = " (out of memory?)" if -code == signal.SIGKILL else ""

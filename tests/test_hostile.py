@@ -49,14 +49,21 @@ def test_are_the_solutions_tests_and_labels_unreadable_from_the_child(write, sol
 
 
 def test_are_writes_outside_the_work_directory_refused(write, solution_text, tmp_path):
+    """Its own directory is writable; the Python environment is read-only; the grader's /tmp is not even there
+    (the sandbox has a private one)."""
+    import sysconfig
+
     target = tmp_path / f"escape-{uuid.uuid4().hex}"
+    planted = f"{sysconfig.get_paths()['purelib']}/zz-escape-{uuid.uuid4().hex}.pth"
     inside = "open('allowed.txt', 'w').write('fine')"  # its own working directory: allowed
-    outside = f"open({str(target)!r}, 'w').write('escaped')"
+    outside = f"open({planted!r}, 'w').write('escaped')"
     report = grade(write, "writer.py", with_code(solution_text, BLOCK_FORWARD, f"{inside}; {outside}"))
-    assert not target.exists()
     lost = failed(report)
     assert "block.shapes" in lost and "Read-only file system" in lost["block.shapes"].message
     assert lost_parts(report) == {"TransformerBlock", "TransformerClassifier"}
+    report = grade(write, "writer.py", with_code(solution_text, BLOCK_FORWARD, f"open({str(target)!r}, 'w').write('x')"))
+    assert not target.exists() and not __import__("os").path.exists(planted)
+    assert "No such file or directory" in failed(report)["block.shapes"].message
 
 
 def test_is_the_network_unreachable(write, solution_text, listener):
@@ -122,7 +129,8 @@ def test_does_a_reported_accuracy_count_for_nothing(write, solution_text):
     source = source.replace("return self.head(pooled)  # (B, num_classes)", "return self.head(pooled) * 0.0")
     report = grade(write, "liar.py", source, skip_training=False)
     result = next(r for r in report.results if r.name == "clf.training")
-    assert result.points == 0 and "below the threshold" in result.message
+    # logits * 0 compute no known function: the grader cannot score its weights with a forward of its own
+    assert result.points == 0 and "cannot be verified" in result.message
 
 
 # --- runaway processes -------------------------------------------------------------------------------------

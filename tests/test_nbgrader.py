@@ -163,14 +163,20 @@ def test_does_autograde_run_nothing_the_student_wrote(course, name):
     assert not (course / MARKER).exists()  # frank's solution cell writes it whenever it runs, in any process
 
 
-@pytest.mark.parametrize("name", CASES)
-def test_does_the_feedback_show_the_graders_verdict_and_nothing_the_student_printed(course, name):
+def autograded_cells(course: Path, student: str, name: str):
+    """(is it a test cell, the cell) for each cell of the student's autograded notebook."""
     notebook = Path(get_exercise(name).notebook).name
-    nb = json.loads((course / "autograded" / "frank" / name / notebook).read_text())
+    nb = json.loads((course / "autograded" / student / name / notebook).read_text())
     for cell in nb["cells"]:
         meta = cell["metadata"].get("nbgrader", {})
+        yield bool(meta.get("grade") and not meta.get("solution")), cell
+
+
+@pytest.mark.parametrize("name", CASES)
+def test_does_the_feedback_show_the_graders_verdict_and_nothing_the_student_printed(course, name):
+    for is_test, cell in autograded_cells(course, "frank", name):
         outputs = cell.get("outputs", [])
-        if meta.get("grade") and not meta.get("solution"):
+        if is_test:
             kinds = [(o["output_type"], o.get("name")) for o in outputs]
             assert kinds == [("stream", "stdout"), ("execute_result", None)]
             assert "score 0 / " in "".join(outputs[0]["text"]) and "".join(outputs[1]["data"]["text/plain"]) == "0.0"
@@ -181,11 +187,9 @@ def test_does_the_feedback_show_the_graders_verdict_and_nothing_the_student_prin
 
 @pytest.mark.parametrize("name", CASES)
 def test_does_every_test_cell_of_the_reference_show_its_points(course, name):
-    notebook = Path(get_exercise(name).notebook).name
-    nb = json.loads((course / "autograded" / "alice" / name / notebook).read_text())
-    for cell in nb["cells"]:
-        meta = cell["metadata"].get("nbgrader", {})
-        if meta.get("grade") and not meta.get("solution"):
+    for is_test, cell in autograded_cells(course, "alice", name):
+        if is_test:
             result = [o for o in cell["outputs"] if o["output_type"] == "execute_result"]
-            assert [float("".join(o["data"]["text/plain"])) for o in result] == [float(meta["points"])]
+            points = float(cell["metadata"]["nbgrader"]["points"])
+            assert [float("".join(o["data"]["text/plain"])) for o in result] == [points]
             assert not [o for o in cell["outputs"] if o["output_type"] == "error" or o.get("name") == "stderr"]
