@@ -8,10 +8,11 @@ The child is started through ``bwrap`` (Debian's ``bubblewrap``), a well-kept to
 - new PID, IPC, UTS, cgroup and network namespaces: its own ``/proc``, no interfaces, no view of the grader;
 - a file system of its own: read-only system directories and Python environment (the grader's own package,
   its data with labels and the project's distribution files masked), an empty ``/tmp``, a minimal ``/dev``
-  (plus the NVIDIA devices when grading on CUDA), the protocol modules at ``/sandbox/grader`` and one writable
-  directory, ``/sandbox/work``. No checkout, no ``.git``, no other submission;
+  (plus the NVIDIA devices when grading on CUDA), the protocol modules at ``/sandbox/grader`` and one writable,
+  memory-backed directory, ``/sandbox/work``; ``/proc/sys`` masked. No checkout, no ``.git``, no other submission;
 - a seccomp filter (compiled with libseccomp in the grader and handed to bwrap) that refuses mount, umount,
-  setns, unshare, namespace flags to clone, ptrace, bpf, keyctl, module loading and the like;
+  setns, unshare, namespace flags to clone, ptrace, bpf, keyctl, module loading, io_uring, vsock sockets and
+  the like;
 - resource limits (address space, file size, no core files) and a pids cgroup that caps processes and lets
   every one of them be killed; the whole sandbox dies with its bwrap process.
 
@@ -55,7 +56,9 @@ DENIED_SYSCALLS = (
     "name_to_handle_at", "fsopen", "fsconfig", "fsmount", "fspick", "move_mount", "open_tree", "mount_setattr",
     "swapon", "swapoff", "reboot", "syslog", "acct", "quotactl", "lookup_dcookie", "iopl", "ioperm",
     "settimeofday", "clock_settime", "clock_adjtime", "adjtimex", "vhangup", "uselib", "pidfd_getfd",
+    "io_uring_setup", "io_uring_enter", "io_uring_register", "kcmp",
 )
+AF_VSOCK = 40  # reaches the host outside any network namespace
 CLONE_NAMESPACE_FLAGS = (0x00020000, 0x02000000, 0x04000000, 0x08000000, 0x10000000, 0x20000000, 0x40000000,
                          0x00000080)  # NEWNS, NEWCGROUP, NEWUTS, NEWIPC, NEWUSER, NEWPID, NEWNET, NEWTIME
 TIOCSTI, TIOCLINUX = 0x5412, 0x541C
@@ -145,8 +148,10 @@ def seccomp_program() -> bytes | None:
         for flag in CLONE_NAMESPACE_FLAGS:
             f.add_rule(deny, "clone", sc.Arg(0, sc.MASKED_EQ, flag, flag))
         f.add_rule(sc.ERRNO(errno.ENOSYS), "clone3")  # its flags are out of a filter's reach: libc falls back
-        for request in (TIOCSTI, TIOCLINUX):
-            f.add_rule(deny, "ioctl", sc.Arg(1, sc.EQ, request))
+        for request in (TIOCSTI, TIOCLINUX):  # the kernel reads the request's low 32 bits only
+            f.add_rule(deny, "ioctl", sc.Arg(1, sc.MASKED_EQ, 0xFFFFFFFF, request))
+        for call in ("socket", "socketpair"):
+            f.add_rule(deny, call, sc.Arg(0, sc.EQ, AF_VSOCK))
         with tempfile.TemporaryFile() as out:
             f.export_bpf(out)
             out.seek(0)
@@ -252,11 +257,11 @@ def probe() -> Features:
             box = Sandbox(Limits(start_timeout=60), spec, Features(bwrap=True, seccomp=program is not None,
                                                                     separate_user=separate))
             code = ("import os, socket\nassert os.getuid() == 65534 and os.getpid() <= 3\n"
-                    "open('/sandbox/work/ok', 'w').close()\n"
+                    "open('/sandbox/work/ok', 'w').close()\nassert not os.access('/proc/sys/kernel', os.W_OK)\n"
                     "try:\n    socket.socket().connect(('192.0.2.1', 9))\nexcept OSError:\n    print('isolated')")
             proc = subprocess.run(box.command([sys.executable, "-I", "-S", "-c", code]), capture_output=True,
                                   timeout=60, pass_fds=box.pass_fds, preexec_fn=box.preexec, env={})
-            ok = proc.returncode == 0 and b"isolated" in proc.stdout and (Path(tmp) / "box" / "ok").exists()
+            ok = proc.returncode == 0 and b"isolated" in proc.stdout
             reason = "" if ok else f"bwrap failed: {proc.stderr.decode(errors='replace').strip()[-300:]}"
         except (OSError, subprocess.SubprocessError) as exc:
             ok, reason = False, f"bwrap failed: {exc}"
@@ -276,7 +281,7 @@ def probe() -> Features:
 
 @dataclass(frozen=True)
 class SandboxSpec:
-    """Where things are on the grader's side: ``workdir/box`` becomes the child's ``/sandbox/work``."""
+    """Where things are on the grader's side (the child's ``/sandbox/work`` is a tmpfs of its own)."""
 
     workdir: Path
     grader_dir: Path | None  # the protocol modules' copy, mounted at /sandbox/grader
@@ -292,11 +297,10 @@ class Sandbox:
         self.spec = spec
         self.features_available = features if features is not None else (probe() if limits.confine else Features())
         self.confined = limits.confine and self.features_available.bwrap
-        self.box = spec.workdir / "box"
+        self.box = spec.workdir / "box"  # the working directory of an unconfined child
         self.box.mkdir(exist_ok=True)
         self.separate_user = self.confined and spec.separate_user and self.features_available.separate_user
-        if self.separate_user:  # bwrap runs as SANDBOX_UID: it must reach the box and the grader's copy
-            os.chown(self.box, SANDBOX_UID, SANDBOX_UID)
+        if self.separate_user:  # bwrap runs as SANDBOX_UID: it must reach the grader's copy
             os.chmod(spec.workdir, 0o711)
         self.cgroup = _make_cgroup(limits.processes) if self.features_available.cgroup else None
         self._fds: list[int] = []
@@ -331,8 +335,9 @@ class Sandbox:
                "--hostname", "sandbox", "--clearenv"]
         # Pseudo file systems and the private /tmp first: a runtime that lives below /tmp (a checkout there,
         # its .venv) must be bound over them, not hidden under them.
-        cmd += ["--proc", "/proc", "--dev", "/dev", "--size", str(64 << 20), "--tmpfs", "/dev/shm",
-                "--size", str(self.limits.tmp_bytes), "--tmpfs", "/tmp"]
+        # /proc/sys masked: where the child's uid maps to the grader's root, its files would be writable.
+        cmd += ["--proc", "/proc", "--tmpfs", "/proc/sys", "--remount-ro", "/proc/sys", "--dev", "/dev",
+                "--size", str(64 << 20), "--tmpfs", "/dev/shm", "--size", str(self.limits.tmp_bytes), "--tmpfs", "/tmp"]
         for name in SYSTEM_DIRS:
             if os.path.islink(name):
                 cmd += ["--symlink", os.readlink(name), name]
@@ -348,7 +353,7 @@ class Sandbox:
             if any(path.startswith(d + os.sep) for d in runtime):
                 cmd += (["--tmpfs", path, "--remount-ro", path] if os.path.isdir(path)
                         else ["--ro-bind", "/dev/null", path])
-        cmd += ["--bind", str(self.box), WORK]
+        cmd += ["--size", str(self.limits.tmp_bytes), "--tmpfs", WORK]  # in memory: no host disk is written
         if self.spec.grader_dir is not None:
             cmd += ["--ro-bind", str(self.spec.grader_dir), GRADER]
         if self.spec.use_cuda:

@@ -277,3 +277,29 @@ def test_does_a_built_in_named_in_a_constant_and_reached_by_getattr_still_fail(w
     report = grade(write, "constant.py", source)
     lost = failed(report)
     assert "sdpa.shapes" in lost and "scaled_dot_product_attention" in lost["sdpa.shapes"].message
+
+
+def test_can_a_submission_reach_host_settings_vsock_or_io_uring(write, solution_text):
+    """Kernel settings (/proc/sys: writable to a uid that maps to the grader's root), the host over vsock
+    (outside any network namespace) and io_uring are each refused; the attack raises if any is open."""
+    probe_code = in_function("""
+        import ctypes, os, socket
+        opened = []
+        for path in ('/proc/sys/kernel/core_pattern', '/proc/sys/vm/drop_caches'):
+            try:
+                os.close(os.open(path, os.O_WRONLY))
+                opened.append(path)
+            except OSError:
+                pass
+        try:
+            socket.socket(40, socket.SOCK_STREAM).close()
+            opened.append('vsock')
+        except OSError:
+            pass
+        if ctypes.CDLL(None, use_errno=True).syscall(425, 1, 0) != -1 or ctypes.get_errno() != 1:
+            opened.append('io_uring')
+        if opened:
+            raise RuntimeError('open: ' + ', '.join(opened))
+    """)
+    report = grade(write, "host.py", with_code(solution_text, SDPA_BODY, "_attack()") + probe_code)
+    assert lost_parts(report) == set(), [r.message for r in failed(report).values()]
