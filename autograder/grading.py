@@ -71,6 +71,8 @@ def _run_checks(runner, exercise: Exercise, checks, *, device, skip_training, pr
     profile = exercise.profiles.get("gpu" if device.startswith("cuda") else "cpu")
     report = report or Report(exercise=exercise.name, submission="")
     ctx = Context(runner=runner, device=device, profile=profile, artifacts=report.artifacts)
+    if exercise.weight_rules is not None:  # the exercise's own table of how weights are drawn
+        ctx.weight_rules = exercise.weight_rules
     try:
         ctx.timeout = 120.0
         found = runner.request(Inspect(names=list(exercise.parts)), 120.0)
@@ -142,7 +144,7 @@ def grade_path(path: str | Path, exercise: str | Exercise, *, skip_training: boo
     limits = limits or Limits()
     if not limits.confine:
         report.notes.append(UNCONFINED_NOTE)
-    findings = scan_source(submission.cells, exercise.parts, getattr(exercise, "forbidden", DEFAULT_FORBIDDEN))
+    findings = scan_source(submission.cells, exercise.parts, exercise.forbidden or DEFAULT_FORBIDDEN)
     with ChildProcessRunner(submission, limits, use_cuda=device.startswith("cuda")) as runner:
         return run_checks(runner, exercise, checks, device=device, skip_training=skip_training, progress=progress,
                           report=report, timeout_factor=timeout_factor,

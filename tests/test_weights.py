@@ -12,6 +12,7 @@ import torch.nn as nn
 from autograder.context import SALT, Context
 from autograder.exercises import Exercise
 from autograder.exercises.common import make_check
+from autograder.grading import run_checks
 from autograder.requests import RunReply, Train, TrainReply
 from autograder.runner import InProcessRunner
 from autograder.weights import DEFAULT_RULES, WeightRule, normal
@@ -118,10 +119,10 @@ def test_can_an_exercise_extend_the_table():
     wide = DEFAULT_RULES.extend(WeightRule("Linear", "weight", normal(0.0, 5.0)))
     check = make_check("x.values", "Everything", 1, "d", lambda ctx: seen.append(run_everything(ctx).params))
     exercise = Exercise(name="x", title="x", parts=("Everything",), checks=(check,), weight_rules=wide)
-    ctx = everything_context()
-    exercise.checks[0].run(ctx)
+    report = run_checks(InProcessRunner({"Everything": Everything}), exercise, exercise.checks, device="cpu")
+    assert report.score == 1
     assert abs(float(seen[0]["linear.weight"].std()) - 5.0) < 0.5
-    assert ctx.weight_rules is DEFAULT_RULES  # only while the exercise's checks run
+    assert everything_context().weight_rules is DEFAULT_RULES  # other contexts keep the default table
 
 
 def test_does_the_training_request_carry_the_training_split_only_and_bring_back_weights():

@@ -5,8 +5,6 @@ Adding an exercise means adding a module here that builds an ``Exercise`` and re
 
 from __future__ import annotations
 
-import dataclasses
-import functools
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Callable
 
@@ -44,25 +42,10 @@ class Exercise:
     classifier: str = ""  # the part the training check trains
     training_kwargs: Callable | None = None  # training_kwargs(profile) -> the classifier's constructor arguments
     weight_rules: WeightRules | None = None  # how the grader draws weights; None: weights.DEFAULT_RULES
-
-    def __post_init__(self) -> None:
-        if self.weight_rules is not None:  # every check of this exercise draws with its own table
-            checks = tuple(dataclasses.replace(c, run=functools.partial(_with_weight_rules, self.weight_rules, c.run))
-                           for c in self.checks)
-            object.__setattr__(self, "checks", checks)
+    forbidden: tuple | None = None  # the built-ins students must write themselves; None: forbidden.DEFAULT_FORBIDDEN
 
     def check(self, name: str):
         return next(c for c in self.checks if c.name == name)
-
-
-def _with_weight_rules(rules: WeightRules, run: Callable, ctx) -> None:
-    """Run a check with ``ctx.weight_rules`` set to an exercise's table (extend ``weights.DEFAULT_RULES``)."""
-    saved = ctx.weight_rules
-    ctx.weight_rules = rules
-    try:
-        run(ctx)
-    finally:
-        ctx.weight_rules = saved
 
 
 def get_exercise(name: str) -> Exercise:
