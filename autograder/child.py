@@ -2,6 +2,8 @@
 
 It reads the submission, then answers requests one at a time over the pipe it was started with. The
 submission's own printing goes nowhere: file descriptors 0-2 point at /dev/null once the channel is set up.
+A reply that cannot be encoded (whatever the submission returned) is answered with an ``ErrorReply`` that
+says so, never by ending the process: the parent would report a crash and blame ``sys.exit``.
 """
 
 from __future__ import annotations
@@ -22,11 +24,24 @@ def _channel():
     return proto_in, proto_out
 
 
+def _encoded(reply) -> bytes:
+    """``reply`` as a message, or an ``ErrorReply`` naming why it cannot be one."""
+    from .protocol import encode
+    from .requests import ErrorReply
+
+    try:
+        return encode(reply)
+    except Exception as exc:  # noqa: BLE001 - a value the submission made, of any type
+        detail = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else ""
+        return encode(ErrorReply(kind=type(exc).__name__,
+                                 message=f"the grader could not read back what your code returned: {detail}"))
+
+
 def main() -> int:
     # The engine's own modules first, while start-up errors can still reach the grader's log.
     import logging
 
-    from .protocol import read_message, write_message
+    from .protocol import read_message, write_message, write_payload
     from .requests import InspectReply, execute
     from .source import namespace_from_source
 
@@ -51,7 +66,7 @@ def main() -> int:
         if os.getpid() != me:  # a copy made by os.fork in the submission: only the original answers
             os._exit(0)
         warnings.simplefilter("ignore")  # the submission may have changed the filters
-        write_message(proto_out, reply)
+        write_payload(proto_out, _encoded(reply))
 
 
 if __name__ == "__main__":

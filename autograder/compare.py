@@ -44,8 +44,10 @@ def close(got, expected, atol: float = ATOL, rtol: float = RTOL) -> bool:
     got, expected = as64(got), as64(expected)
     if got.shape != expected.shape:
         return False
-    if torch.isnan(expected).any() or torch.isnan(got).any():
-        return False
+    nan = torch.isnan(expected)
+    if not torch.equal(nan, torch.isnan(got)):
+        return False  # NaN where the reference has none (or the reverse); the contract's never has any
+    got, expected = got[~nan], expected[~nan]  # a known mistake's NaN (softmax over an all-masked row) must coincide
     return bool(((got - expected).abs() <= atol + rtol * expected.abs()).all())
 
 
@@ -81,22 +83,35 @@ def contract(outputs: list) -> Variant:
     return Variant(hint="", outputs=list(outputs), mistakes=0)
 
 
-def variant_grid(compute, switches: dict, max_mistakes: int = 2) -> list[Variant]:
-    """Known mistakes and their combinations (up to ``max_mistakes`` at once).
+def variant_grid(compute, switches: dict, max_mistakes: int = 2, base: dict | None = None) -> list[Variant]:
+    """Known mistakes and their combinations (up to ``max_mistakes`` at once), on top of ``base``.
 
     ``compute(**kwargs)`` returns the reference's outputs; ``switches`` maps a keyword of ``compute`` to the
     wrong values it can take, each with its hint: ``{"softmax_dim": [(-2, "softmax over the wrong axis")]}``.
+    ``base`` holds switches that are already on (what the sub-parts compute, see ``common.judge``): a variant
+    adds its own mistakes to them, and its hint names only its own. A variant that needs a parameter the
+    submission lacks (``compute`` raises KeyError) is left out.
     """
+    base = dict(base or {})
     names = list(switches)
     out = []
     for r in range(1, max_mistakes + 1):
         for combo in itertools.combinations(names, r):
             for choice in itertools.product(*(switches[n] for n in combo)):
                 kwargs = {n: value for n, (value, _) in zip(combo, choice)}
-                result = compute(**kwargs)
+                if all(base.get(n, _UNSET) == v for n, v in kwargs.items()):
+                    continue  # nothing of its own
+                try:
+                    result = compute(**{**base, **kwargs})
+                except (KeyError, RuntimeError, IndexError):  # needs what the submission lacks
+                    continue
                 outputs = list(result) if isinstance(result, (tuple, list)) else [result]
-                out.append(Variant("; and ".join(h for _, h in choice), outputs, mistakes=r, switches=kwargs))
+                out.append(Variant("; and ".join(h for _, h in choice), outputs, mistakes=r,
+                                   switches={**base, **kwargs}))
     return out
+
+
+_UNSET = object()
 
 
 def _matches(got: list, outputs: list) -> bool:
@@ -111,15 +126,17 @@ def matching(got: list, variants) -> list[Variant]:
     return [v for v in matched if v.mistakes == fewest]
 
 
-def identify(got: list, expected: list, variants) -> Variant | None:
+def identify(got: list, expected: list | None, variants) -> Variant | None:
     """Which function the submission computes: the contract (``expected``) or a known mistake; None for neither.
 
     Of the candidates within tolerance the closest wins: a mistake whose effect on these inputs is below the
-    tolerance (no tanh on small scores) is still told apart from the contract by its rounding-level match.
-    Candidates about as close as the closest (10 times its error) are equivalent here: the fewest mistakes win.
+    tolerance is still told apart from the contract by its rounding-level match. Candidates about as close as
+    the closest (10 times its error) are equivalent here: the fewest mistakes win. ``expected`` None: the
+    contract cannot be computed (a parameter it needs is missing); only the variants are candidates.
     """
-    candidates = [v for v in [contract(expected), *variants] if _matches(got, v.outputs)]
-    scored = [(max(max_error(g, o)[0] for g, o in zip(got, v.outputs)), v) for v in candidates]
+    first = [contract(expected)] if expected is not None else []
+    candidates = [v for v in [*first, *variants] if _matches(got, v.outputs)]
+    scored = [(max((max_error(g, o)[0] for g, o in zip(got, v.outputs)), default=0.0), v) for v in candidates]
     if not scored:
         return None
     best = min(err for err, _ in scored)
@@ -143,6 +160,11 @@ def require_close(what: str, got: list, expected: list, variants: list[Variant] 
     e_val = float(np.asarray(e)[index]) if index else float(np.asarray(e))
     names = ["output", "weights", "third output"]
     which = names[i] if len(got) > 1 else "output"
+    bad = ~np.isfinite(np.asarray(g, dtype=np.float64)) & np.isfinite(np.asarray(e, dtype=np.float64))
+    if bad.any():
+        kind = "NaN" if np.isnan(np.asarray(g, dtype=np.float64)[bad]).any() else "inf"
+        context = (f"; it contains {kind} values where the reference has none (a row where every key is masked, "
+                   f"an overflow, or a softmax over the wrong axis?){context}")
     message = (
         f"{what}: {which} differs from the reference by up to {err:.3g} (tolerance {ATOL:g} + {RTOL:g}*|ref|), "
         f"e.g. at index {index}: got {g_val:.6g}, expected {e_val:.6g}{context}"
@@ -168,6 +190,9 @@ def gradient_problem(name: str, got, expected, scale: float) -> str | None:
     got = as64(got)
     if expected is not None and tuple(got.shape) != tuple(expected.shape):
         return f"the gradient of {name} has shape {tuple(got.shape)}; expected {tuple(expected.shape)}"
+    if expected is not None and torch.isnan(as64(expected)).any() and torch.equal(torch.isnan(got), torch.isnan(as64(expected))):
+        keep = ~torch.isnan(got)  # a known mistake's NaN gradients, where the reference has them too
+        got, expected = got[keep], as64(expected)[keep]
     if not torch.isfinite(got).all():
         return f"the gradient of {name} contains {'NaN' if torch.isnan(got).any() else 'inf'} values"
     if exact_zero:
@@ -189,5 +214,7 @@ def gradient_problem(name: str, got, expected, scale: float) -> str | None:
 
 
 def _gradient_close(got: torch.Tensor, expected: torch.Tensor) -> bool:
+    if expected.numel() == 0:
+        return True
     tolerance = GRAD_ATOL * expected.abs().max() + GRAD_RTOL * expected.abs()
     return bool(((got - expected).abs() <= tolerance).all())

@@ -29,6 +29,36 @@ class Context:
     artifacts: dict = field(default_factory=dict)
     weight_rules: WeightRules = DEFAULT_RULES  # how the parent draws weights (an exercise may extend the table)
     constructions: dict[str, RunReply] = field(default_factory=dict)  # construction -> its state's description
+    probes: dict = field(default_factory=dict)  # part -> probe(ctx) -> the Variant it computes, or None
+    functions: dict = field(default_factory=dict)  # part -> what its probe found (cached)
+    verdicts: dict[str, bool] = field(default_factory=dict)  # check name -> passed, for the checks run so far
+
+    def function(self, part: str):
+        """What the submission's ``part`` computes, as a ``compare.Variant`` (switches of the reference), or None
+        when no probe is declared, or the part fails, or it computes no known function. Found once per grading.
+        """
+        if part not in self.functions:
+            self.functions[part] = None  # a probe that reaches back here finds "unknown", never recursion
+            probe = self.probes.get(part)
+            if probe is not None:
+                try:
+                    self.functions[part] = probe(self)
+                except Exception:  # noqa: BLE001 - a failing part is judged by its own checks
+                    self.functions[part] = None
+        return self.functions[part]
+
+    def base(self, *parts: str) -> dict:
+        """The switches of what ``parts`` compute, merged: the base a composite part is judged on."""
+        switches: dict = {}
+        for part in parts:
+            found = self.function(part)
+            if found is not None:
+                switches.update(found.switches)
+        return switches
+
+    def failed(self, check: str) -> bool:
+        """Whether ``check`` ran in this grading and did not pass."""
+        return self.verdicts.get(check) is False
 
     def request(self, request):
         return self.runner.request(request, self.timeout)
@@ -37,7 +67,8 @@ class Context:
         """Carry out a ``Run``; a module it builds and calls gets weights the parent draws (the default).
 
         The weights depend on the construction, ``seed`` and the run's salt, not on the inputs: two runs that
-        differ only in their inputs see the same weights. ``reply.params`` holds them as float64 tensors.
+        differ only in their inputs see the same weights (the inputs fix the shapes of lazy modules only, see
+        ``metadata``). ``reply.params`` holds them as float64 tensors.
         With an explicit ``state``, that state is loaded instead and ``reply.params`` holds its floating entries.
         ``draw_weights=False`` opts out, for a check that compares no values (dropout, shapes): the module
         keeps its own initialisation and ``reply.params`` is left empty, so that no reference can use it.
@@ -50,30 +81,70 @@ class Context:
             params = {k: torch.from_numpy(np.asarray(v, dtype=np.float64)) for k, v in request.state.items()
                       if np.asarray(v).dtype.kind == "f"}
         elif draw_weights:
-            drawn = self.draw(target, request.init_args, request.init_kwargs, request.seed)
+            drawn = self.draw(target, request.init_args, request.init_kwargs, request.seed, inputs=request.inputs,
+                              call_kwargs=request.call_kwargs)
             request.state, params = drawn.state, drawn.params
         reply = self.request(request)
         reply.params = params
+        if draw_weights and request.state is not None and not reply.modules:  # the module types, for map_params
+            reply.modules = self.metadata(target, request.init_args, request.init_kwargs, inputs=request.inputs,
+                                          call_kwargs=request.call_kwargs).modules
         return reply
 
-    def metadata(self, target: str, init_args: list, init_kwargs: dict | None = None) -> RunReply:
-        """The state a construction has (names, shapes, dtypes, buffers, module types); one request, cached."""
-        key = construction(target, init_args, init_kwargs)
+    def metadata(self, target: str, init_args: list, init_kwargs: dict | None = None, *, inputs: list | None = None,
+                 call_kwargs: dict | None = None) -> RunReply:
+        """The state a construction has (names, shapes, dtypes, buffers, module types); one request, cached.
+
+        ``inputs`` and ``call_kwargs`` are those of the call the description is for. Only a construction with
+        lazy modules (``nn.LazyLinear``, whose shapes come from a first call) depends on them: the child calls
+        it on them first, the reply's ``lazy`` says so, and its descriptions are cached per input ``signature``.
+        Any other construction is described once, whatever the inputs. Without inputs, a lazy construction is
+        described as it was for its latest call, or else on the child's probe inputs (``requests._probes``).
+        """
+        base = construction(target, init_args, init_kwargs)
+        known = self.constructions.get(base)
+        if known is not None and not known.lazy:
+            return known
+        if inputs or call_kwargs:
+            key = f"{base} on {signature(list(inputs or []), dict(call_kwargs or {}))}"
+        else:
+            called = [reply for k, reply in self.constructions.items() if k.startswith(f"{base} on ")]
+            if called:
+                return called[-1]
+            key = base
         if key not in self.constructions:
-            self.constructions[key] = self.request(Run(target=target, init_args=list(init_args),
-                                                       init_kwargs=dict(init_kwargs or {}), call=False,
-                                                       device=self.device))
+            reply = self.request(Run(target=target, init_args=list(init_args), init_kwargs=dict(init_kwargs or {}),
+                                     inputs=list(inputs or []), call_kwargs=dict(call_kwargs or {}), call=False,
+                                     device=self.device))
+            self.constructions[key] = reply
+            if not reply.lazy:  # the same for every input: later calls need no request
+                self.constructions[base] = reply
         return self.constructions[key]
 
-    def draw(self, target: str, init_args: list, init_kwargs: dict | None = None, seed: int = 0) -> DrawnWeights:
-        """The weights ``run`` loads into ``target(*init_args, **init_kwargs)`` for this ``seed``."""
-        meta = self.metadata(target, init_args, init_kwargs)
+    def draw(self, target: str, init_args: list, init_kwargs: dict | None = None, seed: int = 0, *,
+             inputs: list | None = None, call_kwargs: dict | None = None) -> DrawnWeights:
+        """The weights ``run`` loads into ``target(*init_args, **init_kwargs)`` for this ``seed``, when called on
+        ``inputs`` (``metadata``: they matter for the shapes of lazy modules only, never for the values)."""
+        meta = self.metadata(target, init_args, init_kwargs, inputs=inputs, call_kwargs=call_kwargs)
         return draw_weights(meta, self.weight_rules, construction(target, init_args, init_kwargs), seed, SALT.get())
 
 
 def construction(target: str, init_args: list, init_kwargs: dict | None) -> str:
     """A construction as text: the key of its cached description and of its weights' generators."""
     return f"{target}({init_args!r}, {sorted((init_kwargs or {}).items())!r})"
+
+
+def signature(inputs: list, call_kwargs: dict) -> str:
+    """A call's arguments as text, by what a lazy module's shapes can depend on: each array's dtype and shape,
+    other values as they are."""
+
+    def one(value) -> str:
+        if isinstance(value, np.ndarray):
+            return f"{value.dtype}{list(value.shape)}"
+        return repr(value) if value is None or isinstance(value, (bool, int, float, str)) else type(value).__name__
+
+    keywords = [f"{name}={one(value)}" for name, value in sorted(call_kwargs.items())]
+    return f"({', '.join([one(x) for x in inputs] + keywords)})"
 
 
 def outputs(reply, count: int, what: str, repeat: int = 0) -> list[np.ndarray]:
@@ -89,13 +160,7 @@ def outputs(reply, count: int, what: str, repeat: int = 0) -> list[np.ndarray]:
                 f"{what} returned a {dtype} tensor (output {i}); expected float32, the dtype of the inputs "
                 "(a float64 constant or an integer tensor in the computation?)"
             )
-    got = list(reply.outputs[repeat])
-    for i, arr in enumerate(got):
-        if not np.isfinite(arr).all():
-            bad = "NaN" if np.isnan(arr).any() else "inf"
-            which = f"output {i} of {what}" if count > 1 else what
-            raise CheckFailure(f"{which} contains {bad} values (a row where every key is masked, an overflow, "
-                               "or a softmax over the wrong axis?)")
+    got = list(reply.outputs[repeat])  # NaN and inf are the values checks' to report (compare.require_close)
     return got
 
 

@@ -73,6 +73,7 @@ def _run_checks(runner, exercise: Exercise, checks, *, device, skip_training, pr
     ctx = Context(runner=runner, device=device, profile=profile, artifacts=report.artifacts)
     if exercise.weight_rules is not None:  # the exercise's own table of how weights are drawn
         ctx.weight_rules = exercise.weight_rules
+    ctx.probes = dict(exercise.probes)
     try:
         ctx.timeout = 120.0
         found = runner.request(Inspect(names=list(exercise.parts)), 120.0)
@@ -87,34 +88,38 @@ def _run_checks(runner, exercise: Exercise, checks, *, device, skip_training, pr
 
         iterator = tqdm(checks, desc=f"grading {exercise.name}", unit="check", leave=False)
     for check in iterator:
-        start = time.perf_counter()
-        if kinds.get(check.part, "missing") == "missing":
-            report.results.append(_result(check, Status.FAILED, f"{check.part} is not defined"))
-            continue
-        concerning = [f.message for f in findings if f.concerns(check.part)]
-        if concerning:
-            report.results.append(_result(check, Status.FAILED, "; ".join(dict.fromkeys(concerning))))
-            continue
-        if check.training and skip_training:
-            report.results.append(_result(check, Status.SKIPPED, "training check skipped (--skip-training)"))
-            continue
-        ctx.timeout = (profile.timeout if check.training and profile else check.timeout) * timeout_factor
-        try:
-            check.run(ctx)
-        except CheckFailure as exc:
-            report.results.append(_result(check, Status.FAILED, exc.message, exc.hint, time.perf_counter() - start))
-        except SubmissionTimeout as exc:
-            report.results.append(_result(check, Status.TIMEOUT, str(exc), None, time.perf_counter() - start))
-        except SubmissionError as exc:
-            report.results.append(_result(check, Status.ERROR, str(exc), None, time.perf_counter() - start))
-        except Exception as exc:  # noqa: BLE001 - a bug in the grader must not stop the other checks
-            log.exception("check %s failed inside the grader", check.name)
-            report.grader_errors.append(f"{check.name}: {type(exc).__name__}: {exc}")
-            message = f"the grader itself failed on this check ({type(exc).__name__}); your tutor has been told"
-            report.results.append(_result(check, Status.ERROR, message, None, time.perf_counter() - start))
-        else:
-            report.results.append(_result(check, Status.PASSED, "", None, time.perf_counter() - start))
+        result = _run_one(ctx, check, kinds, findings, skip_training, profile, timeout_factor, report)
+        report.results.append(result)
+        ctx.verdicts[check.name] = result.status == Status.PASSED
     return report
+
+
+def _run_one(ctx: Context, check, kinds: dict, findings, skip_training: bool, profile, timeout_factor: float,
+             report: Report) -> CheckResult:
+    """One check's result; never raises for anything the submission does."""
+    start = time.perf_counter()
+    if kinds.get(check.part, "missing") == "missing":
+        return _result(check, Status.FAILED, f"{check.part} is not defined")
+    concerning = [f.message for f in findings if f.concerns(check.part)]
+    if concerning:
+        return _result(check, Status.FAILED, "; ".join(dict.fromkeys(concerning)))
+    if check.training and skip_training:
+        return _result(check, Status.SKIPPED, "training check skipped (--skip-training)")
+    try:
+        ctx.timeout = (profile.timeout if check.training and profile else check.timeout) * timeout_factor
+        check.run(ctx)
+    except CheckFailure as exc:
+        return _result(check, Status.FAILED, exc.message, exc.hint, time.perf_counter() - start)
+    except SubmissionTimeout as exc:
+        return _result(check, Status.TIMEOUT, str(exc), None, time.perf_counter() - start)
+    except SubmissionError as exc:
+        return _result(check, Status.ERROR, str(exc), None, time.perf_counter() - start)
+    except Exception as exc:  # noqa: BLE001 - a bug in the grader must not stop the other checks
+        log.exception("check %s failed inside the grader", check.name)
+        report.grader_errors.append(f"{check.name}: {type(exc).__name__}: {exc}")
+        message = f"the grader itself failed on this check ({type(exc).__name__}); your tutor has been told"
+        return _result(check, Status.ERROR, message, None, time.perf_counter() - start)
+    return _result(check, Status.PASSED, "", None, time.perf_counter() - start)
 
 
 def fail_all(report: Report, checks, message: str) -> Report:

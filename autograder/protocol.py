@@ -30,6 +30,7 @@ from .message_types import MessageTypeError, ProtocolError, build, message_type,
 __all__ = [
     "ARRAY_DTYPES", "MAX_BUFFERS", "MAX_DEPTH", "MAX_HEADER_BYTES", "MAX_MESSAGE_BYTES", "MAX_VALUES",
     "ProtocolError", "decode", "encode", "message_type", "read_message", "validate", "write_message",
+    "write_payload",
 ]
 
 MAX_MESSAGE_BYTES = 1 << 30  # the whole message, header and buffers
@@ -255,7 +256,11 @@ def decode(data: bytes, expect: type | tuple[type, ...] | None = None):
 
 
 def write_message(stream, value) -> None:
-    payload = encode(value)
+    write_payload(stream, encode(value))
+
+
+def write_payload(stream, payload: bytes) -> None:
+    """Send a message already encoded with ``encode`` (``write_message`` is ``encode``, then this)."""
     stream.write(_SIZE.pack(len(payload)))
     stream.write(payload)
     stream.flush()

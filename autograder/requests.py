@@ -7,6 +7,15 @@ process (standalone grading) or in the notebook's kernel (nbgrader), where the s
 this module included: every number in a reply is the submission's to forge. The parent therefore decides no
 verdict on trust: it draws the weights it compares with (``Context.run``), recomputes gradients with its own
 float64 references and scores trained weights with a forward pass of its own.
+
+Every tensor in a reply becomes a plain numpy array here, inside ``execute``: a tensor subclass, a
+non-contiguous or channels-last view, an output with ``requires_grad`` set all travel as their values, and
+what cannot be read back becomes an ``ErrorReply`` that names it, never a failure of the channel.
+
+Lazy modules (``nn.LazyLinear``, ...) have no shapes until their first call. A request that builds one calls it
+once first (``_materialise``): on the request's inputs, or, when it has none (a request that only describes a
+construction, such as an interface check), on probe inputs (``_probes``); the reply's ``lazy`` names the entries
+that had no shape, so that the parent knows this description depends on the inputs it was made with.
 """
 
 from __future__ import annotations
@@ -17,7 +26,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .protocol import message_type
+from .protocol import ARRAY_DTYPES, message_type
 
 MODULE_ATTRIBUTES = (
     "eps", "p", "in_features", "out_features", "normalized_shape", "num_embeddings", "embedding_dim",
@@ -82,6 +91,9 @@ class RunReply:
     params: dict[str, np.ndarray] = field(default_factory=dict)
     buffers: list[str] = field(default_factory=list)
     modules: dict = field(default_factory=dict)
+    # The state entries that had no shape until a first call (lazy modules): their shapes are those of this
+    # request's inputs (or of the probe inputs, see ``_probes``, when it had none).
+    lazy: list[str] = field(default_factory=list)
     param_grads: dict[str, np.ndarray | None] = field(default_factory=dict)  # name -> gradient, None if none
     input_grads: list[np.ndarray | None] = field(default_factory=list)  # per input: gradient, None if none
     forbidden: list = field(default_factory=list)
@@ -127,6 +139,17 @@ class ErrorReply:
     where: str = ""
 
 
+class LazyInitialisationError(RuntimeError):
+    """The lazy modules of a construction could not be given their shapes by a first call.
+
+    ``__cause__`` is what the submission raised, if it raised: the reply names that exception and its line.
+    """
+
+    def __init__(self, message: str, reason: str = ""):
+        super().__init__(f"lazy modules could not be initialised: {message}")
+        self.reason = reason  # what the first call raised, in a line
+
+
 def _where(exc: BaseException) -> str:
     for frame in reversed(traceback.extract_tb(exc.__traceback__)):
         if frame.filename.startswith("<cell") or frame.filename.startswith("<file") or "submission" in frame.filename:
@@ -146,7 +169,8 @@ def execute(request, namespace: dict, load_errors: list[str] | None = None):
         raise TypeError(f"unknown request {type(request).__name__}")
     except (Exception, SystemExit) as exc:  # noqa: BLE001 - the submission may raise anything
         message = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else ""
-        return ErrorReply(kind=type(exc).__name__, message=message, where=_where(exc))
+        raised = exc.__cause__ if isinstance(exc, LazyInitialisationError) and exc.__cause__ is not None else exc
+        return ErrorReply(kind=type(raised).__name__, message=message, where=_where(raised))
 
 
 def _inspect(request: Inspect, namespace: dict, load_errors: list[str]) -> InspectReply:
@@ -195,7 +219,7 @@ def _flatten(value) -> list:
 def _run(request: Run, namespace: dict) -> RunReply:
     import torch
 
-    from .forbidden import CallLog, scan_modules, watch
+    from .forbidden import CallLog, watch
 
     target = _lookup(namespace, request.target)
     device = torch.device(request.device)
@@ -204,10 +228,7 @@ def _run(request: Run, namespace: dict) -> RunReply:
     torch.manual_seed(request.seed)
     with watch(log):
         if request.init_args is not None:
-            obj = target(*request.init_args, **request.init_kwargs)
-            if not isinstance(obj, torch.nn.Module):
-                raise TypeError(f"{request.target}(...) should build an nn.Module, got {type(obj).__name__}")
-            scan_modules(obj, log)
+            obj, reply.lazy = _build(target, request, device, log)
             if request.state is not None:
                 obj.load_state_dict({k: torch.from_numpy(np.array(v)) for k, v in request.state.items()})
             obj.to(device)
@@ -234,16 +255,150 @@ def _run(request: Run, namespace: dict) -> RunReply:
                 reply.structure = _describe(out)
                 reply.dtypes = [str(p.dtype).replace("torch.", "") if isinstance(p, torch.Tensor) else type(p).__name__ for p in parts]
                 reply.devices = [str(p.device.type) if isinstance(p, torch.Tensor) else "" for p in parts]
-            reply.outputs.append([p.detach() if isinstance(p, torch.Tensor) else None for p in parts])
+            reply.outputs.append([_output_array(p) for p in parts])
             if backward and repeat == 0:
                 _backward(parts, request.loss_weights, obj, inputs, reply)
     reply.forbidden = log.seen
     return reply
 
 
+def _construct(target, request: Run, log) -> object:
+    """``target(*init_args, **init_kwargs)``, checked to be a module and scanned for forbidden layers."""
+    import torch
+
+    from .forbidden import scan_modules
+
+    obj = target(*request.init_args, **request.init_kwargs)
+    if not isinstance(obj, torch.nn.Module):
+        raise TypeError(f"{request.target}(...) should build an nn.Module, got {type(obj).__name__}")
+    scan_modules(obj, log)
+    return obj
+
+
+def _build(target, request: Run, device, log) -> tuple[object, list[str]]:
+    """The module ``request`` builds, with every lazy entry given its shape; and the names of those entries.
+
+    A module without lazy entries is returned as built (no call). One with lazy entries is called once on the
+    request's inputs, or, when the request has none, rebuilt and called on each probe of ``_probes`` until one
+    call gives every entry a shape.
+    """
+    import torch
+
+    obj = _construct(target, request, log)
+    lazy = _uninitialised(obj)
+    if not lazy:
+        return obj, []
+    if request.inputs or request.call_kwargs:
+        _materialise(obj, request.inputs, request.call_kwargs, device)
+        return obj, lazy
+    failures: list[LazyInitialisationError] = []
+    for probe in _probes(request, obj):
+        if failures:  # a failed call may have fixed some shapes: start again from a fresh module
+            torch.manual_seed(request.seed)
+            obj = _construct(target, request, log)
+        try:
+            _materialise(obj, probe, {}, device)
+        except LazyInitialisationError as exc:
+            failures.append(exc)
+            continue
+        return obj, lazy
+    first = failures[0]
+    raise LazyInitialisationError(
+        "no inputs came with this request and no probe call succeeded (float (2, 3, n) for each size n given to "
+        f"the constructor, token ids (2, 3)); the first failed: {first.reason}", first.reason) from first.__cause__
+
+
+def _uninitialised(obj) -> list[str]:
+    """The state entries of ``obj`` that have no shape yet (the parameters and buffers of lazy modules)."""
+    from torch.nn.parameter import is_lazy
+
+    return [name for name, value in obj.state_dict(keep_vars=True).items() if is_lazy(value)]
+
+
+def _materialise(obj, inputs: list, call_kwargs: dict, device) -> None:
+    """Give ``obj``'s lazy entries their shapes by one call on ``inputs`` (eval mode, no gradients).
+
+    Raises ``LazyInitialisationError`` (from what the call raised) when the call fails or leaves an entry without
+    a shape; a stub's ``NotImplementedError`` passes through, to be reported as such.
+    """
+    import torch
+
+    obj.to(device)
+    training = obj.training
+    obj.eval()
+    try:
+        with torch.no_grad():
+            obj(*[_to_tensor(x, device) for x in inputs], **{k: _to_tensor(v, device) for k, v in call_kwargs.items()})
+    except NotImplementedError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - the submission may raise anything
+        reason = str(exc).strip().splitlines()[0][:120] if str(exc).strip() else type(exc).__name__
+        raise LazyInitialisationError(f"a first call failed: {reason}", reason) from exc
+    finally:
+        obj.train(training)
+    left = _uninitialised(obj)
+    if left:
+        reason = f"{', '.join(left[:3])} still {'have' if len(left) > 1 else 'has'} no shape after a call"
+        raise LazyInitialisationError(f"{reason} (a lazy module that forward never calls?)", reason)
+
+
+def _probes(request: Run, obj) -> list[list]:
+    """Inputs to give lazy modules their shapes when a request has none (it only describes a construction).
+
+    For each positive integer given to the constructor, in order (the sizes: ``embed_dim`` first, usually),
+    every required positional argument of ``forward`` gets the same float32 tensor of shape (2, 3, size); last,
+    every such argument gets token ids of shape (2, 3). Shapes a probe fixes wrongly show in the interface
+    check; the checks that call the module describe it again on their own inputs.
+    """
+    sizes = [v for v in [*request.init_args, *request.init_kwargs.values()]
+             if isinstance(v, int) and not isinstance(v, bool) and 0 < v <= 1 << 14]
+    try:
+        params = inspect.signature(obj.forward).parameters.values()
+        arity = sum(1 for p in params if p.default is inspect.Parameter.empty
+                    and p.kind in (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD))
+    except (TypeError, ValueError):
+        arity = 1
+    gen = np.random.default_rng(0)
+    probes = []
+    for size in dict.fromkeys(sizes):
+        x = gen.standard_normal((2, 3, size)).astype(np.float32)  # (batch 2, length 3, size)
+        probes.append([x] * max(arity, 1))
+    probes.append([np.ones((2, 3), dtype=np.int64)] * max(arity, 1))  # token ids (batch 2, length 3)
+    return probes
+
+
+def _array(tensor, what: str) -> np.ndarray:
+    """A tensor's values as a plain numpy array the protocol carries (a subclass, a view, a sparse or bfloat16
+    tensor, one that requires grad: all as their values); raises TypeError for a dtype that cannot travel."""
+    import torch
+
+    try:
+        plain = tensor.detach()
+        if plain.layout != torch.strided:
+            plain = plain.to_dense()
+        plain = plain.as_subclass(torch.Tensor).to("cpu").resolve_conj().resolve_neg()
+        if plain.dtype == torch.bfloat16:
+            plain = plain.float()
+        array = np.array(plain.numpy(), copy=True)
+    except Exception as exc:  # noqa: BLE001 - a tensor type of the submission's, with methods of its own
+        raise TypeError(f"{what} cannot be read as an array ({type(exc).__name__}: {exc})") from exc
+    if array.dtype.name not in ARRAY_DTYPES:
+        raise TypeError(f"{what} is a {array.dtype} tensor, which the grader cannot read")
+    return array
+
+
+def _output_array(part) -> np.ndarray | None:
+    """An output as the parent sees it: a plain array, or None for anything else (the dtypes say what it was)."""
+    import torch
+
+    if not isinstance(part, torch.Tensor) or str(part.dtype).replace("torch.", "") not in ARRAY_DTYPES | {"bfloat16"}:
+        return None
+    return _array(part, "an output")
+
+
 def _describe_state(obj, reply: RunReply) -> None:
     """What the parent needs to draw weights and check the structure: the state, its buffers, the modules."""
-    reply.params = {k: v for k, v in obj.state_dict().items()}
+    reply.params = {k: _array(v, f"state entry {k}") for k, v in obj.state_dict().items()}
     reply.buffers = [name for name, _ in obj.named_buffers() if name in reply.params]
     reply.modules = {
         name: {"type": type(m).__name__, **{a: _plain(getattr(m, a)) for a in MODULE_ATTRIBUTES if hasattr(m, a)}}
@@ -273,11 +428,11 @@ def _backward(parts: list, loss_weights: list, obj, inputs: list, reply: RunRepl
 
 
 def _gradient(tensor):
-    """A tensor's gradient as a dense detached tensor, or None."""
+    """A tensor's gradient as a dense plain array, or None."""
     grad = tensor.grad
     if grad is None:
         return None
-    return (grad.to_dense() if grad.is_sparse else grad).detach()
+    return _array(grad, "a gradient")
 
 
 def _plain(value):
@@ -300,7 +455,10 @@ def _train(request: Train, namespace: dict) -> TrainReply:
     model = cls(**request.init_kwargs)
     log = CallLog()
     scan_modules(model, log)
+    if _uninitialised(model):  # lazy modules: shapes before the optimiser takes the parameters (fit does it too)
+        _materialise(model, [request.x_train[: request.batch_size]], {}, torch.device(request.device))
     history = fit(model, request.x_train, request.y_train, epochs=request.epochs, batch_size=request.batch_size,
                   lr=request.lr, seed=request.seed, device=request.device)
-    return TrainReply(state=dict(model.state_dict()), epoch_losses=list(history.epoch_losses),
+    state = {k: _array(v, f"state entry {k}") for k, v in model.state_dict().items()}
+    return TrainReply(state=state, epoch_losses=list(history.epoch_losses),
                       step_losses=list(history.step_losses), forbidden=log.seen)

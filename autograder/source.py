@@ -13,6 +13,7 @@ whose message the grader reports as a note.
 from __future__ import annotations
 
 import json
+import linecache
 import logging
 import signal
 import subprocess
@@ -24,7 +25,7 @@ from .protocol import message_type
 from .source_filter import filter_definitions, filter_source
 
 __all__ = ["MAX_NOTEBOOK_BYTES", "MAX_SOURCE_BYTES", "SourceCell", "Submission", "SubmissionFormatError",
-           "filter_definitions", "load_submission", "namespace_from_source"]
+           "filter_definitions", "load_submission", "namespace_from_source", "register_source"]
 
 log = logging.getLogger(__name__)
 
@@ -132,8 +133,27 @@ def _well_formed(result: object) -> bool:
             and all(isinstance(c, list) and len(c) == 2 and all(isinstance(x, str) for x in c) for c in cells))
 
 
+def register_source(filename: str, code: str) -> None:
+    """Let ``inspect.getsource`` find the code compiled under ``filename``, a name no file has.
+
+    ``torch.jit.script`` compiles a function from its source text, which ``inspect`` reads through ``linecache``;
+    an entry without a modification time is never checked against the disk nor dropped by
+    ``linecache.checkcache``, as IPython does for its cells. Nothing is written anywhere: this works in the
+    sandbox and in the grader's process alike. A later cell of the same name (another submission graded in
+    the same process) replaces the entry.
+    """
+    lines = code.splitlines(keepends=True)
+    if lines and not lines[-1].endswith("\n"):
+        lines[-1] += "\n"
+    linecache.cache[filename] = (len(code), None, lines, filename)
+
+
 def namespace_from_source(submission: Submission, module_name: str = "submission") -> tuple[dict, list[str]]:
-    """Execute the kept cells one by one into a fresh module's namespace; returns (namespace, errors)."""
+    """Execute the kept cells one by one into a fresh module's namespace; returns (namespace, errors).
+
+    Each cell's code is registered with ``register_source`` under the name it is compiled with (``<cell 3>``),
+    so that code that reads its own source (``torch.jit.script``, ``inspect.getsource``) works as in a notebook.
+    """
     import traceback
     import types
 
@@ -142,8 +162,10 @@ def namespace_from_source(submission: Submission, module_name: str = "submission
     sys.modules[module_name] = module
     errors = []
     for cell in submission.cells:
+        filename = f"<{cell.label}>"
+        register_source(filename, cell.code)
         try:
-            exec(compile(cell.code, f"<{cell.label}>", "exec"), module.__dict__)
+            exec(compile(cell.code, filename, "exec"), module.__dict__)
         except BaseException as exc:  # noqa: BLE001 - anything a submission raises, SystemExit included
             if isinstance(exc, KeyboardInterrupt):
                 raise

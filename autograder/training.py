@@ -31,6 +31,7 @@ def fit(model, x_train, y_train, *, epochs: int, batch_size: int, lr: float, see
     model.to(device)
     x = torch.from_numpy(np.ascontiguousarray(x_train))
     y = torch.from_numpy(np.ascontiguousarray(y_train))
+    initialise_lazy(model, x[:batch_size], device)
     optimiser = torch.optim.Adam(model.parameters(), lr=lr)
     gen = torch.Generator().manual_seed(seed)
     history, window = History(), []
@@ -57,6 +58,26 @@ def fit(model, x_train, y_train, *, epochs: int, batch_size: int, lr: float, see
                 window = []
         history.epoch_losses.append(total / max(count, 1) if math.isfinite(total) else float("nan"))
     return history
+
+
+def initialise_lazy(model, x, device="cpu") -> None:
+    """Give lazy modules (``nn.LazyLinear``, ...) their shapes with one call on the batch ``x`` (eval mode, no
+    gradients), so that the optimiser takes parameters usable as usual, as PyTorch's documentation of lazy
+    modules asks (a dry run first). Does nothing for a model without lazy modules."""
+    import itertools
+
+    import torch
+    from torch.nn.parameter import is_lazy
+
+    if not any(is_lazy(t) for t in itertools.chain(model.parameters(), model.buffers())):
+        return
+    training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            model(x.to(device))
+    finally:
+        model.train(training)
 
 
 def predict(model, x, device="cpu", batch_size: int = 1024) -> np.ndarray:

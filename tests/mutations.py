@@ -6,6 +6,7 @@ reference cannot silently turn a bug into a no-op.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,28 +19,32 @@ class Mutation:
     edits: tuple  # ((old, new), ...)
     failing: tuple  # checks that must lose their points
     hint: str = ""  # a substring of a hint that must be named ("" = no named hint required)
+    # The parts allowed to lose points (default: those of ``failing``). More only where the mistake makes the
+    # submission's own composite unusable (it crashes, or is random in eval mode): ``cascade`` says why.
+    parts: tuple = ()
+    cascade: str = ""
 
 
 TRANSFORMER = (
     Mutation("no_scaling", (("scores = query @ key.transpose(-2, -1) / math.sqrt(d)", "scores = query @ key.transpose(-2, -1)"),),
-             ("sdpa.values", "sdpa.mask", "mha.values"), "no 1/sqrt(d) scaling"),
+             ("sdpa.values", "sdpa.mask"), "no 1/sqrt(d) scaling"),
     Mutation("scale_by_value_dim", (("d = query.size(-1)", "d = value.size(-1)"),),
              ("sdpa.values",), "wrong dimension"),
     Mutation("scale_by_embed_dim", (("q = self.q_proj(query).view(B, Tq, nh, hs).transpose(1, 2)  # (B, nh, Tq, hs)",
                                       "q = self.q_proj(query).view(B, Tq, nh, hs).transpose(1, 2) * math.sqrt(hs / E)"),),
-             ("mha.values", "block.values"), "1/sqrt(embed_dim)"),
+             ("mha.values", "mha.mask"), "1/sqrt(embed_dim)"),
     Mutation("softmax_wrong_axis", (("weights = torch.softmax(scores, dim=-1)", "weights = torch.softmax(scores, dim=-2)"),),
-             ("sdpa.weights_sum", "sdpa.values", "mha.values"), "softmax over the wrong axis"),
+             ("sdpa.weights_sum", "sdpa.values", "sdpa.mask"), "softmax over the wrong axis"),
     Mutation("mask_inverted", (("scores.masked_fill(~mask,", "scores.masked_fill(mask,"),),
-             ("sdpa.mask", "mha.mask", "block.padding"), "mask inverted"),
+             ("sdpa.mask",), "mask inverted"),
     Mutation("mask_ignored", (("if mask is not None:\n        scores", "if False:\n        scores"),),
-             ("sdpa.mask", "mha.mask", "block.padding", "clf.padding"), "mask ignored"),
+             ("sdpa.mask",), "mask ignored"),
     Mutation("heads_without_transpose", (
         ("q = self.q_proj(query).view(B, Tq, nh, hs).transpose(1, 2)", "q = self.q_proj(query).view(B, nh, Tq, hs)"),
         ("k = self.k_proj(key).view(B, Tk, nh, hs).transpose(1, 2)", "k = self.k_proj(key).view(B, nh, Tk, hs)"),
         ("v = self.v_proj(value).view(B, Tk, nh, hs).transpose(1, 2)", "v = self.v_proj(value).view(B, nh, Tk, hs)"),
         ("y = y.transpose(1, 2).reshape(B, Tq, nh * hs)", "y = y.reshape(B, Tq, nh * hs)"),
-    ), ("mha.values", "block.values"), "without the transpose"),
+    ), ("mha.values", "mha.mask"), "without the transpose"),
     Mutation("no_residual", (
         ("x = self.norm1(x + self.dropout1(attn_out))", "x = self.norm1(self.dropout1(attn_out))"),
         ("x = self.norm2(x + self.dropout2(self.ffn(x)))", "x = self.norm2(self.dropout2(self.ffn(x)))"),
@@ -51,9 +56,40 @@ TRANSFORMER = (
          "        x = x + self.dropout2(self.ffn(self.norm2(x)))"),
     ), ("block.values",), "pre-norm"),
     Mutation("no_position_embedding", (("return self.token_emb(tokens) + self.pos_emb(positions)", "return self.token_emb(tokens)"),),
-             ("embed.values", "clf.values"), "no position embedding"),
+             ("embed.values",), "no position embedding"),
     Mutation("padding_in_mean", (("pooled = (x * keep).sum(1) / keep.sum(1).clamp(min=1.0)", "pooled = x.mean(1)"),),
              ("clf.values", "clf.padding"), "padding included in the mean"),
+)
+
+# Deviations seen in published code, alone and combined: each costs points in its own part only, and its hint
+# is derived from what matched.
+REAL_WORLD = (
+    Mutation("ffn_gelu", (("nn.Linear(embed_dim, ff_dim), nn.ReLU(), nn.Linear", "nn.Linear(embed_dim, ff_dim), nn.GELU(), nn.Linear"),),
+             ("block.interface", "block.values"), "GELU"),
+    Mutation("pre_norm_with_gelu", TRANSFORMER[8].edits + (("nn.Linear(embed_dim, ff_dim), nn.ReLU(), nn.Linear",
+                                                            "nn.Linear(embed_dim, ff_dim), nn.GELU(), nn.Linear"),),
+             ("block.interface", "block.values"), "pre-norm: this block is post-norm, x = norm1(x + attn(x)), then x = norm2(x + ffn(x)); and GELU"),
+    Mutation("sinusoidal_positions", (
+        ("self.pos_emb = nn.Embedding(max_len, embed_dim)",
+         "position = torch.arange(max_len).unsqueeze(1)\n"
+         "        div = torch.exp(torch.arange(0, embed_dim, 2) * (-math.log(10000.0) / embed_dim))\n"
+         "        table = torch.zeros(max_len, embed_dim)\n"
+         "        table[:, 0::2] = torch.sin(position * div)\n"
+         "        table[:, 1::2] = torch.cos(position * div)\n"
+         "        self.register_buffer(\"pos_table\", table)"),
+        ("self.pos_emb(positions)  # (B, T, E)", "self.pos_table[positions]  # (B, T, E)"),
+    ), ("embed.interface", "embed.values"), "sinusoidal"),
+    Mutation("scaled_token_embedding", (("return self.token_emb(tokens) + self.pos_emb(positions)",
+                                         "return self.token_emb(tokens) * math.sqrt(self.token_emb.embedding_dim) + self.pos_emb(positions)"),),
+             ("embed.values",), "sqrt(embed_dim)"),
+    Mutation("oov_padding_idx", (("self.token_emb = nn.Embedding(vocab_size, embed_dim)",
+                                  "self.token_emb = nn.Embedding(vocab_size, embed_dim, padding_idx=1)"),),
+             ("embed.interface", "embed.gradients")),
+    Mutation("dropout_after_norm", (("x = self.norm1(x + self.dropout1(attn_out))", "x = self.dropout1(self.norm1(x + attn_out))"),
+                                    ("x = self.norm2(x + self.dropout2(self.ffn(x)))", "x = self.dropout2(self.norm2(x + self.ffn(x)))")),
+             ("block.dropout",), "dropout after the LayerNorm"),
+    Mutation("no_scaling_and_pre_norm", TRANSFORMER[0].edits + TRANSFORMER[8].edits,
+             ("sdpa.values", "block.values"), "pre-norm"),
 )
 
 # One bug for each check that the mistakes above do not already catch: every check has a submission that
@@ -64,10 +100,13 @@ CHECK_BUGS = (
                                              ("if mask is not None:\n        scores", "if False:\n        scores"),
                                              ("y, weights = scaled_dot_product_attention(q, k, v, mask)",
                                               "y, weights = scaled_dot_product_attention(q, k, v)")),
-             ("sdpa.interface",)),
+             ("sdpa.interface", "mha.mask"), parts=("scaled_dot_product_attention", "MultiHeadAttention"),
+             cascade="the edit removes the mask from the multi-head attention's call too"),
     Mutation("sdpa_outputs_swapped", (("    output = weights @ value  # (..., Tq, dv)\n    return output, weights",
                                        "    output = weights @ value  # (..., Tq, dv)\n    return weights, output"),),
-             ("sdpa.shapes",)),
+             ("sdpa.shapes",), parts=("scaled_dot_product_attention", "MultiHeadAttention", "TransformerBlock",
+                                      "TransformerClassifier"),
+             cascade="the submission's own multi-head attention crashes on the swapped outputs"),
     Mutation("sdpa_detached_query", (("scores = query @ key", "scores = query.detach() @ key"),),
              ("sdpa.gradients",)),
     Mutation("mha_fused_projection", (("self.q_proj = nn.Linear(embed_dim, inner)", "self.qkv = nn.Linear(embed_dim, inner)"),
@@ -76,18 +115,22 @@ CHECK_BUGS = (
     Mutation("mha_weights_averaged", (("return self.out_proj(y), weights", "return self.out_proj(y), weights.mean(1)"),),
              ("mha.shapes",)),
     Mutation("mha_no_out_proj", (("return self.out_proj(y), weights", "return y, weights"),),
-             ("mha.gradients", "mha.values")),
+             ("mha.values", "mha.shapes"), "without out_proj"),
+    Mutation("mha_detached_value", (("v = self.v_proj(value).view(B, Tk, nh, hs)", "v = self.v_proj(value).detach().view(B, Tk, nh, hs)"),),
+             ("mha.gradients",)),
     Mutation("block_default_eps", (("self.norm1 = nn.LayerNorm(embed_dim, eps=1e-6)", "self.norm1 = nn.LayerNorm(embed_dim)"),),
              ("block.interface",)),
     Mutation("block_returns_tuple", (("x = self.norm2(x + self.dropout2(self.ffn(x)))\n        return x",
                                       "x = self.norm2(x + self.dropout2(self.ffn(x)))\n        return x, None"),),
-             ("block.shapes",)),
+             ("block.shapes",), parts=("TransformerBlock", "TransformerClassifier"),
+             cascade="the submission's own classifier crashes on the tuple"),
     Mutation("block_mask_not_passed", (("attn_out, _ = self.attn(x, x, x, mask)", "attn_out, _ = self.attn(x, x, x)"),),
              ("block.padding", "block.values"), "mask ignored"),
     Mutation("block_no_dropout", (("self.dropout1(attn_out)", "attn_out"), ("self.dropout2(self.ffn(x))", "self.ffn(x)")),
              ("block.dropout",)),
     Mutation("block_dropout_in_eval", (("self.dropout1(attn_out)", "F.dropout(attn_out, 0.1, training=True)"),),
-             ("block.dropout", "block.values")),
+             ("block.dropout", "block.values"), parts=("TransformerBlock", "TransformerClassifier"),
+             cascade="dropout in eval mode makes the classifier's outputs random"),
     Mutation("block_attention_without_grad", (("attn_out, _ = self.attn(x, x, x, mask)  # (B, T, E)",
                                                "with torch.no_grad():\n            attn_out, _ = self.attn(x, x, x, mask)"),),
              ("block.gradients",)),
@@ -133,17 +176,17 @@ ATTENTION_RNN = (
     Mutation("softmax_over_features", (
         ('                scores = scores.masked_fill(~mask, float("-inf"))', "                pass"),
         ("weights = torch.softmax(scores, dim=1)", "weights = torch.softmax(scores.unsqueeze(-1), dim=-1).squeeze(-1)"),
-    ), ("ta.normalised", "ta.softmax_values", "ac.values"), "softmax over the feature axis"),
+    ), ("ta.normalised", "ta.softmax_values"), "softmax over the feature axis"),
     Mutation("no_tanh", (("scores = torch.tanh(scores)", "scores = scores"),),
-             ("ta.softmax_values", "ac.attention"), "no tanh"),
+             ("ta.softmax_values",), "no tanh"),
     Mutation("padding_attended", (("if mask is not None:\n                scores", "if False:\n                scores"),),
-             ("ta.normalised", "ta.softmax_values", "ac.attention", "ac.padding"), "padding given attention"),
+             ("ta.normalised", "ta.softmax_values"), "padding given attention"),
     Mutation("reads_padded_step", (("final = out[torch.arange(out.size(0), device=out.device), last]", "final = out[:, -1]"),),
              ("ac.values", "ac.padding"), "reads a padded step"),
     Mutation("sigmoid_softmax_swapped", (('if self.normalise == "softmax":', 'if self.normalise == "sigmoid":'),),
-             ("ta.softmax_values", "ta.sigmoid_values", "ac.values"), "sigmoid and softmax swapped"),
+             ("ta.softmax_values", "ta.sigmoid_values"), "sigmoid and softmax swapped"),
     Mutation("weights_not_applied", (("weighted = h * weights.unsqueeze(-1)  # (B, T, H)", "weighted = h  # (B, T, H)"),),
-             ("ta.softmax_values", "ta.sigmoid_values", "ac.values"), "not applied"),
+             ("ta.softmax_values", "ta.sigmoid_values"), "not applied"),
 )
 
 ATTENTION_RNN_CHECK_BUGS = (
@@ -151,13 +194,19 @@ ATTENTION_RNN_CHECK_BUGS = (
                                ("scores = self.score(h)", "scores = self.attn_score(h)")),
              ("ta.interface",)),
     Mutation("weights_with_feature_axis", (("        return weighted, weights\n", "        return weighted, weights.unsqueeze(-1)\n"),),
-             ("ta.shapes",)),
+             ("ta.shapes",), parts=("TemporalAttention", "AttentionLSTMClassifier"),
+             cascade="the classifier returns its attention's weights, whose shape is wrong"),
     Mutation("weights_detached", (("weighted = h * weights.unsqueeze(-1)", "weighted = h * weights.unsqueeze(-1).detach()"),),
              ("ta.gradients",)),
     Mutation("embedding_without_padding_idx", (("nn.Embedding(vocab_size, embed_dim, padding_idx=0)", "nn.Embedding(vocab_size, embed_dim)"),),
              ("ac.interface",)),
     Mutation("return_attention_ignored", (("return (logits, weights) if return_attention else logits", "return logits"),),
              ("ac.shapes",)),
+    Mutation("score_without_bias", (("self.score = nn.Linear(hidden_dim, 1)", "self.score = nn.Linear(hidden_dim, 1, bias=False)"),),
+             ("ta.interface",)),
+    Mutation("uniform_weights_returned", (("return (logits, weights) if return_attention else logits",
+                                           "return (logits, mask / mask.sum(1, keepdim=True)) if return_attention else logits"),),
+             ("ac.attention",)),
     Mutation("second_lstm_bypassed", (("out, _ = self.lstm2(weighted)", "out = weighted"),),
              ("ac.gradients", "ac.values")),
 )
@@ -166,3 +215,40 @@ ATTENTION_RNN_FROZEN = Mutation(
     "frozen_encoder", (("logits = self.classifier(final)", "logits = self.classifier(final.detach())"),),
     ("ac.training", "ac.gradients"),
 )
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Every known mistake of each exercise, graded once per test session: what it costs and where
+
+SOURCES = {"transformer": ROOT / "solutions" / "transformer.py", "attention_rnn": ATTENTION_RNN_SOLUTION}
+KNOWN = {"transformer": TRANSFORMER + REAL_WORLD + CHECK_BUGS,
+         "attention_rnn": ATTENTION_RNN + ATTENTION_RNN_CHECK_BUGS}
+
+
+@functools.lru_cache(maxsize=None)
+def graded(exercise: str, name: str, salt: int = 0):
+    """The report of the known mistake ``name`` of ``exercise``, graded in process without training."""
+    from conftest import grade_source_in_process
+
+    mutation = next(m for m in KNOWN[exercise] if m.name == name)
+    return grade_source_in_process(mutated_source(mutation, SOURCES[exercise]), exercise=exercise, salt=salt)
+
+
+def lost_points(report) -> dict[str, float]:
+    """Points lost per part, leaving out the training checks (not run in process)."""
+    lost: dict[str, float] = {}
+    for r in report.results:
+        if r.points < r.max_points and r.status.value != "skipped":
+            lost[r.part] = lost.get(r.part, 0.0) + r.max_points - r.points
+    return lost
+
+
+def cascade_table(exercise: str) -> str:
+    """The README's table for ``exercise``: each known mistake, the points it loses and the parts losing them."""
+    rows = [f"| {exercise} mistake | points lost | parts that lose them |", "|---|---|---|"]
+    for mutation in KNOWN[exercise]:
+        lost = lost_points(graded(exercise, mutation.name))
+        parts = ", ".join(f"{part} {points:g}" for part, points in lost.items())
+        note = f" (cascade: {mutation.cascade})" if mutation.cascade else ""
+        rows.append(f"| `{mutation.name}` | {sum(lost.values()):g} | {parts}{note} |")
+    return "\n".join(rows)

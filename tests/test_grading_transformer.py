@@ -91,8 +91,16 @@ def test_is_nn_multiheadattention_refused(solution_text):
     assert "torch.nn.MultiheadAttention" in lost["mha.values"].message
 
 
+def test_are_nan_outputs_reported_by_the_values_check_not_the_shapes_check(solution_text):
+    body = ("return torch.full(query.shape[:-1] + value.shape[-1:], float('nan')), "
+            "torch.ones(query.shape[:-1] + key.shape[-2:-1])")
+    source = solution_text.replace("    d = query.size(-1)\n", f"    {body}\n    d = query.size(-1)\n", 1)
+    lost = failed(grade_source_in_process(source))
+    assert "sdpa.shapes" not in lost
+    assert "sdpa.values" in lost and "contains NaN values" in lost["sdpa.values"].message
+
+
 @pytest.mark.parametrize("body, message", [
-    ("return torch.full(query.shape[:-1] + value.shape[-1:], float('nan')), torch.ones(query.shape[:-1] + key.shape[-2:-1])", "NaN"),
     ("w = torch.softmax(query @ key.transpose(-2, -1), -1); return (w @ value).double(), w", "float64"),
     ("w = torch.softmax(query @ key.transpose(-2, -1), -1); return (w @ value).long(), w", "int64"),
     ("return 'output', 'weights'", "tuple of 2 tensors"),
@@ -167,16 +175,15 @@ FFN_DETACHED = ("x = self.norm2(x + self.dropout2(F.linear(torch.relu(F.linear(x
 def test_does_a_block_that_detaches_a_parameter_lose_the_gradients_naming_it(solution_text):
     report = grade_source_in_process(edited(solution_text, (FFN_CALL, FFN_DETACHED)))
     lost = failed(report)
-    assert lost.keys() == {"block.gradients", "clf.gradients", "clf.training"}  # the values are right
+    # the values are right; the classifier's gradients behind the block are the block's to charge
+    assert lost.keys() == {"block.gradients", "clf.training"}
     assert "no gradient reaches ffn.0.weight" in lost["block.gradients"].message
-    assert "blocks.0.ffn.0.weight" in lost["clf.gradients"].message
 
 
 def test_does_a_hook_that_doubles_a_gradient_lose_the_gradients_saying_by_how_much(solution_text):
     hooked = MHA_INIT_END + "        self.q_proj.weight.register_hook(lambda grad: 2 * grad)\n"
     lost = failed(grade_source_in_process(edited(solution_text, (MHA_INIT_END, hooked))))
-    assert {"mha.gradients", "block.gradients", "clf.gradients"} <= lost.keys()
-    assert lost.keys() <= {"mha.gradients", "block.gradients", "clf.gradients", "clf.training"}
+    assert lost.keys() == {"mha.gradients", "clf.training"}  # once, in its own part
     message = lost["mha.gradients"].message
     assert "the gradient of q_proj.weight differs from the reference" in message and "2 times" in message
 

@@ -86,7 +86,7 @@ def test_does_monkeypatching_torch_or_the_grader_in_the_child_change_nothing(wri
              "except ImportError:\n"
              "    pass\n")
     report = grade(write, "patcher.py", patch + buggy)
-    assert {"sdpa.values", "mha.values"} <= failed(report).keys()
+    assert {"sdpa.values", "sdpa.mask"} <= failed(report).keys()  # the multi-head attention inherits it, uncharged
 
 
 def cached_sdpa_source(seed: int = 0) -> str:

@@ -76,5 +76,27 @@ def test_does_each_known_mistake_change_the_output():
     q, k, v = torch.randn(2, 4, 6, generator=gen), torch.randn(2, 5, 6, generator=gen), torch.randn(2, 5, 3, generator=gen)
     mask = torch.tensor([True, True, True, False, False])[None, None, :].expand(2, 4, 5)
     right = ref.attention(q, k, v, mask)[0]
-    for kwargs in ({"scale": 1.0}, {"softmax_dim": -2}, {"mask_mode": ref.MASK_IGNORED}, {"mask_mode": ref.MASK_INVERTED}):
-        assert not torch.allclose(ref.attention(q, k, v, mask, **kwargs)[0], right, atol=1e-3)
+    for kwargs in ({"scale": "none"}, {"scale": "d"}, {"scale": "sqrt_dv"}, {"softmax_dim": -2},
+                   {"mask_mode": ref.MASK_IGNORED}, {"mask_mode": ref.MASK_INVERTED}):
+        assert not torch.allclose(ref.attention(q, k, v, mask, **kwargs)[0], right, atol=1e-3, equal_nan=True), kwargs
+
+
+def test_does_each_known_deviation_of_a_block_or_an_embedding_change_the_output():
+    from autograder.exercises.transformer import BLOCK_CASE
+
+    gen = torch.Generator().manual_seed(4)
+    c = BLOCK_CASE
+    p = {f"attn.{k}": v for k, v in _mha_params(c["E"], c["E"], gen).items()}
+    p.update({"ffn.0.weight": torch.randn(c["ff"], c["E"], generator=gen), "ffn.0.bias": torch.randn(c["ff"], generator=gen),
+              "ffn.2.weight": torch.randn(c["E"], c["ff"], generator=gen), "ffn.2.bias": torch.randn(c["E"], generator=gen)})
+    for n in ("norm1", "norm2"):
+        p[f"{n}.weight"], p[f"{n}.bias"] = 1 + 0.2 * torch.randn(c["E"], generator=gen), 0.2 * torch.randn(c["E"], generator=gen)
+    x = torch.randn(2, 5, c["E"], generator=gen)
+    right = ref.block(p, x, c["H"])
+    for kwargs in ({"activation": "gelu"}, {"unbiased": True}, {"norm": "pre"}, {"residual": False},
+                   {"out_proj": False}, {"scale": "sqrt_embed"} if c["E"] != (c["E"] // c["H"]) ** 2 else {"scale": "none"}):
+        assert not torch.allclose(ref.block(p, x, c["H"], **kwargs), right, atol=1e-3), kwargs
+    e = {"token_emb.weight": torch.randn(30, 8, generator=gen), "pos_emb.weight": torch.randn(10, 8, generator=gen)}
+    tokens = torch.randint(1, 30, (3, 7), generator=gen)
+    for kwargs in ({"positions": False}, {"positions": "sinusoidal"}, {"token_scale": True}):
+        assert not torch.allclose(ref.embedding(e, tokens, **kwargs), ref.embedding(e, tokens), atol=1e-3), kwargs

@@ -43,6 +43,7 @@ class Exercise:
     training_kwargs: Callable | None = None  # training_kwargs(profile) -> the classifier's constructor arguments
     weight_rules: WeightRules | None = None  # how the grader draws weights; None: weights.DEFAULT_RULES
     forbidden: tuple | None = None  # the built-ins students must write themselves; None: forbidden.DEFAULT_FORBIDDEN
+    probes: dict = field(default_factory=dict)  # part -> probe(ctx): what the part computes (``Context.function``)
 
     def check(self, name: str):
         return next(c for c in self.checks if c.name == name)

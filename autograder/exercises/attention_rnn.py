@@ -15,8 +15,8 @@ from ..compare import require_shape
 from ..context import Context, outputs, randn, rng
 from . import Exercise, TrainingProfile
 from .common import (
-    contract_params, make_check, random_padding_mask, random_tokens, refuse_forbidden, require_interface,
-    require_module, training_data, with_hidden_checks,
+    Deviations, hidden_attribute, make_check, random_padding_mask, random_tokens, refuse_forbidden, require_interface,
+    training_data, with_hidden_checks,
 )
 
 TA, AC = "TemporalAttention", "AttentionLSTMClassifier"
@@ -28,6 +28,7 @@ HINT_PADDING = "padding given attention: padded steps (mask False) must get weig
 HINT_NOT_APPLIED = "the weights are computed but not applied: return h * weights[..., None]"
 HINT_SWAPPED_TO_SIGMOID = "sigmoid and softmax swapped: normalise='softmax' should give softmax over time"
 HINT_SWAPPED_TO_SOFTMAX = "sigmoid and softmax swapped: normalise='sigmoid' should give sigmoid(score(h)) per step"
+HINT_AC_MASK = "mask ignored: the classifier does not pass its mask (tokens != 0) on to attention"
 HINT_PADDED_STEP = ("the classifier reads a padded step: take lstm2's output at each sequence's last real token "
                     "(index = number of real tokens - 1), not at position T - 1")
 
@@ -45,13 +46,16 @@ def ta_inputs(seed: int, with_mask: bool = True):
     return [h, random_padding_mask(gen, c["B"], c["T"])] if with_mask else [h]
 
 
-def run_ta(ctx: Context, normalise: str, inputs, **kw):
+def run_ta(ctx: Context, normalise: str, inputs, shapes: bool = True, **kw):
+    """Run the attention; ``shapes=False`` leaves the shapes to the shapes check (a values check compares the
+    outputs whose shapes are right)."""
     c = TA_CASE
     reply = ctx.run(TA, init_args=[c["H"]], init_kwargs={"normalise": normalise}, inputs=list(inputs), **kw)
     refuse_forbidden(reply, TA)
     weighted, weights = outputs(reply, 2, f"{TA}.forward")
-    require_shape(f"weighted (normalise={normalise!r})", weighted, (c["B"], c["T"], c["H"]))
-    require_shape(f"weights (normalise={normalise!r})", weights, (c["B"], c["T"]))
+    if shapes:
+        require_shape(f"weighted (normalise={normalise!r})", weighted, (c["B"], c["T"], c["H"]))
+        require_shape(f"weights (normalise={normalise!r})", weights, (c["B"], c["T"]))
     return reply, [weighted, weights]
 
 
@@ -60,9 +64,10 @@ def ta_interface(ctx: Context) -> None:
     require_interface(ctx, TA, "class", ["hidden_dim", "normalise"])
     for normalise in ("softmax", "sigmoid"):
         reply = ctx.run(TA, init_args=[c["H"]], init_kwargs={"normalise": normalise}, call=False)
-        what = f"TemporalAttention({c['H']}, normalise={normalise!r})"
-        require_module(reply, "score", "Linear", what, in_features=c["H"], out_features=1)
-        contract_params(reply, {"score.weight": (1, c["H"]), "score.bias": (1,)}, what)
+        deviations = Deviations(f"TemporalAttention({c['H']}, normalise={normalise!r})")
+        deviations.module(reply, "score", "Linear", in_features=c["H"], out_features=1)
+        deviations.params(reply, {"score.weight": (1, c["H"]), "score.bias": (1,)})
+        deviations.raise_any()
 
 
 def ta_shapes(ctx: Context) -> None:
@@ -117,15 +122,16 @@ def ac_param_shapes(case: dict = AC_CASE) -> dict:
     return shapes
 
 
-def run_ac(ctx: Context, tokens, normalise="softmax", attention=False, **kw):
+def run_ac(ctx: Context, tokens, normalise="softmax", attention=False, shapes: bool = True, **kw):
     c = AC_CASE
     call_kwargs = {"return_attention": True} if attention else {}
     reply = ctx.run(AC, inputs=[tokens], call_kwargs=call_kwargs, **ac_init(normalise), **kw)
     refuse_forbidden(reply, AC)
     got = outputs(reply, 2 if attention else 1, f"{AC}.forward{'(return_attention=True)' if attention else ''}")
-    require_shape("logits", got[0], (tokens.shape[0], c["C"]))
-    if attention:
-        require_shape("attention weights", got[1], tokens.shape)
+    if shapes:
+        require_shape("logits", got[0], (tokens.shape[0], c["C"]))
+        if attention:
+            require_shape("attention weights", got[1], tokens.shape)
     return reply, got
 
 
@@ -134,15 +140,17 @@ def ac_interface(ctx: Context) -> None:
     require_interface(ctx, AC, "class", ["vocab_size", "num_classes", "embed_dim", "hidden_dim", "normalise"])
     reply = ctx.run(AC, call=False, **ac_init())
     refuse_forbidden(reply, AC)
-    what = AC
-    require_module(reply, "embedding", "Embedding", what, num_embeddings=c["vocab"], embedding_dim=c["E"], padding_idx=0)
-    require_module(reply, "lstm1", "LSTM", what, input_size=c["E"], hidden_size=c["H"], batch_first=True, num_layers=1,
-                   bidirectional=False)
-    require_module(reply, "attention", TA, what)
-    require_module(reply, "lstm2", "LSTM", what, input_size=c["H"], hidden_size=c["H"], batch_first=True, num_layers=1,
-                   bidirectional=False)
-    require_module(reply, "classifier", "Linear", what, in_features=c["H"], out_features=c["C"])
-    contract_params(reply, ac_param_shapes(), what)
+    deviations = Deviations(AC)
+    deviations.module(reply, "embedding", "Embedding", num_embeddings=c["vocab"], embedding_dim=c["E"], padding_idx=0)
+    deviations.module(reply, "lstm1", "LSTM", input_size=c["E"], hidden_size=c["H"], batch_first=True, num_layers=1,
+                      bidirectional=False)
+    deviations.module(reply, "attention", TA)
+    deviations.module(reply, "lstm2", "LSTM", input_size=c["H"], hidden_size=c["H"], batch_first=True, num_layers=1,
+                      bidirectional=False)
+    deviations.module(reply, "classifier", "Linear", in_features=c["H"], out_features=c["C"])
+    # its own parameters: the attention's are TemporalAttention's, checked there
+    deviations.params(reply, {k: v for k, v in ac_param_shapes().items() if not k.startswith("attention.")})
+    deviations.raise_any()
 
 
 def ac_shapes(ctx: Context) -> None:
@@ -205,4 +213,5 @@ EXERCISE = Exercise(
     profiles=PROFILES,
     classifier=AC,
     training_kwargs=training_kwargs,
+    probes=hidden_attribute(__name__, "PROBES", {}),
 )

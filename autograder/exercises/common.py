@@ -20,8 +20,12 @@ import numpy as np
 import torch
 
 from ..checks import Check, CheckFailure
-from ..compare import Variant, as64, gradient_problem, identify, largest, max_error, require_shape, variant_grid
+from ..compare import (
+    Variant, as64, close, gradient_problem, identify, largest, matching, max_error, require_close, require_shape,
+    variant_grid,
+)
 from ..context import Context, outputs, randn, rng, stream_rng
+from ..param_map import ParamMap, map_params
 from ..requests import Inspect, Train
 from . import TrainingProfile
 
@@ -34,34 +38,60 @@ def refuse_forbidden(reply, what: str) -> None:
 
 
 def contract_params(reply, required: dict[str, tuple], what: str) -> dict[str, torch.Tensor]:
-    """A reply's parameters as float64 (after ``Context.run``: the parent's drawn weights), checked against the
-    contract's names and shapes."""
-    return checked_params(reply.params, required, what)
+    """A reply's parameters as float64 (after ``Context.run``: the parent's drawn weights), mapped onto the
+    contract's names (``map_params``) where that is unambiguous. A contract name that cannot be mapped is left
+    out: a reference that needs it raises KeyError, which ``judge`` reports; the interface check charges the
+    naming itself."""
+    mapping = map_params(reply.params, reply.modules, required)
+    return {name: as64(value) for name, value in mapping.values.items()}
 
 
-def checked_params(params: dict, required: dict[str, tuple], what: str) -> dict[str, torch.Tensor]:
-    """The contract's parameters from ``params`` as float64, after checking their names and shapes."""
-    missing = [name for name in required if name not in params]
-    if missing:
-        raise CheckFailure(f"{what} has no parameter(s) {', '.join(missing)}; the contract names them so")
-    for name, shape in required.items():
-        if tuple(np.shape(params[name])) != tuple(shape):
-            raise CheckFailure(f"{what}: {name} has shape {tuple(np.shape(params[name]))}; expected {tuple(shape)}")
-    return {name: as64(params[name]) for name in required}
+class Deviations:
+    """Everything an interface check finds, reported at once: missing names and wrong types and shapes together."""
+
+    def __init__(self, what: str):
+        self.what = what
+        self.found: list[str] = []
+
+    def module(self, reply, name: str, type_name: str, **attrs) -> None:
+        module = reply.modules.get(name)
+        if module is None:
+            self.found.append(f"no sub-module {name!r} (expected {type_name})")
+            return
+        if module["type"] != type_name:
+            self.found.append(f"{name} is a {module['type']}; expected {type_name}")
+            return
+        for attr, value in attrs.items():
+            got = module.get(attr)
+            if isinstance(value, float) and isinstance(got, (int, float)) and abs(got - value) < 1e-12:
+                continue
+            if isinstance(value, tuple) and got in value:
+                continue
+            if got != value:
+                wanted = " or ".join(repr(v) for v in value) if isinstance(value, tuple) else repr(value)
+                self.found.append(f"{name}.{attr} is {got!r}; expected {wanted}")
+
+    def params(self, reply, required: dict[str, tuple]) -> None:
+        missing = [name for name in required if name not in reply.params]
+        if missing:
+            self.found.append(f"no parameter(s) {', '.join(missing)} (the contract names them so)")
+        for name, shape in required.items():
+            if name in reply.params and tuple(np.shape(reply.params[name])) != tuple(shape):
+                self.found.append(f"{name} has shape {tuple(np.shape(reply.params[name]))}; expected {tuple(shape)}")
+
+    def check(self, ok: bool, message: str) -> None:
+        if not ok:
+            self.found.append(message)
+
+    def raise_any(self) -> None:
+        if self.found:
+            raise CheckFailure(f"{self.what}: " + "; ".join(self.found))
 
 
 def require_module(reply, name: str, type_name: str, what: str, **attrs) -> None:
-    module = reply.modules.get(name)
-    if module is None:
-        raise CheckFailure(f"{what} has no sub-module {name!r} (expected {type_name})")
-    if module["type"] != type_name:
-        raise CheckFailure(f"{what}.{name} is a {module['type']}; expected {type_name}")
-    for attr, value in attrs.items():
-        got = module.get(attr)
-        if isinstance(value, float) and isinstance(got, (int, float)) and abs(got - value) < 1e-12:
-            continue
-        if got != value:
-            raise CheckFailure(f"{what}.{name}.{attr} is {got!r}; expected {value!r}")
+    deviations = Deviations(what)
+    deviations.module(reply, name, type_name, **attrs)
+    deviations.raise_any()
 
 
 def require_interface(ctx: Context, name: str, kind: str, params: list[str]) -> None:
@@ -77,8 +107,10 @@ def require_interface(ctx: Context, name: str, kind: str, params: list[str]) -> 
 
 
 def random_padding_mask(gen, batch: int, length: int) -> np.ndarray:
-    """(batch, length) bool, True = real; every row has at least one real and one padded position."""
-    lengths = gen.integers(1, length, size=batch)
+    """(batch, length) bool, True = real; every row has at least one padded position and two real ones (where
+    length allows): with one real token the attention weights are one-hot, and even the reference's query and
+    key gradients vanish, so no draw may leave every row there."""
+    lengths = gen.integers(min(2, length - 1), length, size=batch)
     return np.arange(length)[None, :] < lengths[:, None]
 
 
@@ -94,8 +126,11 @@ def random_mask(gen, *shape) -> np.ndarray:
 
 
 def random_tokens(seed, B, T, vocab, lengths=True):
+    """(B, T) token ids in 1..vocab-1, post-padded with 0 when ``lengths``; id 1 (the out-of-vocabulary id)
+    always occurs, so that a check on it (an embedding's padding_idx) does not depend on the draw."""
     gen = rng(seed)
     tokens = gen.integers(1, vocab, size=(B, T)).astype(np.int64)
+    tokens[0, 0] = 1
     if lengths:
         tokens[~random_padding_mask(gen, B, T)] = 0
     return tokens
@@ -104,31 +139,104 @@ def random_tokens(seed, B, T, vocab, lengths=True):
 # ---------------------------------------------------------------------------------------------------------
 # References as the gradient and training checks use them
 
+# A reference that needs a parameter the submission lacks raises KeyError; one given a parameter of another
+# size than its own sizes imply raises RuntimeError or IndexError: the function cannot be computed.
+UNCOMPUTABLE = (KeyError, RuntimeError, IndexError)
+
 Compute = Callable[..., list]  # compute(params, inputs, **switches) -> the float64 outputs (a list of tensors)
 
 
 @dataclass(frozen=True)
 class Reference:
-    """A float64 function of a parameter dict and the inputs, with its known mistakes as keyword switches.
+    """A float64 function of a parameter dict and the inputs, with its part's own known mistakes as switches.
 
     ``switches`` are as ``compare.variant_grid`` takes them: a keyword of ``compute`` -> [(wrong value, hint)].
+    ``parts`` are the exercise's parts this one is built from (its sub-modules, or functions it calls): what
+    they compute (``Context.function``) is switched on as the base of every comparison, so that a mistake of
+    a part is charged by that part's checks only.
     """
 
     compute: Compute
     switches: dict = field(default_factory=dict)
     max_mistakes: int = 2
+    parts: tuple[str, ...] = ()
 
     def outputs(self, params: dict, inputs: list, **switches) -> list[torch.Tensor]:
         result = self.compute(params, inputs, **switches)
         return list(result) if isinstance(result, (tuple, list)) else [result]
 
-    def identify(self, got: list, params: dict, inputs: list) -> Variant | None:
-        """The function ``got`` comes from: the contract, a known mistake, or None (neither); see
-        ``compare.identify``."""
+    def candidates(self, params: dict, inputs: list, base: dict | None = None,
+                   select: tuple[int, ...] | None = None) -> tuple[list | None, list[Variant]]:
+        """The contract's outputs (None when a parameter it needs is missing) and every other function the
+        submission may compute: the contract with its parts' behaviour (``base``), and this part's own
+        mistakes on top of either."""
+        def pick(outs):
+            return outs if select is None else [outs[i] for i in select]
+
+        def compute(**kw):
+            return pick(self.outputs(params, inputs, **kw))
+
         with torch.no_grad():
-            expected = self.outputs(params, inputs)
-            variants = variant_grid(lambda **kw: self.outputs(params, inputs, **kw), self.switches, self.max_mistakes)
+            try:
+                expected = compute()
+            except UNCOMPUTABLE:
+                expected = None
+            variants = []
+            if base:
+                try:
+                    variants.append(Variant(hint="", outputs=compute(**base), mistakes=0, switches=dict(base)))
+                except UNCOMPUTABLE:
+                    pass
+                variants += variant_grid(compute, self.switches, self.max_mistakes, base)
+            variants += variant_grid(compute, self.switches, self.max_mistakes)
+        return expected, variants
+
+    def identify(self, got: list, params: dict, inputs: list, base: dict | None = None) -> Variant | None:
+        """The function ``got`` comes from: the contract, its parts' behaviour, a known mistake of its own, or
+        None (neither); see ``compare.identify``."""
+        expected, variants = self.candidates(params, inputs, base)
         return identify(got, expected, variants)
+
+
+def judge(label: str, got: list, reference: Reference, params: dict, inputs: list, base: dict | None = None,
+          select: tuple[int, ...] | None = None) -> None:
+    """A values check's verdict: pass when ``got`` is the contract's function, or the contract's with the parts
+    it is built from computing what they compute (``base``, their own checks charge their mistakes); else fail
+    and name the part's own known mistakes that match. Outputs of another shape than the reference's are the
+    shapes check's to charge: the values of the others are still compared.
+    """
+    expected, variants = reference.candidates(params, inputs, base, select)
+    inherited = [v for v in variants if v.mistakes == 0]
+    target = inherited[0].outputs if inherited else expected
+    if target is None:
+        hints = list(dict.fromkeys(v.hint for v in matching(got, variants)))
+        if hints:
+            raise CheckFailure(f"{label}: computes a known mistake, not the contract's function (which needs "
+                               "parameters your code does not have, see the interface check)", hint=" | or: ".join(hints))
+        raise CheckFailure(f"{label}: cannot be compared with the reference, which needs parameters your code does "
+                           "not have under the contract's names (see the interface check)")
+    keep = [i for i, (g, e) in enumerate(zip(got, target)) if np.shape(g) == tuple(e.shape)]
+    if not keep:
+        shapes = ", ".join(str(np.shape(g)) for g in got)
+        raise CheckFailure(f"{label}: cannot compare values: no output has the reference's shape (got {shapes}; "
+                           f"expected {', '.join(str(tuple(e.shape)) for e in target)})")
+
+    def kept(outs):
+        return [outs[i] for i in keep]
+
+    mine = kept(got)
+    for outs in ([expected] if expected is not None else []) + [v.outputs for v in inherited]:
+        if all(np.shape(g) == tuple(o.shape) and close(g, o) for g, o in zip(mine, kept(outs))):
+            return
+    others = [Variant(v.hint, kept(v.outputs), v.mistakes, v.switches) for v in variants if v.mistakes > 0]
+    context = f" (the reference given what your {', '.join(reference.parts)} compute)" if inherited else ""
+    require_close(label, mine, kept(target), others, context)
+
+
+def deviates(function) -> bool:
+    """Whether a part's identified function (``Context.function``) is a known mistake: a behaviour check of a
+    part built from it cannot tell its own logic apart, and the mistake is charged by that part's own checks."""
+    return function is not None and bool(function.switches)
 
 
 def as_inputs64(inputs: list) -> list:
@@ -159,49 +267,67 @@ class GradientCase:
     call_kwargs: dict = field(default_factory=dict)
     loss_outputs: tuple[int, ...] | None = None  # the outputs in the loss (None: all)
     seed: int = 0
+    # check name -> the parameter prefixes it judges: when that check (a part's own gradient check) failed in
+    # this grading, gradients under those prefixes and of the inputs are its to charge, not this check's.
+    charged_by: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
 
 def gradient_check(ctx: Context, case: GradientCase) -> None:
     """Fail unless the submission's gradients are those of the function its outputs compute, by value."""
-    state, params = None, {}
+    state, params, mapping = None, {}, None
     if case.init_args is not None:
         drawn = ctx.draw(case.target, case.init_args, case.init_kwargs, case.seed)
-        state, params = drawn.state, checked_params(drawn.params, case.contract, case.what)
+        meta = ctx.metadata(case.target, case.init_args, case.init_kwargs)
+        mapping = map_params(drawn.params, meta.modules, case.contract)
+        state, params = drawn.state, {name: as64(value) for name, value in mapping.values.items()}
     inputs = as_inputs64(case.inputs)
-    weights = loss_weights(case, params, inputs)
+    weights = loss_weights(case, params, inputs, ctx.base(*case.reference.parts))
     reply = ctx.run(case.target, init_args=case.init_args, init_kwargs=case.init_kwargs, inputs=list(case.inputs),
                     call_kwargs=case.call_kwargs, state=state, seed=case.seed, mode="train", loss_weights=weights)
     refuse_forbidden(reply, case.what)
     got = outputs(reply, len(weights), case.what)
-    function = differentiated_function(case, got, params, inputs)
-    problems = gradient_problems(case, reply, params, inputs, weights, function.switches)
+    function = differentiated_function(ctx, case, got, params, inputs, weights)
+    weights = [w if w is not None and np.shape(g) == np.shape(w) else None for g, w in zip(got, weights)]
+    try:
+        problems = gradient_problems(case, reply, params, inputs, weights, function.switches, mapping)
+    except KeyError as exc:
+        raise CheckFailure(f"{case.what}: the gradients cannot be checked: no parameter {exc} under the contract's "
+                           "names (see the interface check)") from None
+    charged = [prefixes for check, prefixes in case.charged_by.items() if ctx.failed(check)]
+    problems = [message for name, message in problems
+                if not any(name.startswith(prefixes) or name.startswith("the input") for prefixes in charged)]
     if problems:
         more = f"; and {len(problems) - 3} more" if len(problems) > 3 else ""
         raise CheckFailure(f"{case.what}: " + "; ".join(problems[:3]) + more)
 
 
-def loss_weights(case: GradientCase, params: dict, inputs: list) -> list[np.ndarray | None]:
+def loss_weights(case: GradientCase, params: dict, inputs: list, base: dict) -> list[np.ndarray | None]:
     """The projection of each output in the loss (None for the others), drawn here in the reference's shapes."""
-    with torch.no_grad():
-        expected = case.reference.outputs(params, inputs)
+    expected, variants = case.reference.candidates(params, inputs, base)
+    computed = expected if expected is not None else next((v.outputs for v in variants), None)
+    if computed is None:
+        raise CheckFailure(f"{case.what}: the gradients cannot be checked: the reference needs parameters your code "
+                           "does not have under the contract's names (see the interface check)")
     gen = stream_rng("gradients", case.seed)
-    used = range(len(expected)) if case.loss_outputs is None else case.loss_outputs
-    return [randn(gen, *e.shape) if i in used else None for i, e in enumerate(expected)]
+    used = range(len(computed)) if case.loss_outputs is None else case.loss_outputs
+    return [randn(gen, *e.shape) if i in used else None for i, e in enumerate(computed)]
 
 
-def differentiated_function(case: GradientCase, got: list, params: dict, inputs: list) -> Variant:
-    """The function whose gradients the submission's must be: the one its outputs compute (the contract or a
-    known mistake, so that a mistake is charged by the values checks only). Fails when there is none."""
-    with torch.no_grad():
-        expected = case.reference.outputs(params, inputs)
-    for i, (g, e) in enumerate(zip(got, expected)):
-        require_shape(f"{case.what}: output {i}", g, tuple(e.shape))
-    function = case.reference.identify(got, params, inputs)
+def differentiated_function(ctx: Context, case: GradientCase, got: list, params: dict, inputs: list,
+                            weights: list) -> Variant:
+    """The function whose gradients the submission's must be: the one its outputs compute (the contract, its
+    parts' behaviour or a known mistake, so that a mistake is charged by the values checks only). Outputs of
+    another shape are left out (the child left them out of the loss too). Fails when there is none."""
+    keep = [i for i, (g, w) in enumerate(zip(got, weights)) if w is None or np.shape(g) == np.shape(w)]
+    if not any(weights[i] is not None for i in keep):
+        raise CheckFailure(f"{case.what}: the gradients cannot be checked: no output in the loss has the reference's "
+                           "shape (see the shapes check)")
+    base = ctx.base(*case.reference.parts)
+    expected, variants = case.reference.candidates(params, inputs, base, tuple(keep))
+    function = identify([got[i] for i in keep], expected, variants)
     if function is None:
-        err = max(max_error(g, e)[0] for g, e in zip(got, expected))
-        raise CheckFailure(f"{case.what}: the gradients cannot be checked: the outputs differ from the reference by "
-                           f"up to {err:.3g} and match no known mistake, so there is no function to differentiate; "
-                           "fix the values first")
+        raise CheckFailure(f"{case.what}: the gradients cannot be checked: the outputs match neither the reference "
+                           "nor a known mistake, so there is no function to differentiate; fix the values first")
     return function
 
 
@@ -222,17 +348,22 @@ def reference_gradients(reference: Reference, params: dict, inputs: list, weight
 
 
 def gradient_problems(case: GradientCase, reply, params: dict, inputs: list, weights: list,
-                      switches: dict) -> list[str]:
-    """One message per parameter or input whose gradient is missing or wrong."""
+                      switches: dict, mapping: ParamMap | None = None) -> list[tuple[str, str]]:
+    """(name, message) for each parameter or input whose gradient is missing or wrong. ``mapping`` says where
+    each contract entry is in the submission (``param_map``); a zero standing in for a missing bias is not
+    judged."""
     ref_params, ref_inputs = reference_gradients(case.reference, params, inputs, weights, switches)
     scale = largest(list(ref_params.values()) + ref_inputs)
     got_inputs = list(reply.input_grads) + [None] * (len(inputs) - len(reply.input_grads))
-    problems = [gradient_problem(name, reply.param_grads.get(name), ref_params[name], scale) for name in ref_params]
-    problems += [gradient_problem(f"the input {name}", got, expected, scale)
+    judged = [name for name in ref_params if mapping is None or mapping.sources.get(name)]
+    problems = [(name, gradient_problem(name, mapping.take(name, reply.param_grads) if mapping is not None
+                                        else reply.param_grads.get(name), ref_params[name], scale))
+                for name in judged]
+    problems += [(f"the input {name}", gradient_problem(f"the input {name}", got, expected, scale))
                  for name, x, got, expected in zip(case.input_names, inputs, got_inputs, ref_inputs)
                  if x.is_floating_point()]
-    problems = [p for p in problems if p]
-    return sorted(problems, key=lambda p: not p.startswith("no gradient"))  # missing gradients first
+    problems = [(name, p) for name, p in problems if p]
+    return sorted(problems, key=lambda p: not p[1].startswith("no gradient"))  # missing gradients first
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -282,7 +413,8 @@ def identify_classifier(ctx: Context, classifier: Classifier, init_kwargs: dict,
     refuse_forbidden(reply, classifier.target)
     got = outputs(reply, 1, f"{classifier.target}.forward")
     params = contract_params(reply, classifier.contract(init_kwargs), classifier.target)
-    function = classifier.reference(init_kwargs).identify(got, params, as_inputs64([tokens]))
+    reference = classifier.reference(init_kwargs)
+    function = reference.identify(got, params, as_inputs64([tokens]), ctx.base(*reference.parts))
     if function is None:
         raise CheckFailure(
             "cannot be verified: your classifier's outputs match neither the contract nor a known mistake, so the "
@@ -302,9 +434,9 @@ def score(reference: Reference, params: dict, switches: dict, x: np.ndarray, y: 
     return correct / len(x)
 
 
-def trained_params(state: dict, required: dict, target: str) -> dict[str, torch.Tensor]:
-    """The trained weights the child returned, checked: the contract's names and shapes, finite values."""
-    params = checked_params(state, required, f"the trained {target}")
+def trained_params(state: dict, modules: dict, required: dict, target: str) -> dict[str, torch.Tensor]:
+    """The trained weights the child returned, checked: mapped onto the contract's names, finite values."""
+    params = {name: as64(value) for name, value in map_params(state, modules, required).values.items()}
     bad = [name for name, value in params.items() if not torch.isfinite(value).all()]
     if bad:
         raise CheckFailure(f"the trained weights {', '.join(bad[:3])} contain NaN or inf (training diverged?)")
@@ -336,8 +468,13 @@ def train_and_score(ctx: Context, classifier: Classifier, init_kwargs: dict, pro
     result = TrainingResult(profile=profile.name, accuracy=0.0, threshold=profile.threshold, seconds=seconds,
                             scored_with=function.hint or "the contract", epoch_losses=_floats(reply.epoch_losses),
                             step_losses=_floats(reply.step_losses), forbidden=list(reply.forbidden))
-    params = trained_params(reply.state, classifier.contract(init_kwargs), classifier.target)
-    result.accuracy = score(classifier.reference(init_kwargs), params, function.switches, data.x_test, data.y_test)
+    modules = ctx.metadata(classifier.target, [], init_kwargs).modules
+    params = trained_params(reply.state, modules, classifier.contract(init_kwargs), classifier.target)
+    try:
+        result.accuracy = score(classifier.reference(init_kwargs), params, function.switches, data.x_test, data.y_test)
+    except KeyError as exc:
+        raise CheckFailure(f"the trained {classifier.target} has no parameter {exc} under the contract's names, so "
+                           "the grader cannot score it with its own forward (see the interface check)") from None
     ctx.artifacts["training"] = dataclasses.asdict(result)
     return result
 
@@ -381,3 +518,13 @@ def with_hidden_checks(public: tuple, module: str, order: tuple) -> tuple:
         checks += list(importlib.import_module(f"{module}_hidden").HIDDEN_CHECKS)
     rank = {name: i for i, name in enumerate(order)}
     return tuple(sorted(checks, key=lambda c: rank[c.name]))
+
+
+def hidden_attribute(module: str, name: str, default):
+    """``name`` from the exercise's hidden module where it is installed (the grader's), else ``default``."""
+    import importlib
+    import importlib.util
+
+    if importlib.util.find_spec(f"{module}_hidden") is None:
+        return default
+    return getattr(importlib.import_module(f"{module}_hidden"), name)

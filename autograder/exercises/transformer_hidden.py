@@ -2,9 +2,10 @@
 padding, training.
 
 Left out of the student install (``tools/build_student_wheel.py``), together with the reference they use.
-Each part's known mistakes are one switch table (``*_switches``), used alike by its values checks (to name a
-mistake), its gradient check and the training check (to differentiate or score the function the submission
-actually computes).
+Each part's own known mistakes are one switch table (``*_switches``), used alike by its values checks (to name
+a mistake), its gradient check and the training check (to differentiate or score the function the submission
+actually computes). A part built from others (``Reference.parts``) is judged on its own logic: what its parts
+compute, found by their probes (``PROBES``, ``Context.function``), is the base of its comparisons.
 """
 
 from __future__ import annotations
@@ -14,51 +15,53 @@ import torch
 import torch.nn.functional as F
 
 from ..checks import CheckFailure
-from ..compare import as64, close, max_error, require_close, variant_grid
+from ..compare import as64, close, max_error
 from ..context import Context, outputs, randn, rng
 from . import transformer_reference as ref
 from .common import (
-    Classifier, GradientCase, Reference, contract_params, gradient_check, make_check, random_mask,
-    random_padding_mask, random_tokens, refuse_forbidden, training_check,
+    Classifier, GradientCase, Reference, as_inputs64, contract_params, deviates, gradient_check, judge, make_check,
+    random_mask, random_padding_mask, random_tokens, refuse_forbidden, training_check,
 )
 from .transformer import (  # the public part: cases, hints and helpers
-    BLOCK, BLOCK_CASE, CLF, CLF_CASE, EMBED, EMBED_CASE, HINT_CLF_MASK, HINT_MASK_IGNORED, HINT_MASK_INVERTED,
-    HINT_MEAN_PADDING, HINT_NO_POSITION, HINT_NO_RESIDUAL, HINT_NO_SCALE, HINT_NO_TRANSPOSE, HINT_PRE_NORM,
-    HINT_SCALE_D, HINT_SCALE_DV, HINT_SCALE_E, HINT_SOFTMAX_AXIS, MHA, MHA_CASES, SDPA, SDPA_CASES, block_init,
-    block_inputs, block_param_shapes, clf_case, clf_init, clf_param_shapes, embed_init, mha_init, mha_inputs,
-    mha_param_shapes, run_sdpa, sdpa_inputs, training_kwargs,
+    BLOCK, BLOCK_CASE, CLF, CLF_CASE, EMBED, EMBED_CASE, HINT_BLOCK_MASK, HINT_CLF_MASK, HINT_GELU, HINT_MASK_IGNORED,
+    HINT_MASK_INVERTED, HINT_MEAN_PADDING, HINT_NO_OUT_PROJ, HINT_NO_POSITION, HINT_NO_RESIDUAL, HINT_NO_SCALE, HINT_NO_TRANSPOSE,
+    HINT_PRE_NORM, HINT_SCALE_D, HINT_SCALE_DV, HINT_SCALE_E, HINT_SINUSOIDAL, HINT_SOFTMAX_AXIS, HINT_TOKEN_SCALE,
+    HINT_UNBIASED_NORM, MHA, MHA_CASES, SDPA, SDPA_CASES, block_init, block_inputs, block_param_shapes, clf_case,
+    clf_init, clf_param_shapes, embed_init, mha_init, mha_inputs, mha_param_shapes, run_sdpa, sdpa_inputs,
+    training_kwargs,
 )
 
 MASK_SWITCH = [(ref.MASK_INVERTED, HINT_MASK_INVERTED), (ref.MASK_IGNORED, HINT_MASK_IGNORED)]
 
 
 # ---------------------------------------------------------------------------------------------------------
-# The known mistakes of each part, as switches of the reference
+# The known mistakes of each part, as switches of the reference (scales by name: ``ref.SCALES``)
 
 def sdpa_switches(d: int, dv: int, masked: bool) -> dict:
-    scales = [(1.0, HINT_NO_SCALE), (1.0 / d, HINT_SCALE_D)] + ([(dv ** -0.5, HINT_SCALE_DV)] if dv != d else [])
+    scales = [("none", HINT_NO_SCALE), ("d", HINT_SCALE_D)] + ([("sqrt_dv", HINT_SCALE_DV)] if dv != d else [])
     switches = {"scale": scales, "softmax_dim": [(-2, HINT_SOFTMAX_AXIS)]}
     return {**switches, "mask_mode": MASK_SWITCH} if masked else switches
 
 
-def mha_switches(E: int, masked: bool) -> dict:
+def mha_switches(masked: bool) -> dict:
+    """Its own mistakes: those of attention written inline as well, since it need not call the function."""
     switches = {"heads_split": [("view", HINT_NO_TRANSPOSE)],
-                "scale": [(1.0, HINT_NO_SCALE), (E ** -0.5, HINT_SCALE_E)],
-                "softmax_dim": [(-2, HINT_SOFTMAX_AXIS)]}
+                "scale": [("none", HINT_NO_SCALE), ("sqrt_embed", HINT_SCALE_E), ("d", HINT_SCALE_D)],
+                "softmax_dim": [(-2, HINT_SOFTMAX_AXIS)], "out_proj": [(False, HINT_NO_OUT_PROJ)]}
     return {**switches, "mask_mode": MASK_SWITCH} if masked else switches
 
 
-def block_switches(E: int, masked: bool) -> dict:
-    """The block's own mistakes and its attention's."""
-    return {"norm": [("pre", HINT_PRE_NORM)], "residual": [(False, HINT_NO_RESIDUAL)], **mha_switches(E, masked)}
+def block_switches(masked: bool) -> dict:
+    switches = {"norm": [("pre", HINT_PRE_NORM)], "residual": [(False, HINT_NO_RESIDUAL)],
+                "activation": [("gelu", HINT_GELU)], "unbiased": [(True, HINT_UNBIASED_NORM)]}
+    return {**switches, "mask_mode": [(ref.MASK_IGNORED, HINT_BLOCK_MASK)]} if masked else switches
 
 
-def clf_switches(E: int) -> dict:
-    """The classifier's own mistakes and those of the parts inside it (up to three at once). The blocks always
-    get a padding mask: ignoring it is the classifier's own mistake (not passing it on)."""
-    return {"pool": [("all", HINT_MEAN_PADDING)], "positions": [(False, HINT_NO_POSITION)],
-            **block_switches(E, masked=True), "mask_mode": [(ref.MASK_INVERTED, HINT_MASK_INVERTED),
-                                                              (ref.MASK_IGNORED, HINT_CLF_MASK)]}
+EMBED_SWITCHES = {"positions": [(False, HINT_NO_POSITION), ("sinusoidal", HINT_SINUSOIDAL)],
+                  "token_scale": [(True, HINT_TOKEN_SCALE)]}
+
+CLF_SWITCHES = {"pool": [("all", HINT_MEAN_PADDING)],
+                "mask_mode": [(ref.MASK_INVERTED, HINT_MASK_INVERTED), (ref.MASK_IGNORED, HINT_CLF_MASK)]}
 
 
 def _optional(xs: list, i: int):
@@ -70,30 +73,69 @@ def sdpa_reference(d: int, dv: int, masked: bool) -> Reference:
                      sdpa_switches(d, dv, masked))
 
 
-def mha_reference(E: int, H: int, masked: bool) -> Reference:
+def mha_reference(H: int, masked: bool) -> Reference:
     return Reference(lambda p, xs, **kw: ref.multi_head_attention(p, xs[0], xs[1], xs[2], H, _optional(xs, 3), **kw),
-                     mha_switches(E, masked))
+                     mha_switches(masked), parts=(SDPA,))
 
 
 def block_reference(masked: bool) -> Reference:
     return Reference(lambda p, xs, **kw: ref.block(p, xs[0], BLOCK_CASE["H"], _optional(xs, 1), **kw),
-                     block_switches(BLOCK_CASE["E"], masked))
+                     block_switches(masked), parts=(MHA,))
 
 
-EMBED_REFERENCE = Reference(lambda p, xs, **kw: ref.embedding(p, xs[0], **kw),
-                            {"positions": [(False, HINT_NO_POSITION)]})
+EMBED_REFERENCE = Reference(lambda p, xs, **kw: ref.embedding(p, xs[0], **kw), EMBED_SWITCHES)
 
 
 def clf_reference(case: dict) -> Reference:
     """The logits of a classifier of these sizes (``clf_case``), with its known mistakes."""
-    return Reference(lambda p, xs, **kw: ref.classifier(p, xs[0], case["H"], case["blocks"], **kw),
-                     clf_switches(case["E"]), max_mistakes=3)
+    return Reference(lambda p, xs, **kw: ref.classifier(p, xs[0], case["H"], case["blocks"], **kw), CLF_SWITCHES,
+                     parts=(EMBED, BLOCK))
 
 
-def _sdpa_variants(q, k, v, mask=None):
-    return variant_grid(lambda **kw: ref.attention(q, k, v, mask, **kw),
-                        sdpa_switches(q.shape[-1], v.shape[-1], mask is not None))
+# ---------------------------------------------------------------------------------------------------------
+# Probes: what each part computes, on inputs where every known mistake shows (``Context.function``)
 
+def sdpa_probe(ctx: Context):
+    gen = rng(9000)
+    q, k, v = randn(gen, 2, 4, 6), randn(gen, 2, 7, 6), randn(gen, 2, 7, 5)
+    mask = random_mask(gen, 2, 4, 7)
+    _, got = run_sdpa(ctx, (q, k, v, mask), shapes=False)
+    return sdpa_reference(6, 5, True).identify(got, {}, as_inputs64([q, k, v, mask]))
+
+
+def mha_probe(ctx: Context):
+    E, H, kd, B, Tq, Tk = MHA_CASES[1]  # 1/d, 1/sqrt(d) and 1/sqrt(E) all differ here
+    inputs = mha_inputs(9001, E, B, Tq, Tk, cross=True) + [random_padding_mask(rng(9002), B, Tk)[:, None, None, :]]
+    reply = ctx.run(MHA, inputs=inputs, seed=9001, **mha_init(E, H, kd))
+    got = outputs(reply, 2, MHA)
+    p = contract_params(reply, mha_param_shapes(E, H, kd), MHA)
+    reference = mha_reference(H, True)
+    return reference.identify(got, p, as_inputs64(inputs), ctx.base(*reference.parts))
+
+
+def block_probe(ctx: Context):
+    c = BLOCK_CASE
+    inputs = block_inputs(9003, True)
+    reply = ctx.run(BLOCK, inputs=inputs, seed=9003, **block_init())
+    (got,) = outputs(reply, 1, BLOCK)
+    p = contract_params(reply, block_param_shapes(c["E"], c["ff"]), BLOCK)
+    reference = block_reference(True)
+    return reference.identify([got], p, as_inputs64(inputs), ctx.base(*reference.parts))
+
+
+def embed_probe(ctx: Context):
+    c = EMBED_CASE
+    tokens = random_tokens(9004, c["B"], c["T"], c["vocab"], lengths=False)
+    reply = ctx.run(EMBED, inputs=[tokens], seed=9004, **embed_init())
+    (got,) = outputs(reply, 1, EMBED)
+    return EMBED_REFERENCE.identify([got], contract_params(reply, embed_param_shapes(), EMBED), as_inputs64([tokens]))
+
+
+PROBES = {SDPA: sdpa_probe, MHA: mha_probe, BLOCK: block_probe, EMBED: embed_probe}
+
+
+# ---------------------------------------------------------------------------------------------------------
+# scaled_dot_product_attention
 
 def _builtin_sdpa(q, k, v, mask=None):
     """PyTorch's own attention in float64 (output only; it does not return the weights)."""
@@ -101,12 +143,11 @@ def _builtin_sdpa(q, k, v, mask=None):
 
 
 def _compare_sdpa(label: str, got, q, k, v, mask=None) -> None:
-    q64, k64, v64 = as64(q), as64(k), as64(v)
-    m = None if mask is None else torch.as_tensor(mask)
-    expected = list(ref.attention(q64, k64, v64, m))
-    builtin = _builtin_sdpa(q64, k64, v64, m)
+    inputs = as_inputs64([q, k, v] + ([mask] if mask is not None else []))
+    expected = ref.attention(*inputs)
+    builtin = _builtin_sdpa(*inputs)
     assert close(builtin, expected[0], atol=1e-9), "reference and torch disagree: a grader bug"
-    require_close(label, got, expected, _sdpa_variants(q64, k64, v64, m))
+    judge(label, got, sdpa_reference(q.shape[-1], v.shape[-1], mask is not None), {}, inputs)
     err, _ = max_error(got[0], builtin)
     if not close(got[0], builtin):  # cannot happen when the reference matched; kept as a second opinion
         raise CheckFailure(f"{label}: output differs from torch.nn.functional.scaled_dot_product_attention by {err:.3g}")
@@ -115,7 +156,7 @@ def _compare_sdpa(label: str, got, q, k, v, mask=None) -> None:
 def sdpa_values(ctx: Context) -> None:
     for i, case in enumerate(SDPA_CASES):
         q, k, v = sdpa_inputs(100 + i, case)
-        _, got = run_sdpa(ctx, (q, k, v))
+        _, got = run_sdpa(ctx, (q, k, v), shapes=False)
         _compare_sdpa(f"query {q.shape}, key {k.shape}, value {v.shape}", got, q, k, v)
 
 
@@ -129,19 +170,18 @@ def sdpa_mask(ctx: Context) -> None:
     q, k, v = randn(gen, 2, 4, 6), randn(gen, 2, 6, 6), randn(gen, 2, 6, 3)
     cases.append(("full mask (B, Tq, Tk)", q, k, v, random_mask(gen, 2, 4, 6)))
     for label, q, k, v, mask in cases:
-        _, got = run_sdpa(ctx, (q, k, v, mask))
+        _, got = run_sdpa(ctx, (q, k, v, mask), shapes=False)
         w = got[1]
-        blocked = np.broadcast_to(~mask, w.shape)
-        if np.abs(w[blocked]).max(initial=0) > 1e-6:
+        expected_shape = np.broadcast_shapes(q.shape[:-1], mask.shape[:-1]) + (k.shape[-2],)
+        blocked = np.broadcast_to(~mask, expected_shape)
+        if w.shape == expected_shape and np.abs(w[blocked]).max(initial=0) > 1e-6:
             hint = HINT_MASK_INVERTED if np.abs(w[~blocked]).max(initial=0) < 1e-6 else HINT_MASK_IGNORED
             raise CheckFailure(f"{label}: masked keys get weight up to {np.abs(w[blocked]).max():.3g}; must be 0", hint)
         _compare_sdpa(label, got, q, k, v, mask)
 
 
-def _mha_variants(p, q, k, v, H, E, mask):
-    return variant_grid(lambda **kw: ref.multi_head_attention(p, q, k, v, H, mask, **kw),
-                        mha_switches(E, mask is not None))
-
+# ---------------------------------------------------------------------------------------------------------
+# MultiHeadAttention
 
 def _builtin_mha(p, q, k, v, E, H, mask=None):
     """torch.nn.MultiheadAttention with the same weights (only when key_dim = embed_dim / num_heads)."""
@@ -169,14 +209,15 @@ def _compare_mha(ctx: Context, label: str, case, seed: int, mask=None, cross=Non
     refuse_forbidden(reply, MHA)
     got = outputs(reply, 2, f"{MHA}.forward")
     p = contract_params(reply, mha_param_shapes(E, H, kd), f"MultiHeadAttention({E}, {H})")
-    q, k, v = (as64(x) for x in inputs)
-    m = None if mask is None else torch.as_tensor(mask)
-    expected = list(ref.multi_head_attention(p, q, k, v, H, m))
-    require_close(label, got, expected, _mha_variants(p, q, k, v, H, E, m))
-    if kd is None or kd * H == E:
+    reference = mha_reference(H, mask is not None)
+    judge(label, got, reference, p, as_inputs64(call_inputs), ctx.base(*reference.parts))
+    if (kd is None or kd * H == E) and not ctx.base(*reference.parts) and len(p) == 8:
+        q, k, v = (as64(x) for x in inputs)
+        m = None if mask is None else torch.as_tensor(mask)
         builtin = _builtin_mha(p, q, k, v, E, H, m)
+        expected = ref.multi_head_attention(p, q, k, v, H, m)
         assert all(close(a, b, atol=1e-9) for a, b in zip(builtin, expected)), "reference and torch disagree"
-        if not all(close(g, b) for g, b in zip(got, builtin)):
+        if not all(close(g, b) for g, b in zip(got, builtin) if np.shape(g) == tuple(b.shape)):
             raise CheckFailure(f"{label}: differs from torch.nn.MultiheadAttention with your weights")
 
 
@@ -197,6 +238,9 @@ def mha_mask(ctx: Context) -> None:
     causal = np.tril(np.ones((Tq, Tk), dtype=bool))[None, None]  # (1, 1, T, T)
     _compare_mha(ctx, "causal mask (1, 1, T, T)", MHA_CASES[0], 302, mask=causal)
 
+
+# ---------------------------------------------------------------------------------------------------------
+# TransformerBlock
 
 def _builtin_block(p, x, padding_mask):
     """torch.nn.TransformerEncoderLayer (post-norm, ReLU) with the same weights."""
@@ -220,22 +264,22 @@ def _builtin_block(p, x, padding_mask):
 
 def block_values(ctx: Context) -> None:
     c = BLOCK_CASE
+    shapes = block_param_shapes(c["E"], c["ff"])
     for seed, with_mask in ((400, False), (401, True)):
         inputs = block_inputs(seed, with_mask)
         reply = ctx.run(BLOCK, inputs=inputs, seed=seed, **block_init())
         refuse_forbidden(reply, BLOCK)
         (got,) = outputs(reply, 1, f"{BLOCK}.forward")
-        p = contract_params(reply, block_param_shapes(c["E"], c["ff"]), BLOCK)
-        x = as64(inputs[0])
-        m = torch.as_tensor(inputs[1]) if with_mask else None
-        expected = ref.block(p, x, c["H"], m)
-        variants = variant_grid(lambda **kw: ref.block(p, x, c["H"], m, **kw), block_switches(c["E"], with_mask))
+        p = contract_params(reply, shapes, BLOCK)
         label = f"TransformerBlock in eval mode{', with a padding mask' if with_mask else ''}"
-        require_close(label, [got], [expected], variants)
-        builtin = _builtin_block(p, x, m)
-        assert close(builtin, expected, atol=1e-9), "reference and torch disagree: a grader bug"
-        if not close(got, builtin):
-            raise CheckFailure(f"{label}: differs from torch.nn.TransformerEncoderLayer with your weights")
+        reference = block_reference(with_mask)
+        judge(label, [got], reference, p, as_inputs64(inputs), ctx.base(*reference.parts))
+        if not ctx.base(*reference.parts) and len(p) == len(shapes):
+            x, m = as64(inputs[0]), torch.as_tensor(inputs[1]) if with_mask else None
+            builtin = _builtin_block(p, x, m)
+            assert close(builtin, ref.block(p, x, c["H"], m), atol=1e-9), "reference and torch disagree: a grader bug"
+            if not close(got, builtin):
+                raise CheckFailure(f"{label}: differs from torch.nn.TransformerEncoderLayer with your weights")
 
 
 def block_padding(ctx: Context) -> None:
@@ -246,13 +290,16 @@ def block_padding(ctx: Context) -> None:
     a = outputs(ctx.run(BLOCK, inputs=[x, mask], **block_init()), 1, f"{BLOCK}.forward")[0]
     b = outputs(ctx.run(BLOCK, inputs=[noisy, mask], **block_init()), 1, f"{BLOCK}.forward")[0]
     err, index = max_error(a[mask], b[mask])
-    if err > 1e-5:
+    if err > 1e-5 and not deviates(ctx.function(MHA)):
         raise CheckFailure(
             f"changing the padded tokens changes real tokens' outputs (by up to {err:.3g}): the padding mask "
             "is not applied, or is inverted",
             hint="pass padding_mask[:, None, None, :] (B, 1, 1, T) to attention as the mask; True = real token",
         )
 
+
+# ---------------------------------------------------------------------------------------------------------
+# TokenAndPositionEmbedding and TransformerClassifier
 
 def embed_param_shapes() -> dict:
     c = EMBED_CASE
@@ -266,9 +313,8 @@ def embed_values(ctx: Context) -> None:
         reply = ctx.run(EMBED, inputs=[tokens], seed=T, **embed_init())
         (got,) = outputs(reply, 1, f"{EMBED}.forward")
         p = contract_params(reply, embed_param_shapes(), EMBED)
-        t = torch.as_tensor(tokens)
-        require_close(f"TokenAndPositionEmbedding on tokens of shape {tokens.shape}", [got], [ref.embedding(p, t)],
-                      variant_grid(lambda **kw: ref.embedding(p, t, **kw), EMBED_REFERENCE.switches))
+        judge(f"TokenAndPositionEmbedding on tokens of shape {tokens.shape}", [got], EMBED_REFERENCE, p,
+              as_inputs64([tokens]))
 
 
 def clf_values(ctx: Context) -> None:
@@ -278,11 +324,9 @@ def clf_values(ctx: Context) -> None:
     refuse_forbidden(reply, CLF)
     (got,) = outputs(reply, 1, f"{CLF}.forward")
     p = contract_params(reply, clf_param_shapes(), CLF)
-    t = torch.as_tensor(tokens)
     reference = clf_reference(CLF_CASE)
-    require_close(f"TransformerClassifier logits in eval mode, tokens {tokens.shape} with padding", [got],
-                  reference.outputs(p, [t]), variant_grid(lambda **kw: reference.outputs(p, [t], **kw),
-                                                          reference.switches, reference.max_mistakes))
+    judge(f"TransformerClassifier logits in eval mode, tokens {tokens.shape} with padding", [got], reference, p,
+          as_inputs64([tokens]), ctx.base(*reference.parts))
 
 
 def clf_padding(ctx: Context) -> None:
@@ -293,7 +337,7 @@ def clf_padding(ctx: Context) -> None:
     a = outputs(ctx.run(CLF, inputs=[tokens], **clf_init()), 1, f"{CLF}.forward")[0]
     b = outputs(ctx.run(CLF, inputs=[padded], **clf_init()), 1, f"{CLF}.forward")[0]
     err, _ = max_error(a, b)
-    if err > 1e-5:
+    if err > 1e-5 and not (deviates(ctx.function(BLOCK)) or deviates(ctx.function(EMBED))):
         raise CheckFailure(f"appending 4 padding tokens (id 0) changes the logits by up to {err:.3g}",
                            hint="mask padding in attention and average over real tokens only")
 
@@ -310,16 +354,18 @@ def sdpa_gradients(ctx: Context) -> None:
 
 def mha_gradients(ctx: Context) -> None:
     E, H, kd, B, Tq, Tk = MHA_CASES[1]
-    gradient_check(ctx, GradientCase(MHA, f"MultiHeadAttention({E}, {H}, key_dim={kd})", mha_reference(E, H, False),
+    gradient_check(ctx, GradientCase(MHA, f"MultiHeadAttention({E}, {H}, key_dim={kd})", mha_reference(H, False),
                                      mha_inputs(5, E, B, Tq, Tk, cross=True), ("query", "key", "value"),
-                                     mha_param_shapes(E, H, kd), seed=5, **mha_init(E, H, kd)))
+                                     mha_param_shapes(E, H, kd), seed=5, **mha_init(E, H, kd),
+                                     charged_by={"sdpa.gradients": ("q_proj.", "k_proj.", "v_proj.")}))
 
 
 def block_gradients(ctx: Context) -> None:
     c = BLOCK_CASE
     gradient_check(ctx, GradientCase(BLOCK, "TransformerBlock (dropout=0, training mode)", block_reference(True),
                                      block_inputs(700, True), ("x", "padding_mask"),
-                                     block_param_shapes(c["E"], c["ff"]), seed=700, **block_init(dropout=0.0)))
+                                     block_param_shapes(c["E"], c["ff"]), seed=700, **block_init(dropout=0.0),
+                                     charged_by={"mha.gradients": ("attn.",), "sdpa.gradients": ("attn.",)}))
 
 
 def embed_gradients(ctx: Context) -> None:
@@ -332,7 +378,11 @@ def clf_gradients(ctx: Context) -> None:
     c = CLF_CASE
     gradient_check(ctx, GradientCase(CLF, "TransformerClassifier (dropout=0, training mode)", clf_reference(CLF_CASE),
                                      [random_tokens(1300, 8, c["max_len"], c["vocab"])], ("tokens",),
-                                     clf_param_shapes(), seed=1300, **clf_init(dropout=0.0)))
+                                     clf_param_shapes(), seed=1300, **clf_init(dropout=0.0),
+                                     # the embedding's gradients flow back through the blocks
+                                     charged_by={"embed.gradients": ("embedding.",),
+                                                 **{check: ("blocks.", "embedding.") for check in
+                                                    ("block.gradients", "mha.gradients", "sdpa.gradients")}}))
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -367,5 +417,5 @@ HIDDEN_CHECKS = (
     make_check("clf.gradients", CLF, 2, "every parameter's gradient matches float64 autograd", clf_gradients,
                hidden=True),
     make_check("clf.training", CLF, 22, "trains to the calibrated test accuracy on held-out tweets", clf_training,
-       hidden=True, training=True, timeout=300.0),
+               hidden=True, training=True, timeout=300.0),
 )

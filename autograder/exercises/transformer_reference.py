@@ -20,11 +20,24 @@ def softmax(scores: torch.Tensor, dim: int) -> torch.Tensor:
     return e / e.sum(dim=dim, keepdim=True)
 
 
-def attention(q, k, v, mask=None, *, scale=None, softmax_dim=-1, mask_mode=MASK_KEEP):
-    """softmax(q k^T * scale) v; ``scale`` defaults to 1/sqrt(d). Returns (output, weights)."""
-    d = q.shape[-1]
-    scale = 1.0 / math.sqrt(d) if scale is None else scale
-    scores = torch.einsum("...qd,...kd->...qk", q, k) * scale
+SCALES = ("sqrt_d", "none", "d", "sqrt_dv", "sqrt_embed")  # the contract's 1/sqrt(d), then known mistakes
+
+
+def scale_factor(scale: str, d: int, dv: int, embed_dim: int | None = None) -> float:
+    """The factor the scores are multiplied by: the contract's 1/sqrt(d), or a known mistake's, by name.
+
+    Mistakes are named, not given as numbers, so that a mistake of the attention function and the same mistake
+    seen through a module that calls it (where d is the head size) are recognised as one.
+    """
+    factors = {"sqrt_d": d ** -0.5, "none": 1.0, "d": 1.0 / d, "sqrt_dv": dv ** -0.5,
+               "sqrt_embed": (embed_dim or d) ** -0.5}
+    return factors[scale]
+
+
+def attention(q, k, v, mask=None, *, scale="sqrt_d", softmax_dim=-1, mask_mode=MASK_KEEP, embed_dim=None):
+    """softmax(q k^T * scale) v, ``scale`` named as in ``SCALES``. Returns (output, weights)."""
+    factor = scale_factor(scale, q.shape[-1], v.shape[-1], embed_dim)
+    scores = torch.einsum("...qd,...kd->...qk", q, k) * factor
     if mask is not None and mask_mode != MASK_IGNORED:
         allowed = mask if mask_mode == MASK_KEEP else ~mask
         allowed = torch.broadcast_to(allowed, scores.shape)
@@ -37,10 +50,11 @@ def linear(x, p, name):
     return torch.einsum("...i,oi->...o", x, p[f"{name}.weight"]) + p[f"{name}.bias"]
 
 
-def multi_head_attention(p, query, key, value, num_heads, mask=None, *, heads_split="transpose", scale=None,
-                         softmax_dim=-1, mask_mode=MASK_KEEP):
+def multi_head_attention(p, query, key, value, num_heads, mask=None, *, heads_split="transpose", scale="sqrt_d",
+                         softmax_dim=-1, mask_mode=MASK_KEEP, out_proj=True):
     """Reference multi-head attention. ``heads_split="view"`` is the known mistake of reshaping (B, T, H*d)
-    straight to (B, H, T, d) without the transpose; ``scale`` replaces 1/sqrt(head size)."""
+    straight to (B, H, T, d) without the transpose; ``scale`` names the factor (``SCALES``; "sqrt_embed" is
+    1/sqrt(embed_dim) instead of 1/sqrt(head size)); ``out_proj=False`` returns the heads' concatenation as is."""
     B, Tq, E = query.shape
     Tk = key.shape[1]
     inner = p["q_proj.weight"].shape[0]
@@ -54,17 +68,21 @@ def multi_head_attention(p, query, key, value, num_heads, mask=None, *, heads_sp
     q = heads(linear(query, p, "q_proj"), Tq)
     k = heads(linear(key, p, "k_proj"), Tk)
     v = heads(linear(value, p, "v_proj"), Tk)
-    scale = 1.0 / math.sqrt(hs) if scale is None else scale
-    y, w = attention(q, k, v, mask, scale=scale, softmax_dim=softmax_dim, mask_mode=mask_mode)
+    y, w = attention(q, k, v, mask, scale=scale, softmax_dim=softmax_dim, mask_mode=mask_mode, embed_dim=E)
     if heads_split == "view":
         y = y.reshape(B, Tq, inner)  # the same mistake on the way back
     else:
         y = y.permute(0, 2, 1, 3).reshape(B, Tq, inner)  # (B, Tq, H*hs)
-    return linear(y, p, "out_proj"), w
+    return (linear(y, p, "out_proj") if out_proj else y), w
 
 
-def layer_norm(x, p, name, eps=1e-6):
+def layer_norm(x, p, name, eps=1e-6, *, unbiased=False):
+    """LayerNorm over the last axis; ``unbiased=True`` is the known mistake of dividing by the unbiased
+    standard deviation (x.std(-1), n - 1), as some published blocks do, with eps added to it."""
     mean = x.mean(-1, keepdim=True)
+    if unbiased:
+        std = ((x - mean) ** 2).sum(-1, keepdim=True).div(x.shape[-1] - 1).sqrt()
+        return (x - mean) / (std + eps) * p[f"{name}.weight"] + p[f"{name}.bias"]
     var = ((x - mean) ** 2).mean(-1, keepdim=True)
     return (x - mean) / torch.sqrt(var + eps) * p[f"{name}.weight"] + p[f"{name}.bias"]
 
@@ -73,40 +91,68 @@ def sub(p: dict, prefix: str) -> dict:
     return {k[len(prefix) + 1 :]: v for k, v in p.items() if k.startswith(prefix + ".")}
 
 
-def block(p, x, num_heads, padding_mask=None, *, norm="post", residual=True, mask_mode=MASK_KEEP, **attention):
-    """Transformer block in eval mode (dropout is the identity). ``norm="pre"`` and ``residual=False`` are
-    the known mistakes; ``attention`` switches the attention's own (``heads_split``, ``scale``, ``softmax_dim``)."""
+def block(p, x, num_heads, padding_mask=None, *, norm="post", residual=True, activation="relu", unbiased=False,
+          mask_mode=MASK_KEEP, **attention):
+    """Transformer block in eval mode (dropout is the identity). Known mistakes: ``norm="pre"``,
+    ``residual=False``, ``activation="gelu"``, ``unbiased=True`` (LayerNorm by the unbiased std), and
+    ``mask_mode`` (the block does not pass the mask on); ``attention`` switches its attention's
+    (``heads_split``, ``scale``, ``softmax_dim``)."""
     mask = None if padding_mask is None else padding_mask[:, None, None, :]  # (B, 1, 1, T)
+    act = torch.relu if activation == "relu" else (lambda h: 0.5 * h * (1.0 + torch.erf(h / math.sqrt(2.0))))
 
     def attn(h):
         return multi_head_attention(sub(p, "attn"), h, h, h, num_heads, mask, mask_mode=mask_mode, **attention)[0]
 
     def ffn(h):
-        return linear(torch.relu(linear(h, p, "ffn.0")), p, "ffn.2")
+        return linear(act(linear(h, p, "ffn.0")), p, "ffn.2")
+
+    def norm_(h, name):
+        return layer_norm(h, p, name, unbiased=unbiased)
 
     r = 1.0 if residual else 0.0
     if norm == "pre":
-        x = r * x + attn(layer_norm(x, p, "norm1"))
-        return r * x + ffn(layer_norm(x, p, "norm2"))
-    x = layer_norm(r * x + attn(x), p, "norm1")
-    return layer_norm(r * x + ffn(x), p, "norm2")
+        x = r * x + attn(norm_(x, "norm1"))
+        return r * x + ffn(norm_(x, "norm2"))
+    x = norm_(r * x + attn(x), "norm1")
+    return norm_(r * x + ffn(x), "norm2")
 
 
-def embedding(p, tokens, *, positions=True):
+def sinusoidal(T: int, E: int) -> torch.Tensor:
+    """Vaswani et al.'s fixed position encoding (T, E): sin on even columns, cos on odd, 10000^(2i/E)."""
+    position = torch.arange(T, dtype=torch.float64)[:, None]  # (T, 1)
+    frequency = torch.exp(torch.arange(0, E, 2, dtype=torch.float64) * (-math.log(10000.0) / E))  # (E/2,)
+    table = torch.zeros(T, E, dtype=torch.float64)
+    table[:, 0::2] = torch.sin(position * frequency)
+    table[:, 1::2] = torch.cos(position * frequency)[:, : E // 2]
+    return table
+
+
+def embedding(p, tokens, *, positions="learned", token_scale=False):
+    """token_emb(tokens) + pos_emb(0..T-1). Known mistakes: ``positions=False`` (none), ``"sinusoidal"`` (the
+    fixed encoding instead of the learned one), ``token_scale=True`` (token embedding times sqrt(E))."""
     T = tokens.shape[1]
     out = p["token_emb.weight"][tokens]  # (B, T, E)
-    if positions:
+    if token_scale:
+        out = out * math.sqrt(out.shape[-1])
+    if positions == "learned":
         out = out + p["pos_emb.weight"][torch.arange(T)][None]
+    elif positions == "sinusoidal":
+        out = out + sinusoidal(T, out.shape[-1])[None]
     return out
 
 
-def classifier(p, tokens, num_heads, num_blocks, *, positions=True, pool="real", **block_switches):
-    """Full forward in eval mode. ``pool="all"`` averages padding too; ``block_switches`` (``mask_mode``,
-    ``norm``, ``residual`` and the attention's) apply to every block."""
+EMBEDDING_SWITCHES = ("positions", "token_scale")
+
+
+def classifier(p, tokens, num_heads, num_blocks, *, pool="real", **switches):
+    """Full forward in eval mode. ``pool="all"`` averages padding too; ``positions`` and ``token_scale`` switch
+    the embedding's mistakes, the rest (``mask_mode``, ``norm``, ``residual`` and the attention's) apply to
+    every block."""
     real = tokens != 0  # (B, T)
-    x = embedding(sub(p, "embedding"), tokens, positions=positions)
+    embedding_switches = {k: switches.pop(k) for k in EMBEDDING_SWITCHES if k in switches}
+    x = embedding(sub(p, "embedding"), tokens, **embedding_switches)
     for i in range(num_blocks):
-        x = block(sub(p, f"blocks.{i}"), x, num_heads, real, **block_switches)
+        x = block(sub(p, f"blocks.{i}"), x, num_heads, real, **switches)
     if pool == "all":
         pooled = x.mean(1)
     else:

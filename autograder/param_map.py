@@ -1,0 +1,170 @@
+"""Map a submission's parameters onto an exercise contract's names, wherever that is unambiguous.
+
+A naming deviation costs the interface points only: the values and gradients are still checked wherever the
+submission's entries map onto the contract's. ``map_params`` tries, for each contract entry:
+
+1. the contract's own name, whatever its shape (a size deviation is the interface's to charge; the reference
+   computes with the sizes it gets);
+2. (after 3 and 4) the one unclaimed entry of the same shape with the same last name (``weight``, ``bias``) in a
+   sibling module whose name plays no other role (``proj.weight`` for ``out_proj.weight``, not for
+   ``q_proj.weight``), or a bare parameter named as the contract's module (``pos_emb`` for ``pos_emb.weight``);
+3. a fused entry: the first contract entries of one scope with the same last name and shape
+   (``q_proj.weight``, ``k_proj.weight``, ``v_proj.weight``) and exactly one spare entry of that scope, with
+   that last name, as tall as all of them together (``c_attn.weight``): its rows are split in the contract's
+   order (the order of ``nn.MultiheadAttention``'s ``in_proj`` and of the published fused projections);
+4. per-head entries: spare entries of the scope whose names differ only by an index (``heads.0.query.weight``,
+   ``heads.1.query.weight``, ...), stacked in index order to the contract's shape, when exactly one such group
+   plays the contract module's role (query, key or value, read from the names);
+5. zeros for the bias of a linear or convolution layer built with ``bias=False``.
+
+What cannot be mapped is reported; a reference that needs it cannot be computed, and the check says so.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+BIASED_TYPES = ("Linear", "Conv1d", "Conv2d", "Conv3d")
+
+
+@dataclass(frozen=True)
+class Piece:
+    """Rows ``start:stop`` of the submission's entry ``name`` (all rows when ``stop`` is None)."""
+
+    name: str
+    start: int = 0
+    stop: int | None = None
+
+
+@dataclass
+class ParamMap:
+    values: dict = field(default_factory=dict)  # contract name -> array or tensor
+    unmapped: list[str] = field(default_factory=list)  # contract names with no counterpart
+    sources: dict = field(default_factory=dict)  # contract name -> tuple of Pieces; () for a zero bias
+
+    def take(self, name: str, entries: dict):
+        """The contract entry ``name`` assembled from ``entries`` (e.g. the submission's gradients), or None when
+        it has no source there (a zero bias, a missing gradient)."""
+        pieces = self.sources.get(name, ())
+        parts = [entries.get(p.name) for p in pieces]
+        if not pieces or any(part is None for part in parts):
+            return None
+        rows = [torch.as_tensor(np.asarray(part))[p.start : p.stop] for p, part in zip(pieces, parts)]
+        return rows[0] if len(rows) == 1 else torch.cat(rows)
+
+
+def _scope(name: str) -> str:
+    """The module that holds the contract entry's module: ``blocks.0.attn`` for ``blocks.0.attn.q_proj.weight``."""
+    return name.rpartition(".")[0].rpartition(".")[0]
+
+
+ROLES = {"q": ("q", "query", "queries"), "k": ("k", "key", "keys"), "v": ("v", "value", "values")}
+
+
+def role(module_name: str) -> str | None:
+    """query, key or value, read from a module's name (``q_proj``, ``query``, ``w_q``, ``to_k``); None if unclear."""
+    words = set(re.split(r"[_\W\d]+", module_name.lower())) - {""}
+    found = [r for r, names in ROLES.items() if words & set(names)]
+    return found[0] if len(found) == 1 else None
+
+
+def map_params(params: dict, modules: dict, required: dict[str, tuple]) -> ParamMap:
+    """The submission's entries (``params``, with ``modules``' types) under the contract's names (``required``)."""
+    result = ParamMap()
+    modules = modules if isinstance(modules, dict) else {}
+    claimed: set[str] = set()
+
+    def assign(name: str, value, *pieces: Piece) -> None:
+        result.values[name], result.sources[name] = value, tuple(pieces)
+        claimed.update(p.name for p in pieces)
+
+    for name in required:
+        if name in params:
+            assign(name, params[name], Piece(name))
+    spare = [n for n in params if n not in required]
+    _fused(params, required, spare, claimed, result, assign)
+    _per_head(params, required, spare, claimed, result, assign)
+    for name, shape in required.items():
+        if name in result.values:
+            continue
+        owner, _, local = name.rpartition(".")
+        wanted = role(owner.rpartition(".")[2])
+        candidates = [n for n in spare if n not in claimed and tuple(np.shape(params[n])) == tuple(shape)
+                      and (n == owner or (n.rpartition(".")[2] == local and _scope(n) == _scope(name)
+                                          and role(n.rpartition(".")[0].rpartition(".")[2]) in (None, wanted)))]
+        if len(candidates) == 1:
+            assign(name, params[candidates[0]], Piece(candidates[0]))
+    for name, shape in required.items():
+        if name in result.values:
+            continue
+        owner, _, local = name.rpartition(".")
+        module = modules.get(owner)
+        module_type = module.get("type") if isinstance(module, dict) else None
+        if (local == "bias" and module_type in BIASED_TYPES and f"{owner}.weight" in params
+                and f"{owner}.bias" not in params):
+            result.values[name], result.sources[name] = torch.zeros(tuple(shape), dtype=torch.float64), ()
+            continue
+        result.unmapped.append(name)
+    return result
+
+
+def _groups(required: dict, result: ParamMap) -> dict[tuple, list[str]]:
+    """Unmapped contract entries grouped by scope, last name and shape, in the contract's order."""
+    groups: dict[tuple, list[str]] = {}
+    for name, shape in required.items():
+        if name not in result.values:
+            groups.setdefault((_scope(name), name.rpartition(".")[2], tuple(shape)), []).append(name)
+    return groups
+
+
+def _fused(params, required, spare, claimed, result, assign) -> None:
+    for (scope, local, shape), names in _groups(required, result).items():
+        for count in range(len(names), 1, -1):  # q, k, v (and out, where it has their shape): the longest first
+            if not shape:
+                break
+            tall = (shape[0] * count,) + shape[1:]
+            fused = [n for n in spare if n not in claimed and n.rpartition(".")[2] == local and _scope(n) == scope
+                     and tuple(np.shape(params[n])) == tall]
+            if len(fused) != 1:
+                continue
+            whole = params[fused[0]]
+            for i, name in enumerate(names[:count]):
+                start, stop = i * shape[0], (i + 1) * shape[0]
+                assign(name, whole[start:stop], Piece(fused[0], start, stop))
+            break
+
+
+def _per_head(params, required, spare, claimed, result, assign) -> None:
+    heads: dict[str, list[tuple[int, str]]] = {}  # "heads.*.query.weight" -> [(index, name), ...]
+    for n in spare:
+        if n in claimed:
+            continue
+        found = re.match(r"^(.*)\.(\d+)\.([^.]+\.[^.]+)$", n)  # the last index: heads.3.query.weight
+        if found:
+            heads.setdefault(f"{found.group(1)}.*.{found.group(3)}", []).append((int(found.group(2)), n))
+    for name, shape in required.items():
+        if name in result.values or not shape:
+            continue
+        owner, _, local = name.rpartition(".")
+        want = role(owner.rpartition(".")[2])
+        if want is None:
+            continue
+        matches = []
+        for pattern, members in heads.items():
+            members = sorted(members)
+            module_name = pattern.rpartition(".")[0].rpartition(".")[2]
+            rows = sum(np.shape(params[n])[0] for _, n in members if np.ndim(params[n]))
+            if (pattern.rpartition(".")[2] == local and role(module_name) == want
+                    and pattern.startswith(f"{_scope(name)}." if _scope(name) else "")
+                    and all(np.shape(params[n])[1:] == tuple(shape[1:]) for _, n in members)
+                    and rows == shape[0] and not any(n in claimed for _, n in members)):
+                matches.append(members)
+        if len(matches) == 1:
+            members = matches[0]
+            value = np.concatenate([np.asarray(params[n]) for _, n in members]) if not torch.is_tensor(
+                params[members[0][1]]) else torch.cat([params[n] for _, n in members])
+            assign(name, value, *(Piece(n) for _, n in members))

@@ -1,0 +1,101 @@
+"""How does the grader attribute a deviation: to the interface, to the part that makes it, or to nothing?"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from autograder.checks import CheckFailure
+from autograder.exercises.common import Deviations, Reference, judge
+from autograder.param_map import map_params
+from autograder.requests import RunReply
+
+LINEAR = {"type": "Linear"}
+
+
+def test_does_a_renamed_sibling_module_map_onto_the_contract():
+    params = {"qkv.weight": np.ones((4, 4)), "qkv.bias": np.ones(4), "k_proj.weight": np.zeros((4, 4))}
+    mapping = map_params(params, {"qkv": LINEAR, "k_proj": LINEAR},
+                         {"q_proj.weight": (4, 4), "q_proj.bias": (4,), "k_proj.weight": (4, 4)})
+    assert not mapping.unmapped
+    assert {k: v[0].name for k, v in mapping.sources.items()} == {"q_proj.weight": "qkv.weight",
+                                                                   "q_proj.bias": "qkv.bias",
+                                                                   "k_proj.weight": "k_proj.weight"}
+
+
+def test_does_an_ambiguous_rename_stay_unmapped():
+    params = {"a.weight": np.ones((4, 4)), "b.weight": np.ones((4, 4))}
+    assert map_params(params, {"a": LINEAR, "b": LINEAR}, {"q_proj.weight": (4, 4)}).unmapped == ["q_proj.weight"]
+
+
+def test_does_a_linear_without_bias_map_its_bias_to_zero_and_a_bare_parameter_to_a_weight():
+    params = {"score.weight": np.ones((1, 3)), "pos_emb": np.ones((5, 2))}
+    mapping = map_params(params, {"score": LINEAR},
+                         {"score.weight": (1, 3), "score.bias": (1,), "pos_emb.weight": (5, 2)})
+    assert not mapping.unmapped and mapping.sources["score.bias"] == () and mapping.sources["pos_emb.weight"][0].name == "pos_emb"
+    assert torch.equal(mapping.values["score.bias"], torch.zeros(1, dtype=torch.float64))
+
+
+QKV = {f"{p}_proj.{w}": shape for p in "qkv" for w, shape in (("weight", (4, 6)), ("bias", (4,)))}
+
+
+def test_is_a_fused_projection_split_in_query_key_value_order():
+    fused = {"attn.c_attn.weight": np.arange(72.0).reshape(12, 6), "attn.c_attn.bias": np.arange(12.0)}
+    mapping = map_params(fused, {}, {f"attn.{k}": v for k, v in QKV.items()})
+    assert not mapping.unmapped
+    assert np.array_equal(mapping.values["attn.k_proj.weight"], fused["attn.c_attn.weight"][4:8])
+    grads = {"attn.c_attn.bias": np.arange(12.0) * 10}
+    assert torch.equal(mapping.take("attn.v_proj.bias", grads), torch.arange(8.0, 12.0, dtype=torch.float64) * 10)
+
+
+def test_are_per_head_modules_stacked_by_role_and_index():
+    heads = {f"heads.{i}.{role}.{w}": np.full((2, 6) if w == "weight" else (2,), 10.0 * i + j)
+             for i in range(2) for j, role in enumerate(("query", "key", "value")) for w in ("weight", "bias")}
+    mapping = map_params(heads, {}, QKV)
+    assert not mapping.unmapped
+    assert mapping.values["k_proj.weight"][:, 0].tolist() == [1, 1, 11, 11]
+    assert [p.name for p in mapping.sources["v_proj.bias"]] == ["heads.0.value.bias", "heads.1.value.bias"]
+
+
+def test_does_an_interface_check_report_every_deviation_at_once():
+    reply = RunReply(params={"w.weight": np.ones((2, 3))}, modules={"w": {"type": "Linear", "in_features": 3},
+                                                                      "n": {"type": "LayerNorm", "eps": 1e-5}})
+    deviations = Deviations("M")
+    deviations.module(reply, "n", "LayerNorm", eps=1e-6)
+    deviations.module(reply, "ffn", "Sequential")
+    deviations.params(reply, {"w.weight": (3, 3), "w.bias": (3,)})
+    with pytest.raises(CheckFailure) as caught:
+        deviations.raise_any()
+    message = caught.value.message
+    assert all(s in message for s in ("n.eps is 1e-05", "no sub-module 'ffn'", "no parameter(s) w.bias",
+                                      "w.weight has shape (2, 3); expected (3, 3)"))
+
+
+def _scaled(p, xs, *, scale=1.0, shift=0.0):
+    return [xs[0] * scale + shift]
+
+
+REFERENCE = Reference(_scaled, {"shift": [(1.0, "shifted by one")]}, parts=("Inner",))
+X = [torch.arange(4, dtype=torch.float64)]
+
+
+def test_does_a_composite_pass_when_only_its_part_makes_the_mistake():
+    got = [np.arange(4, dtype=np.float32) * 2]  # the part inside doubles; the composite's own logic is right
+    judge("composite", got, REFERENCE, {}, X, base={"scale": 2.0})
+
+
+def test_does_a_composite_own_mistake_fail_with_its_hint_on_top_of_its_parts():
+    got = [np.arange(4, dtype=np.float32) * 2 + 1]
+    with pytest.raises(CheckFailure) as caught:
+        judge("composite", got, REFERENCE, {}, X, base={"scale": 2.0})
+    assert caught.value.hint == "shifted by one"
+
+
+def test_does_a_composite_that_does_not_use_its_part_pass_when_it_matches_the_contract():
+    judge("composite", [np.arange(4, dtype=np.float32)], REFERENCE, {}, X, base={"scale": 2.0})
+
+
+def test_is_an_output_of_the_wrong_shape_left_to_the_shapes_check():
+    reference = Reference(lambda p, xs: [xs[0], xs[0][:2]])
+    judge("two outputs", [np.arange(4, dtype=np.float32), np.zeros((3, 3), np.float32)], reference, {}, X)

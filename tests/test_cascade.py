@@ -1,0 +1,35 @@
+"""Does one mistake cost once, in its own part? Every known mistake, textbook or seen in published code, is
+graded: it must lose points, name itself in a hint, and lose them only in the parts it is in; the README's
+table of what each costs is kept true here."""
+
+from __future__ import annotations
+
+import pytest
+
+from mutations import KNOWN, ROOT, cascade_table, graded, lost_points
+
+from autograder.exercises import get_exercise
+
+CASES = [(exercise, m) for exercise, mutations in KNOWN.items() for m in mutations]
+
+
+@pytest.mark.parametrize("exercise, mutation", CASES, ids=[f"{e}-{m.name}" for e, m in CASES])
+def test_does_a_known_mistake_cost_only_in_its_own_parts(exercise, mutation):
+    report = graded(exercise, mutation.name)
+    spec = get_exercise(exercise)
+    allowed = set(mutation.parts) or {spec.check(name).part for name in mutation.failing}
+    lost = lost_points(report)
+    assert lost, f"{mutation.name} loses nothing"
+    assert set(lost) <= allowed, f"{mutation.name} also costs points in {sorted(set(lost) - allowed)}"
+    failing = {r.name for r in report.results if r.points < r.max_points}
+    assert set(mutation.failing) <= failing, f"{mutation.name} should fail {sorted(set(mutation.failing) - failing)}"
+    if mutation.hint:
+        hints = [r.hint for r in report.results if r.hint]
+        assert any(mutation.hint in h for h in hints), f"no hint names {mutation.hint!r}: {hints}"
+
+
+@pytest.mark.parametrize("exercise", sorted(KNOWN))
+def test_does_the_readme_table_say_what_each_mistake_costs(exercise):
+    table = cascade_table(exercise)
+    readme = (ROOT / "README.md").read_text()
+    assert table in readme, f"README.md's table for {exercise} is out of date; it should read:\n{table}"
