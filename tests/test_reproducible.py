@@ -15,6 +15,8 @@ from conftest import TESTS, grade_source_in_process
 from mutations import KNOWN, SOURCES, mutated_source
 from realworld_fixtures import DIRECTORY, FIXTURES
 
+pytestmark = pytest.mark.slow  # hundreds of gradings (minutes)
+
 # Draws per submission: the issue asks for about 30; known mistakes get fewer by default to keep CI short
 # (REPRODUCIBLE_DRAWS raises both).
 DRAWS_CORRECT = int(os.environ.get("REPRODUCIBLE_DRAWS", 30))
