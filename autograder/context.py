@@ -32,6 +32,7 @@ class Context:
     probes: dict = field(default_factory=dict)  # part -> probe(ctx) -> the Variant it computes, or None
     functions: dict = field(default_factory=dict)  # part -> what its probe found (cached)
     verdicts: dict[str, bool] = field(default_factory=dict)  # check name -> passed, for the checks run so far
+    unknown_parts: set[str] = field(default_factory=set)  # parts whose probe matched no known function
 
     def function(self, part: str):
         """What the submission's ``part`` computes, as a ``compare.Variant`` (switches of the reference), or None
@@ -45,7 +46,16 @@ class Context:
                     self.functions[part] = probe(self)
                 except Exception:  # noqa: BLE001 - a failing part is judged by its own checks
                     self.functions[part] = None
+                else:
+                    if self.functions[part] is None:
+                        self.unknown_parts.add(part)
         return self.functions[part]
+
+    def unknown(self, *parts: str) -> list[str]:
+        """Those of ``parts`` that ran but compute neither the contract nor a known mistake."""
+        for part in parts:
+            self.function(part)
+        return [part for part in parts if part in self.unknown_parts]
 
     def base(self, *parts: str) -> dict:
         """The switches of what ``parts`` compute, merged: the base a composite part is judged on."""

@@ -69,6 +69,10 @@ STYLES = (
         ("        return self.head(pooled)  # (B, num_classes)\n",
          "        return self.head(pooled).as_subclass(Tagged)  # (B, num_classes)\n"),
     )),
+    Style("padding_idx_zero", "the token embedding declares the padding id 0 as its padding_idx", (
+        ("self.token_emb = nn.Embedding(vocab_size, embed_dim)",
+         "self.token_emb = nn.Embedding(vocab_size, embed_dim, padding_idx=0)"),
+    )),
     Style("reversed_order", "sub-modules registered in reverse order: every state_dict lists its entries differently", (
         ("        self.q_proj = nn.Linear(embed_dim, inner)\n        self.k_proj = nn.Linear(embed_dim, inner)\n"
          "        self.v_proj = nn.Linear(embed_dim, inner)\n        self.out_proj = nn.Linear(inner, embed_dim)\n",

@@ -120,7 +120,7 @@ def _ac_compare(ctx: Context, seed: int, only_weights: bool) -> None:
         label = f"AttentionLSTMClassifier(normalise={normalise!r}) in eval mode, tokens {tokens.shape} with padding"
         index = 1 if only_weights else 0
         judge(f"{label}: {'attention weights' if only_weights else 'logits'}", got[index:index + 1], reference, p,
-              as_inputs64([tokens]), ctx.base(*reference.parts), select=(index,))
+              as_inputs64([tokens]), ctx.base(*reference.parts), select=(index,), unknown=ctx.unknown(*reference.parts))
 
 
 def ac_values(ctx: Context) -> None:

@@ -14,7 +14,7 @@ import dataclasses
 import functools
 import time
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Callable, Sequence
 
 import numpy as np
 import torch
@@ -193,17 +193,34 @@ class Reference:
 
     def identify(self, got: list, params: dict, inputs: list, base: dict | None = None) -> Variant | None:
         """The function ``got`` comes from: the contract, its parts' behaviour, a known mistake of its own, or
-        None (neither); see ``compare.identify``."""
+        None (neither); see ``compare.identify``. When no function gives every output, the outputs of another shape
+        than the reference's are left out (the shapes check charges those)."""
         expected, variants = self.candidates(params, inputs, base)
-        return identify(got, expected, variants)
+        found = identify(got, expected, variants)  # every output: a mistake may change a shape (no out_proj)
+        if found is not None:
+            return found
+        shapes = expected if expected is not None else next((v.outputs for v in variants), None)
+        if shapes is None:
+            return None
+        keep = [i for i, (g, e) in enumerate(zip(got, shapes)) if np.shape(g) == tuple(e.shape)]
+        if not keep:  # shape first: what no output can show, the shapes check charges
+            return None
+
+        def kept(outs):
+            return [outs[i] for i in keep]
+
+        return identify(kept(got), kept(expected) if expected is not None else None,
+                        [Variant(v.hint, kept(v.outputs), v.mistakes, v.switches) for v in variants])
 
 
 def judge(label: str, got: list, reference: Reference, params: dict, inputs: list, base: dict | None = None,
-          select: tuple[int, ...] | None = None) -> None:
+          select: tuple[int, ...] | None = None, unknown: Sequence[str] = ()) -> None:
     """A values check's verdict: pass when ``got`` is the contract's function, or the contract's with the parts
     it is built from computing what they compute (``base``, their own checks charge their mistakes); else fail
     and name the part's own known mistakes that match. Outputs of another shape than the reference's are the
-    shapes check's to charge: the values of the others are still compared.
+    shapes check's to charge: the values of the others are still compared. ``unknown``: parts it is built from
+    that compute no known function. No reference can stand in for them, and their effect here may fall either
+    side of the tolerance depending on the draw, so the check fails on every draw and says why.
     """
     expected, variants = reference.candidates(params, inputs, base, select)
     inherited = [v for v in variants if v.mistakes == 0]
@@ -225,6 +242,10 @@ def judge(label: str, got: list, reference: Reference, params: dict, inputs: lis
         return [outs[i] for i in keep]
 
     mine = kept(got)
+    if unknown:  # its effect here may fall either side of the tolerance, depending on the draw: never compared
+        raise CheckFailure(f"{label}: cannot be judged on its own logic while your {', '.join(unknown)} computes "
+                           "neither the contract nor a known mistake (see its values check); it is judged once that "
+                           "part is right")
     for outs in ([expected] if expected is not None else []) + [v.outputs for v in inherited]:
         if all(np.shape(g) == tuple(o.shape) and close(g, o) for g, o in zip(mine, kept(outs))):
             return
@@ -322,12 +343,18 @@ def differentiated_function(ctx: Context, case: GradientCase, got: list, params:
     if not any(weights[i] is not None for i in keep):
         raise CheckFailure(f"{case.what}: the gradients cannot be checked: no output in the loss has the reference's "
                            "shape (see the shapes check)")
+    unknown = ctx.unknown(*case.reference.parts)
+    if unknown:  # as in ``judge``: no function to differentiate, on every draw
+        raise CheckFailure(f"{case.what}: the gradients cannot be checked while your {', '.join(unknown)} computes "
+                           "neither the contract nor a known mistake (see its values check)")
     base = ctx.base(*case.reference.parts)
     expected, variants = case.reference.candidates(params, inputs, base, tuple(keep))
     function = identify([got[i] for i in keep], expected, variants)
     if function is None:
-        raise CheckFailure(f"{case.what}: the gradients cannot be checked: the outputs match neither the reference "
-                           "nor a known mistake, so there is no function to differentiate; fix the values first")
+        raise CheckFailure(f"{case.what}: the gradients cannot be checked: the outputs of this run (training mode, "
+                           "with the grader's weights) match neither the reference nor a known mistake, so there is no "
+                           "function to differentiate; fix the values first, or, if they pass, look for what training "
+                           "mode changes (dropout applied although dropout=0 was asked for?)")
     return function
 
 
