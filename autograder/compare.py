@@ -83,14 +83,19 @@ def contract(outputs: list) -> Variant:
     return Variant(hint="", outputs=list(outputs), mistakes=0)
 
 
+# A reference that needs a parameter the submission lacks raises KeyError; one given a parameter of another size
+# than its other sizes imply raises RuntimeError or IndexError: that function cannot be computed for it.
+UNCOMPUTABLE = (KeyError, RuntimeError, IndexError)
+
+
 def variant_grid(compute, switches: dict, max_mistakes: int = 2, base: dict | None = None) -> list[Variant]:
     """Known mistakes and their combinations (up to ``max_mistakes`` at once), on top of ``base``.
 
     ``compute(**kwargs)`` returns the reference's outputs; ``switches`` maps a keyword of ``compute`` to the
     wrong values it can take, each with its hint: ``{"softmax_dim": [(-2, "softmax over the wrong axis")]}``.
     ``base`` holds switches that are already on (what the sub-parts compute, see ``common.judge``): a variant
-    adds its own mistakes to them, and its hint names only its own. A variant that needs a parameter the
-    submission lacks (``compute`` raises KeyError) is left out.
+    adds its own mistakes to them, and its hint names only its own. A variant that cannot be computed for the
+    submission's parameters (``UNCOMPUTABLE``) is left out.
     """
     base = dict(base or {})
     names = list(switches)
@@ -103,7 +108,7 @@ def variant_grid(compute, switches: dict, max_mistakes: int = 2, base: dict | No
                     continue  # nothing of its own
                 try:
                     result = compute(**{**base, **kwargs})
-                except (KeyError, RuntimeError, IndexError):  # needs what the submission lacks
+                except UNCOMPUTABLE:  # needs what the submission lacks
                     continue
                 outputs = list(result) if isinstance(result, (tuple, list)) else [result]
                 out.append(Variant("; and ".join(h for _, h in choice), outputs, mistakes=r,

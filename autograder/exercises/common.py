@@ -21,8 +21,8 @@ import torch
 
 from ..checks import Check, CheckFailure
 from ..compare import (
-    Variant, as64, close, gradient_problem, identify, largest, matching, max_error, require_close, require_shape,
-    variant_grid,
+    UNCOMPUTABLE, Variant, as64, close, gradient_problem, identify, largest, matching, max_error, require_close,
+    require_shape, variant_grid,
 )
 from ..context import Context, outputs, randn, rng, stream_rng
 from ..param_map import ParamMap, map_params
@@ -88,12 +88,6 @@ class Deviations:
             raise CheckFailure(f"{self.what}: " + "; ".join(self.found))
 
 
-def require_module(reply, name: str, type_name: str, what: str, **attrs) -> None:
-    deviations = Deviations(what)
-    deviations.module(reply, name, type_name, **attrs)
-    deviations.raise_any()
-
-
 def require_interface(ctx: Context, name: str, kind: str, params: list[str]) -> None:
     reply = ctx.request(Inspect(names=[name]))
     found = reply.kinds.get(name, "missing")
@@ -139,11 +133,17 @@ def random_tokens(seed, B, T, vocab, lengths=True):
 # ---------------------------------------------------------------------------------------------------------
 # References as the gradient and training checks use them
 
-# A reference that needs a parameter the submission lacks raises KeyError; one given a parameter of another
-# size than its own sizes imply raises RuntimeError or IndexError: the function cannot be computed.
-UNCOMPUTABLE = (KeyError, RuntimeError, IndexError)
-
 Compute = Callable[..., list]  # compute(params, inputs, **switches) -> the float64 outputs (a list of tensors)
+
+
+def same_shapes(got: list, reference: list) -> list[int]:
+    """The indices of the outputs whose shapes are the reference's (shape first: the others are the shapes
+    check's to charge)."""
+    return [i for i, (g, e) in enumerate(zip(got, reference)) if np.shape(g) == tuple(np.shape(e))]
+
+
+def pick(outputs: list, indices: list[int]) -> list:
+    return [outputs[i] for i in indices]
 
 
 @dataclass(frozen=True)
@@ -202,15 +202,11 @@ class Reference:
         shapes = expected if expected is not None else next((v.outputs for v in variants), None)
         if shapes is None:
             return None
-        keep = [i for i, (g, e) in enumerate(zip(got, shapes)) if np.shape(g) == tuple(e.shape)]
+        keep = same_shapes(got, shapes)
         if not keep:  # shape first: what no output can show, the shapes check charges
             return None
-
-        def kept(outs):
-            return [outs[i] for i in keep]
-
-        return identify(kept(got), kept(expected) if expected is not None else None,
-                        [Variant(v.hint, kept(v.outputs), v.mistakes, v.switches) for v in variants])
+        return identify(pick(got, keep), pick(expected, keep) if expected is not None else None,
+                        [Variant(v.hint, pick(v.outputs, keep), v.mistakes, v.switches) for v in variants])
 
 
 def judge(label: str, got: list, reference: Reference, params: dict, inputs: list, base: dict | None = None,
@@ -222,6 +218,10 @@ def judge(label: str, got: list, reference: Reference, params: dict, inputs: lis
     that compute no known function. No reference can stand in for them, and their effect here may fall either
     side of the tolerance depending on the draw, so the check fails on every draw and says why.
     """
+    if unknown:  # its effect here may fall either side of the tolerance, depending on the draw: never compared
+        raise CheckFailure(f"{label}: cannot be judged on its own logic while your {', '.join(unknown)} computes "
+                           "neither the contract nor a known mistake (see its values check); it is judged once that "
+                           "part is right")
     expected, variants = reference.candidates(params, inputs, base, select)
     inherited = [v for v in variants if v.mistakes == 0]
     target = inherited[0].outputs if inherited else expected
@@ -232,26 +232,19 @@ def judge(label: str, got: list, reference: Reference, params: dict, inputs: lis
                                "parameters your code does not have, see the interface check)", hint=" | or: ".join(hints))
         raise CheckFailure(f"{label}: cannot be compared with the reference, which needs parameters your code does "
                            "not have under the contract's names (see the interface check)")
-    keep = [i for i, (g, e) in enumerate(zip(got, target)) if np.shape(g) == tuple(e.shape)]
+    keep = same_shapes(got, target)
     if not keep:
         shapes = ", ".join(str(np.shape(g)) for g in got)
         raise CheckFailure(f"{label}: cannot compare values: no output has the reference's shape (got {shapes}; "
                            f"expected {', '.join(str(tuple(e.shape)) for e in target)})")
 
-    def kept(outs):
-        return [outs[i] for i in keep]
-
-    mine = kept(got)
-    if unknown:  # its effect here may fall either side of the tolerance, depending on the draw: never compared
-        raise CheckFailure(f"{label}: cannot be judged on its own logic while your {', '.join(unknown)} computes "
-                           "neither the contract nor a known mistake (see its values check); it is judged once that "
-                           "part is right")
+    mine = pick(got, keep)
     for outs in ([expected] if expected is not None else []) + [v.outputs for v in inherited]:
-        if all(np.shape(g) == tuple(o.shape) and close(g, o) for g, o in zip(mine, kept(outs))):
+        if all(np.shape(g) == tuple(o.shape) and close(g, o) for g, o in zip(mine, pick(outs, keep))):
             return
-    others = [Variant(v.hint, kept(v.outputs), v.mistakes, v.switches) for v in variants if v.mistakes > 0]
+    others = [Variant(v.hint, pick(v.outputs, keep), v.mistakes, v.switches) for v in variants if v.mistakes > 0]
     context = f" (the reference given what your {', '.join(reference.parts)} compute)" if inherited else ""
-    require_close(label, mine, kept(target), others, context)
+    require_close(label, mine, pick(target, keep), others, context)
 
 
 def deviates(function) -> bool:
@@ -311,9 +304,9 @@ def gradient_check(ctx: Context, case: GradientCase) -> None:
     weights = [w if w is not None and np.shape(g) == np.shape(w) else None for g, w in zip(got, weights)]
     try:
         problems = gradient_problems(case, reply, params, inputs, weights, function.switches, mapping)
-    except KeyError as exc:
-        raise CheckFailure(f"{case.what}: the gradients cannot be checked: no parameter {exc} under the contract's "
-                           "names (see the interface check)") from None
+    except UNCOMPUTABLE:
+        raise CheckFailure(f"{case.what}: the gradients cannot be checked: the reference needs parameters your code "
+                           "does not have under the contract's names and sizes (see the interface check)") from None
     charged = [prefixes for check, prefixes in case.charged_by.items() if ctx.failed(check)]
     problems = [message for name, message in problems
                 if not any(name.startswith(prefixes) or name.startswith("the input") for prefixes in charged)]
@@ -499,9 +492,9 @@ def train_and_score(ctx: Context, classifier: Classifier, init_kwargs: dict, pro
     params = trained_params(reply.state, modules, classifier.contract(init_kwargs), classifier.target)
     try:
         result.accuracy = score(classifier.reference(init_kwargs), params, function.switches, data.x_test, data.y_test)
-    except KeyError as exc:
-        raise CheckFailure(f"the trained {classifier.target} has no parameter {exc} under the contract's names, so "
-                           "the grader cannot score it with its own forward (see the interface check)") from None
+    except UNCOMPUTABLE:
+        raise CheckFailure(f"the trained {classifier.target} lacks parameters under the contract's names and sizes, "
+                           "so the grader cannot score it with its own forward (see the interface check)") from None
     ctx.artifacts["training"] = dataclasses.asdict(result)
     return result
 
