@@ -75,6 +75,10 @@ class CheckFailure(Exception):
         self.hint = hint
 
 
+# The order checks run and are reported in, within a part: shape first, then values, then behaviour.
+KINDS = ("interface", "shapes", "values", "behaviour", "gradients", "training")
+
+
 @dataclass(frozen=True)
 class Check:
     name: str  # "mha.values"
@@ -84,7 +88,49 @@ class Check:
     run: Callable  # run(ctx) -> None, raises CheckFailure
     hidden: bool = False
     timeout: float = 60.0
-    training: bool = False
+    kind: str = "values"  # one of KINDS
+
+    @property
+    def training(self) -> bool:
+        return self.kind == "training"
+
+
+class CheckSet:
+    """An exercise's checks, each declared once beside its code with its points, visibility and kind::
+
+        CHECKS = CheckSet(PARTS)
+
+        @CHECKS.check("sdpa.shapes", SDPA, 2, "output and weights have the right shapes", kind="shapes")
+        def sdpa_shapes(ctx): ...
+
+    The order follows from the declarations: by part (in the order of ``parts``), then by kind (``KINDS``),
+    then as declared. The hidden checks register into the same set from the exercise's ``*_hidden`` module.
+    """
+
+    def __init__(self, parts: tuple[str, ...]):
+        self.parts = tuple(parts)
+        self._checks: list[Check] = []
+
+    def check(self, name: str, part: str, points: float, description: str, *, kind: str, hidden: bool = False,
+              timeout: float = 60.0):
+        if kind not in KINDS:
+            raise ValueError(f"check {name}: kind {kind!r} is not one of {KINDS}")
+        if part not in self.parts:
+            raise ValueError(f"check {name}: part {part!r} is not one of {self.parts}")
+        if any(c.name == name for c in self._checks):
+            raise ValueError(f"check {name} is declared twice")
+
+        def register(run: Callable) -> Callable:
+            self._checks.append(Check(name=name, part=part, points=points, description=description, run=run,
+                                      hidden=hidden, timeout=timeout, kind=kind))
+            return run
+
+        return register
+
+    def ordered(self) -> tuple[Check, ...]:
+        declared = {c.name: i for i, c in enumerate(self._checks)}
+        return tuple(sorted(self._checks, key=lambda c: (self.parts.index(c.part), KINDS.index(c.kind),
+                                                         declared[c.name])))
 
 
 @dataclass

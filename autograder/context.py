@@ -1,5 +1,8 @@
 """What a check works with: the runner that reaches the submission, the device, and the training profile.
 
+Every reply passes ``Context.request``, which refuses one that used a built-in the exercise asks students to
+write (``forbidden``): no check has to remember it.
+
 ``Context.run`` is where the grader's weights enter: whenever a request builds a module and calls it, the
 parent first learns the module's state (names, shapes, dtypes, module types: one cached request with
 call=False), draws every floating entry itself (``autograder.weights``) and has the child load them. The
@@ -20,11 +23,15 @@ from .requests import Run, RunReply
 from .weights import DEFAULT_RULES, DrawnWeights, WeightRules, draw_weights
 
 
+FORBIDDEN_HELP = "this exercise asks you to write it yourself"
+
+
 @dataclass
 class Context:
     runner: object
     device: str = "cpu"
     profile: object = None  # exercises.TrainingProfile for this device
+    task: object = None  # tasks.TrainingTask of the exercise: its data, loss and metric
     timeout: float = 60.0  # the running check's budget for one request
     artifacts: dict = field(default_factory=dict)
     weight_rules: WeightRules = DEFAULT_RULES  # how the parent draws weights (an exercise may extend the table)
@@ -71,7 +78,12 @@ class Context:
         return self.verdicts.get(check) is False
 
     def request(self, request):
-        return self.runner.request(request, self.timeout)
+        """Carry out ``request``; a reply that used a forbidden built-in fails the check that asked for it."""
+        reply = self.runner.request(request, self.timeout)
+        used = getattr(reply, "forbidden", None)
+        if used:
+            raise CheckFailure(f"{request.target} calls {', '.join(used)}: {FORBIDDEN_HELP}")
+        return reply
 
     def run(self, target: str, *, draw_weights: bool = True, **kwargs) -> RunReply:
         """Carry out a ``Run``; a module it builds and calls gets weights the parent draws (the default).

@@ -70,7 +70,7 @@ def _run_checks(runner, exercise: Exercise, checks, *, device, skip_training, pr
     device = device or default_device()
     profile = exercise.profiles.get("gpu" if device.startswith("cuda") else "cpu")
     report = report or Report(exercise=exercise.name, submission="")
-    ctx = Context(runner=runner, device=device, profile=profile, artifacts=report.artifacts)
+    ctx = Context(runner=runner, device=device, profile=profile, task=exercise.task, artifacts=report.artifacts)
     if exercise.weight_rules is not None:  # the exercise's own table of how weights are drawn
         ctx.weight_rules = exercise.weight_rules
     ctx.probes = dict(exercise.probes)

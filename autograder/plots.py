@@ -38,14 +38,16 @@ def attention_heatmap(weights, words: list[str], ax=None, title: str = "attentio
     return ax
 
 
-def training_curves(curves: dict, path: str | None = None, threshold: float | None = None, ax=None):
-    """Loss curves: ``curves`` maps a label to a list of mean losses (one per ``CURVE_STEPS`` batches)."""
+def training_curves(curves: dict, path: str | None = None, threshold: float | None = None, ax=None,
+                    ylabel: str = "loss"):
+    """Loss curves: ``curves`` maps a label to a list of mean losses (one per ``CURVE_STEPS`` batches);
+    ``ylabel`` names the loss (the exercise's, e.g. "cross-entropy loss")."""
     plt = _pyplot()
     if ax is None:
         _, ax = plt.subplots(figsize=(7, 4))
     for label, losses in curves.items():
         ax.plot(range(1, len(losses) + 1), losses, label=label)
-    ax.set(xlabel="training progress (groups of 20 batches)", ylabel="cross-entropy loss", title="training curve")
+    ax.set(xlabel="training progress (groups of 20 batches)", ylabel=ylabel, title="training curve")
     ax.legend()
     if path:
         ax.figure.tight_layout()

@@ -38,7 +38,7 @@ def as_text(report: Report, show_hidden_details: bool = True) -> str:
     training = report.artifacts.get("training")
     if training:
         lines.append(
-            f"\ntraining ({training['profile']} profile): test accuracy {training['accuracy']:.4f} in "
+            f"\ntraining ({training['profile']} profile): {training['metric']} {training['value']:.4f} in "
             f"{training['seconds']:.1f} s; loss per epoch as your code reported it {[round(x, 4) for x in training['epoch_losses']]}"
         )
     return "\n".join(lines)

@@ -28,10 +28,18 @@ import numpy as np
 
 from .protocol import ARRAY_DTYPES, message_type
 
+# What a module description holds beyond its type: these attributes wherever a module has them, plus the names
+# its class lists in ``__constants__`` (PyTorch's own layers list their hyper-parameters there), ``bias`` as
+# whether the module has a bias parameter, and ``length`` for containers (ModuleList, Sequential, ModuleDict).
 MODULE_ATTRIBUTES = (
-    "eps", "p", "in_features", "out_features", "normalized_shape", "num_embeddings", "embedding_dim",
-    "padding_idx", "input_size", "hidden_size", "num_layers", "batch_first", "bidirectional",
+    "in_features", "out_features", "in_channels", "out_channels", "kernel_size", "stride", "padding", "dilation",
+    "groups", "padding_mode", "output_size", "ceil_mode", "count_include_pad", "eps", "momentum", "affine",
+    "track_running_stats", "num_features", "normalized_shape", "elementwise_affine", "p", "inplace",
+    "num_embeddings", "embedding_dim", "padding_idx", "max_norm", "input_size", "hidden_size", "num_layers",
+    "batch_first", "bidirectional", "embed_dim", "num_heads", "kdim", "vdim", "dropout", "approximate",
+    "negative_slope", "dim", "start_dim", "end_dim",
 )
+MAX_DESCRIBED = 40  # attributes per module at most (a class may list anything in __constants__)
 
 
 @message_type
@@ -53,7 +61,8 @@ class InspectReply:
 @message_type
 @dataclass
 class Run:
-    """Build ``target`` (a class, with ``init_args``/``init_kwargs``) or take it as a function, then call it.
+    """Build ``target`` (a class, with ``init_args``/``init_kwargs``) or take it as a function, then call it
+    (or its ``method``).
 
     ``inputs`` are positional arguments (arrays become tensors on ``device``); ``state`` is loaded with
     ``load_state_dict`` before the call (the parent's drawn weights, see ``Context.run``). With
@@ -75,6 +84,7 @@ class Run:
     repeats: int = 1
     loss_weights: list[np.ndarray | None] | None = None
     call: bool = True
+    method: str = ""  # a named method of the built module to call ("predict"); "": the module itself (forward)
 
 
 @message_type
@@ -102,12 +112,15 @@ class RunReply:
 @message_type
 @dataclass
 class Train:
-    """Train ``target(**init_kwargs)`` with Adam and cross-entropy on the training split (nothing held out)."""
+    """Train ``target(**init_kwargs)`` with Adam and ``loss`` (``training.LOSSES``) on the training split
+    (nothing held out): ``inputs`` are the model's positional arguments, ``targets`` what its output is compared
+    with."""
 
     target: str
     init_kwargs: dict
-    x_train: np.ndarray
-    y_train: np.ndarray
+    inputs: list[np.ndarray]
+    targets: np.ndarray
+    loss: str
     epochs: int
     batch_size: int
     lr: float
@@ -240,6 +253,10 @@ def _run(request: Run, namespace: dict) -> RunReply:
         if not request.call:
             reply.forbidden = log.seen
             return reply
+        if request.method:
+            if request.init_args is None:
+                raise TypeError(f"{request.target} is called as a function: it has no method {request.method!r}")
+            obj = getattr(obj, request.method)
         inputs = [_to_tensor(x, device) for x in request.inputs]
         kwargs = {k: _to_tensor(v, device) for k, v in request.call_kwargs.items()}
         backward = request.loss_weights is not None
@@ -400,10 +417,32 @@ def _describe_state(obj, reply: RunReply) -> None:
     """What the parent needs to draw weights and check the structure: the state, its buffers, the modules."""
     reply.params = {k: _array(v, f"state entry {k}") for k, v in obj.state_dict().items()}
     reply.buffers = [name for name, _ in obj.named_buffers() if name in reply.params]
-    reply.modules = {
-        name: {"type": type(m).__name__, **{a: _plain(getattr(m, a)) for a in MODULE_ATTRIBUTES if hasattr(m, a)}}
-        for name, m in obj.named_modules()
-    }
+    reply.modules = {name: _describe_module(m) for name, m in obj.named_modules()}
+
+
+def _describe_module(module) -> dict:
+    """A module's type and hyper-parameters (``MODULE_ATTRIBUTES``), as plain values."""
+    import torch
+
+    constants = getattr(type(module), "__constants__", ())
+    names = [a for a in dict.fromkeys([*MODULE_ATTRIBUTES, *(constants if isinstance(constants, (list, tuple)) else ())])
+             if isinstance(a, str) and not a.startswith("_")]
+    described: dict = {"type": type(module).__name__}
+    for name in names:
+        if len(described) > MAX_DESCRIBED:
+            break
+        value = getattr(module, name, _MISSING)
+        if value is not _MISSING and not isinstance(value, (torch.nn.Module, torch.Tensor)) and not callable(value):
+            described[name] = _plain(value)
+    bias = getattr(module, "bias", _MISSING)
+    if bias is None or isinstance(bias, torch.Tensor):
+        described["bias"] = bias is not None
+    if isinstance(module, (torch.nn.ModuleList, torch.nn.Sequential, torch.nn.ModuleDict)):
+        described["length"] = len(module)
+    return described
+
+
+_MISSING = object()
 
 
 def _backward(parts: list, loss_weights: list, obj, inputs: list, reply: RunReply) -> None:
@@ -444,7 +483,7 @@ def _plain(value):
 
 
 def _train(request: Train, namespace: dict) -> TrainReply:
-    """Train the submission's classifier from its own initialisation; return its weights, not predictions."""
+    """Train the submission's model from its own initialisation; return its weights, not predictions."""
     import torch
 
     from .forbidden import CallLog, scan_modules
@@ -456,9 +495,9 @@ def _train(request: Train, namespace: dict) -> TrainReply:
     log = CallLog()
     scan_modules(model, log)
     if _uninitialised(model):  # lazy modules: shapes before the optimiser takes the parameters (fit does it too)
-        _materialise(model, [request.x_train[: request.batch_size]], {}, torch.device(request.device))
-    history = fit(model, request.x_train, request.y_train, epochs=request.epochs, batch_size=request.batch_size,
-                  lr=request.lr, seed=request.seed, device=request.device)
+        _materialise(model, [x[: request.batch_size] for x in request.inputs], {}, torch.device(request.device))
+    history = fit(model, request.inputs, request.targets, loss=request.loss, epochs=request.epochs,
+                  batch_size=request.batch_size, lr=request.lr, seed=request.seed, device=request.device)
     state = {k: _array(v, f"state entry {k}") for k, v in model.state_dict().items()}
     return TrainReply(state=state, epoch_losses=list(history.epoch_losses),
                       step_losses=list(history.step_losses), forbidden=log.seen)

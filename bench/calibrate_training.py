@@ -1,14 +1,14 @@
 """Calibrate (or re-check) a training profile's threshold: train the reference over many seeds, exactly as
-the grader trains a submission, and print the accuracies.
+the grader trains a submission, and print the scores (the exercise's metric: accuracy, or an error).
 
 Each seed goes through the training check's own path: a values request identifies the forward (the
 contract's, for the reference), the child trains on the training split and returns its weights, and the
-grader scores them on the held-out tweets with that forward, here in this process.
+grader scores them on the held-out split with that forward, here in this process.
 
     .venv/bin/python bench/calibrate_training.py --exercise transformer --profile cpu --seeds 20
 
-The threshold in the exercise's module (``autograder/exercises/<exercise>.py``) is the lowest accuracy seen, less a margin for
-machine-to-machine variation; the figures are recorded in ``datasets/README.md``. A profile's threshold is
+The threshold in the exercise's module (``autograder/exercises/<exercise>.py``) is the worst score seen, with a margin
+for machine-to-machine variation; the figures are recorded in ``datasets/README.md``. A profile's threshold is
 valid only while the reference passes it on every seed.
 """
 
@@ -27,7 +27,7 @@ from tqdm import tqdm  # noqa: E402
 
 from autograder.context import Context  # noqa: E402
 from autograder.exercises import get_exercise, names  # noqa: E402
-from autograder.exercises.common import hidden_classifier, train_and_score  # noqa: E402
+from autograder.exercises.common import hidden_trainable, train_and_score  # noqa: E402
 from autograder.runner import ChildProcessRunner  # noqa: E402
 from autograder.source import load_submission  # noqa: E402
 
@@ -46,22 +46,24 @@ def main() -> int:
     exercise = get_exercise(args.exercise)
     profile = exercise.profiles[args.profile]
     submission = args.submission or str(ROOT / exercise.solution)
-    accuracies, seconds = [], []
-    classifier = hidden_classifier(exercise.name)
+    values, seconds = [], []
+    trainable = hidden_trainable(exercise.name)
+    metric = exercise.task.scoring
     with ChildProcessRunner(load_submission(submission)) as runner:
-        ctx = Context(runner=runner, device=args.device, profile=profile, timeout=profile.timeout * args.timeout_factor)
+        ctx = Context(runner=runner, device=args.device, profile=profile, task=exercise.task,
+                      timeout=profile.timeout * args.timeout_factor)
         for seed in tqdm(range(args.first_seed, args.seeds), desc=f"{args.profile} profile"):
             start = time.perf_counter()
-            result = train_and_score(ctx, classifier, exercise.training_kwargs(profile), profile, seed=seed)
-            accuracies.append(result.accuracy)
+            result = train_and_score(ctx, trainable, exercise.training_kwargs(profile), profile, seed=seed)
+            values.append(result.value)
             seconds.append(time.perf_counter() - start)
-            tqdm.write(f"seed {seed:2d}: accuracy {result.accuracy:.4f}  ({seconds[-1]:.1f} s; scored with "
+            tqdm.write(f"seed {seed:2d}: {metric.name} {result.value:.4f}  ({seconds[-1]:.1f} s; scored with "
                        f"{result.scored_with})")
-    passed = sum(a >= profile.threshold for a in accuracies)
-    print(f"profile {args.profile}: min {min(accuracies):.4f}  mean {statistics.mean(accuracies):.4f}  "
-          f"max {max(accuracies):.4f}  sd {statistics.pstdev(accuracies):.4f}  mean time {statistics.mean(seconds):.1f} s")
-    print(f"threshold {profile.threshold:.2f}: passed on {passed} of {len(accuracies)} seeds")
-    return 0 if passed == len(accuracies) else 1
+    passed = sum(metric.passes(v, profile.threshold) for v in values)
+    sys.stdout.write(f"profile {args.profile}: {metric.name} min {min(values):.4f}  mean {statistics.mean(values):.4f}  "
+                     f"max {max(values):.4f}  sd {statistics.pstdev(values):.4f}  mean time {statistics.mean(seconds):.1f} s\n"
+                     f"threshold {profile.threshold:.4g}: passed on {passed} of {len(values)} seeds\n")
+    return 0 if passed == len(values) else 1
 
 
 if __name__ == "__main__":

@@ -149,8 +149,8 @@ def test_does_a_classifier_with_lazy_modules_train():
     gen = np.random.default_rng(0)
     x = gen.integers(1, 20, size=(32, 6)).astype(np.int64)
     kwargs = dict(vocab_size=20, max_len=6, num_classes=2, embed_dim=8, num_heads=2, ff_dim=8)
-    reply = execute(Train(target="TransformerClassifier", init_kwargs=kwargs, x_train=x, y_train=x[:, 0] % 2,
-                          epochs=1, batch_size=8, lr=1e-2, seed=0), found)
+    reply = execute(Train(target="TransformerClassifier", init_kwargs=kwargs, inputs=[x], targets=x[:, 0] % 2,
+                          loss="cross_entropy", epochs=1, batch_size=8, lr=1e-2, seed=0), found)
     assert isinstance(reply, TrainReply), reply
     assert reply.state["blocks.0.attn.q_proj.weight"].shape == (8, 8)
     assert isinstance(decode(encode(reply)), TrainReply)

@@ -11,7 +11,7 @@ import torch.nn as nn
 
 from autograder.context import SALT, Context
 from autograder.exercises import Exercise
-from autograder.exercises.common import make_check
+from autograder.checks import Check
 from autograder.grading import run_checks
 from autograder.requests import RunReply, Train, TrainReply
 from autograder.runner import InProcessRunner
@@ -117,8 +117,8 @@ def test_does_opting_out_keep_the_modules_own_weights_and_expose_none():
 def test_can_an_exercise_extend_the_table():
     seen = []
     wide = DEFAULT_RULES.extend(WeightRule("Linear", "weight", normal(0.0, 5.0)))
-    check = make_check("x.values", "Everything", 1, "d", lambda ctx: seen.append(run_everything(ctx).params))
-    exercise = Exercise(name="x", title="x", parts=("Everything",), checks=(check,), weight_rules=wide)
+    check = Check("x.values", "Everything", 1, "d", lambda ctx: seen.append(run_everything(ctx).params))
+    exercise = Exercise(name="x", title="x", number=99, parts=("Everything",), checks=(check,), weight_rules=wide)
     report = run_checks(InProcessRunner({"Everything": Everything}), exercise, exercise.checks, device="cpu")
     assert report.score == 1
     assert abs(float(seen[0]["linear.weight"].std()) - 5.0) < 0.5
@@ -127,6 +127,6 @@ def test_can_an_exercise_extend_the_table():
 
 def test_does_the_training_request_carry_the_training_split_only_and_bring_back_weights():
     sent = {f.name for f in dataclasses.fields(Train)}
-    assert {"x_train", "y_train"} <= sent and not {"x_test", "y_test"} & sent
+    assert {"inputs", "targets"} <= sent and not {"x_test", "y_test", "test_inputs", "test_targets"} & sent
     assert "state" in {f.name for f in dataclasses.fields(TrainReply)}
     assert not {"predictions", "accuracy"} & {f.name for f in dataclasses.fields(TrainReply)}

@@ -1,23 +1,28 @@
-"""Exercises: each is a specification (contract, checks, training profiles) plus a reference in ``solutions/``.
+"""Exercises: each is a specification (contract, checks, training task and profiles) plus a reference in
+``solutions/``.
 
-Adding an exercise means adding a module here that builds an ``Exercise`` and registering it below.
+Adding an exercise means adding a module here that defines ``EXERCISE``; ``registry`` finds it.
 """
 
 from __future__ import annotations
 
+import functools
+import importlib
+import pkgutil
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Callable
 
 if TYPE_CHECKING:
+    from ..tasks import TrainingTask
     from ..weights import WeightRules
 
 
 @dataclass(frozen=True)
 class TrainingProfile:
-    """A fixed-seed training budget run inside the grader, with the accuracy it must reach.
+    """A fixed-seed training budget run inside the grader, with the score it must reach.
 
-    ``threshold`` is calibrated from the reference solution (``bench/calibrate_training.py``): the lowest
-    accuracy of the reference over 20 seeds, less a margin.
+    ``threshold`` is calibrated from the reference solution (``bench/calibrate_training.py``): the reference's
+    worst score over 20 seeds, with a margin (an accuracy must not fall below it, an error must not exceed it).
     """
 
     name: str
@@ -32,32 +37,61 @@ class TrainingProfile:
 
 @dataclass(frozen=True)
 class Exercise:
+    """An exercise as the engine sees it: everything exercise-specific is declared here, nowhere in the engine."""
+
     name: str
     title: str
+    number: int  # the course's system number: the order of the demo, the command line and the tests
     parts: tuple[str, ...]  # the module-level names a submission must define
     checks: tuple = ()
     solution: str = ""  # path of the reference, relative to the repository root
     notebook: str = ""  # path of the nbgrader source notebook, relative to the repository root
+    demo_sample: str = ""  # path of the flawed sample the demo grades beside the reference
     profiles: dict = field(default_factory=dict)  # "cpu" / "gpu" -> TrainingProfile
-    classifier: str = ""  # the part the training check trains
-    training_kwargs: Callable | None = None  # training_kwargs(profile) -> the classifier's constructor arguments
+    task: TrainingTask | None = None  # what training means: data, loss, metric
+    trained: str = ""  # the part the training check trains
+    training_kwargs: Callable | None = None  # training_kwargs(profile) -> the trained part's constructor arguments
     weight_rules: WeightRules | None = None  # how the grader draws weights; None: weights.DEFAULT_RULES
     forbidden: tuple | None = None  # the built-ins students must write themselves; None: forbidden.DEFAULT_FORBIDDEN
     probes: dict = field(default_factory=dict)  # part -> probe(ctx): what the part computes (``Context.function``)
+    labelled_data: Callable[[], list] | None = None  # () -> paths of labelled data the confined child must not see
+    contracts: tuple = ()  # contract.Part of each part: the notebook's table and the interface checks
 
     def check(self, name: str):
         return next(c for c in self.checks if c.name == name)
 
 
+@functools.lru_cache(maxsize=1)
+def registry() -> dict[str, Exercise]:
+    """Every exercise, discovered once: each module of this package that defines ``EXERCISE``, by ``number``.
+
+    The demo, the command line's choices, the nbgrader tests and the student wheel iterate over this.
+    """
+    found = []
+    for info in pkgutil.iter_modules(__path__):
+        if info.name.endswith(("_hidden", "_reference")) or info.name.startswith("_"):
+            continue  # the grader's hidden checks and references (absent from a student install)
+        exercise = getattr(importlib.import_module(f"{__name__}.{info.name}"), "EXERCISE", None)
+        if isinstance(exercise, Exercise):
+            found.append(exercise)
+    return {e.name: e for e in sorted(found, key=lambda e: e.number)}
+
+
 def get_exercise(name: str) -> Exercise:
-    if name == "transformer":
-        from .transformer import EXERCISE
-    elif name == "attention_rnn":
-        from .attention_rnn import EXERCISE
-    else:
-        raise KeyError(f"unknown exercise {name!r}; known: {', '.join(names())}")
-    return EXERCISE
+    exercises = registry()
+    if name not in exercises:
+        raise KeyError(f"unknown exercise {name!r}; known: {', '.join(exercises)}")
+    return exercises[name]
 
 
 def names() -> list[str]:
-    return ["transformer", "attention_rnn"]
+    return list(registry())
+
+
+def labelled_data_paths() -> list[str]:
+    """What every exercise declares as labelled data on this machine: hidden from the confined child."""
+    paths = []
+    for exercise in registry().values():
+        if exercise.labelled_data is not None:
+            paths += [str(p) for p in exercise.labelled_data()]
+    return sorted(set(paths))

@@ -10,16 +10,20 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..checks import CheckFailure
+from ..checks import CheckFailure, CheckSet
 from ..compare import require_shape
 from ..context import Context, outputs, randn, rng
+from ..data import tweets
+from ..tasks import TrainingTask
 from . import Exercise, TrainingProfile
 from .common import (
-    Deviations, hidden_attribute, make_check, random_padding_mask, random_tokens, refuse_forbidden, require_interface,
-    training_data, with_hidden_checks,
+    Deviations, hidden_attribute, random_padding_mask, random_tokens, tweet_probes, require_interface,
+    with_hidden_checks,
 )
 
 TA, AC = "TemporalAttention", "AttentionLSTMClassifier"
+PARTS = (TA, AC)
+CHECKS = CheckSet(PARTS)
 
 HINT_FEATURE_AXIS = ("softmax over the feature axis: the scores are (B, T, 1), and a softmax over their last "
                      "axis gives 1 everywhere; take it over time (dim 1)")
@@ -51,7 +55,6 @@ def run_ta(ctx: Context, normalise: str, inputs, shapes: bool = True, **kw):
     outputs whose shapes are right)."""
     c = TA_CASE
     reply = ctx.run(TA, init_args=[c["H"]], init_kwargs={"normalise": normalise}, inputs=list(inputs), **kw)
-    refuse_forbidden(reply, TA)
     weighted, weights = outputs(reply, 2, f"{TA}.forward")
     if shapes:
         require_shape(f"weighted (normalise={normalise!r})", weighted, (c["B"], c["T"], c["H"]))
@@ -59,6 +62,7 @@ def run_ta(ctx: Context, normalise: str, inputs, shapes: bool = True, **kw):
     return reply, [weighted, weights]
 
 
+@CHECKS.check("ta.interface", TA, 2, "score = nn.Linear(hidden_dim, 1); both normalisations", kind="interface")
 def ta_interface(ctx: Context) -> None:
     c = TA_CASE
     require_interface(ctx, TA, "class", ["hidden_dim", "normalise"])
@@ -70,12 +74,14 @@ def ta_interface(ctx: Context) -> None:
         deviations.raise_any()
 
 
+@CHECKS.check("ta.shapes", TA, 3, "weighted (B, T, H) and weights (B, T), with and without a mask", kind="shapes")
 def ta_shapes(ctx: Context) -> None:
     for with_mask in (False, True):
         for normalise in ("softmax", "sigmoid"):
             run_ta(ctx, normalise, ta_inputs(1, with_mask))
 
 
+@CHECKS.check("ta.normalised", TA, 5, "softmax sums to 1 over real steps; padded steps get 0", kind="behaviour")
 def ta_normalised(ctx: Context) -> None:
     h, mask = ta_inputs(2)
     _, (_, w) = run_ta(ctx, "softmax", [h, mask])
@@ -126,7 +132,6 @@ def run_ac(ctx: Context, tokens, normalise="softmax", attention=False, shapes: b
     c = AC_CASE
     call_kwargs = {"return_attention": True} if attention else {}
     reply = ctx.run(AC, inputs=[tokens], call_kwargs=call_kwargs, **ac_init(normalise), **kw)
-    refuse_forbidden(reply, AC)
     got = outputs(reply, 2 if attention else 1, f"{AC}.forward{'(return_attention=True)' if attention else ''}")
     if shapes:
         require_shape("logits", got[0], (tokens.shape[0], c["C"]))
@@ -135,11 +140,11 @@ def run_ac(ctx: Context, tokens, normalise="softmax", attention=False, shapes: b
     return reply, got
 
 
+@CHECKS.check("ac.interface", AC, 3, "embedding (padding_idx 0), lstm1, attention, lstm2, classifier", kind="interface")
 def ac_interface(ctx: Context) -> None:
     c = AC_CASE
     require_interface(ctx, AC, "class", ["vocab_size", "num_classes", "embed_dim", "hidden_dim", "normalise"])
     reply = ctx.run(AC, call=False, **ac_init())
-    refuse_forbidden(reply, AC)
     deviations = Deviations(AC)
     deviations.module(reply, "embedding", "Embedding", num_embeddings=c["vocab"], embedding_dim=c["E"], padding_idx=0)
     deviations.module(reply, "lstm1", "LSTM", input_size=c["E"], hidden_size=c["H"], batch_first=True, num_layers=1,
@@ -153,6 +158,7 @@ def ac_interface(ctx: Context) -> None:
     deviations.raise_any()
 
 
+@CHECKS.check("ac.shapes", AC, 4, "logits (B, C); with return_attention, weights (B, T) too", kind="shapes")
 def ac_shapes(ctx: Context) -> None:
     c = AC_CASE
     for T in (c["T"], 4):
@@ -162,7 +168,7 @@ def ac_shapes(ctx: Context) -> None:
 
 
 def training_kwargs(profile: TrainingProfile) -> dict:
-    return dict(vocab_size=len(training_data().vocab), num_classes=2, **profile.model_kwargs)
+    return dict(vocab_size=tweets.task_data().info["vocab_size"], num_classes=2, **profile.model_kwargs)
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -177,41 +183,20 @@ PROFILES = {
                            epochs=3, batch_size=128, lr=1e-3, threshold=0.83, timeout=300.0),
 }
 
-CHECK_ORDER = (
-    "ta.interface",
-    "ta.shapes",
-    "ta.normalised",
-    "ta.softmax_values",
-    "ta.sigmoid_values",
-    "ta.gradients",
-    "ac.interface",
-    "ac.shapes",
-    "ac.values",
-    "ac.attention",
-    "ac.padding",
-    "ac.gradients",
-    "ac.training",
-)
-
-PUBLIC_CHECKS = (
-    make_check("ta.interface", TA, 2, "score = nn.Linear(hidden_dim, 1); both normalisations", ta_interface),
-    make_check("ta.shapes", TA, 3, "weighted (B, T, H) and weights (B, T), with and without a mask", ta_shapes),
-    make_check("ta.normalised", TA, 5, "softmax sums to 1 over real steps; padded steps get 0", ta_normalised),
-    make_check("ac.interface", AC, 3, "embedding (padding_idx 0), lstm1, attention, lstm2, classifier", ac_interface),
-    make_check("ac.shapes", AC, 4, "logits (B, C); with return_attention, weights (B, T) too", ac_shapes),
-)
-
-CHECKS = with_hidden_checks(PUBLIC_CHECKS, __name__, CHECK_ORDER)
-
 EXERCISE = Exercise(
     name="attention_rnn",
     title="Attention over an LSTM for tweet sentiment",
-    parts=(TA, AC),
-    checks=CHECKS,
+    number=1,
+    parts=PARTS,
+    checks=with_hidden_checks(CHECKS, __name__),
     solution="solutions/attention_rnn.py",
     notebook="assignments/source/attention_rnn/attention_rnn.ipynb",
+    demo_sample="assignments/samples/attention_rnn_flawed.py",
     profiles=PROFILES,
-    classifier=AC,
+    task=TrainingTask(data=tweets.task_data, loss="cross_entropy", metric="accuracy", examples="tweets",
+                      probe_inputs=tweet_probes),
+    trained=AC,
     training_kwargs=training_kwargs,
     probes=hidden_attribute(__name__, "PROBES", {}),
+    labelled_data=tweets.labelled_data_paths,
 )

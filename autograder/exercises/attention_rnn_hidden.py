@@ -16,13 +16,13 @@ from ..checks import CheckFailure
 from ..compare import max_error
 from ..context import Context
 from . import attention_rnn_reference as ref
-from .attention_rnn import (  # the public part: cases, hints and helpers
-    AC, AC_CASE, HINT_AC_MASK, HINT_FEATURE_AXIS, HINT_NO_TANH, HINT_NOT_APPLIED, HINT_PADDED_STEP, HINT_PADDING,
+from .attention_rnn import (  # the public part: its checks, cases, hints and helpers
+    CHECKS,    AC, AC_CASE, HINT_AC_MASK, HINT_FEATURE_AXIS, HINT_NO_TANH, HINT_NOT_APPLIED, HINT_PADDED_STEP, HINT_PADDING,
     HINT_SWAPPED_TO_SIGMOID, HINT_SWAPPED_TO_SOFTMAX, TA, TA_CASE, ac_case, ac_init, ac_param_shapes, run_ac, run_ta,
     ta_inputs, training_kwargs,
 )
 from .common import (
-    Classifier, GradientCase, Reference, as_inputs64, contract_params, deviates, gradient_check, judge, make_check,
+    Trainable, GradientCase, Reference, as_inputs64, contract_params, deviates, gradient_check, judge,
     random_tokens, training_check,
 )
 
@@ -102,10 +102,14 @@ def _ta_compare(ctx: Context, normalise: str, seed: int) -> None:
         judge(label, got, ta_reference(normalise, with_mask), p, as_inputs64(inputs))
 
 
+@CHECKS.check("ta.softmax_values", TA, 12,
+               "softmax over time of tanh(score(h)) matches a float64 reference",
+               kind="values", hidden=True)
 def ta_softmax_values(ctx: Context) -> None:
     _ta_compare(ctx, "softmax", 10)
 
 
+@CHECKS.check("ta.sigmoid_values", TA, 10, "sigmoid(score(h)) matches a float64 reference", kind="values", hidden=True)
 def ta_sigmoid_values(ctx: Context) -> None:
     _ta_compare(ctx, "sigmoid", 20)
 
@@ -123,14 +127,19 @@ def _ac_compare(ctx: Context, seed: int, only_weights: bool) -> None:
               as_inputs64([tokens]), ctx.base(*reference.parts), select=(index,), unknown=ctx.unknown(*reference.parts))
 
 
+@CHECKS.check("ac.values", AC, 16,
+               "logits match a float64 reference (the last real step is read)",
+               kind="values", hidden=True)
 def ac_values(ctx: Context) -> None:
     _ac_compare(ctx, 60, only_weights=False)
 
 
+@CHECKS.check("ac.attention", AC, 6, "the returned attention weights match the reference", kind="values", hidden=True)
 def ac_attention(ctx: Context) -> None:
     _ac_compare(ctx, 70, only_weights=True)
 
 
+@CHECKS.check("ac.padding", AC, 10, "appending padding does not change the logits", kind="behaviour", hidden=True)
 def ac_padding(ctx: Context) -> None:
     """Behaviour: appending padding never changes the logits. The hint names what the classifier's values match."""
     c = AC_CASE
@@ -149,6 +158,9 @@ def ac_padding(ctx: Context) -> None:
 # ---------------------------------------------------------------------------------------------------------
 # Gradients, by value against float64 autograd through the reference
 
+@CHECKS.check("ta.gradients", TA, 2,
+               "gradients of the score layer and of h through weighted match float64 autograd",
+               kind="gradients", hidden=True)
 def ta_gradients(ctx: Context) -> None:
     """From ``weighted`` alone: the score layer must learn through the re-weighted outputs, not only the weights."""
     c = TA_CASE
@@ -158,6 +170,9 @@ def ta_gradients(ctx: Context) -> None:
                                      seed=3))
 
 
+@CHECKS.check("ac.gradients", AC, 2,
+               "every parameter's gradient matches float64 autograd",
+               kind="gradients", hidden=True)
 def ac_gradients(ctx: Context) -> None:
     c = AC_CASE
     gradient_check(ctx, GradientCase(AC, AC, ac_logits_reference("softmax"), [random_tokens(90, 6, c["T"], c["vocab"])],
@@ -169,27 +184,12 @@ def ac_gradients(ctx: Context) -> None:
 # ---------------------------------------------------------------------------------------------------------
 # Training
 
-CLASSIFIER = Classifier(target=AC, contract=lambda kwargs: ac_param_shapes(ac_case(kwargs)),
+TRAINABLE = Trainable(target=AC, contract=lambda kwargs: ac_param_shapes(ac_case(kwargs)),
                         reference=lambda kwargs: ac_logits_reference(kwargs.get("normalise", "softmax")))
 
 
+@CHECKS.check("ac.training", AC, 25,
+               "trains to the calibrated test accuracy on held-out tweets",
+               kind="training", hidden=True, timeout=300.0)
 def ac_training(ctx: Context) -> None:
-    training_check(ctx, CLASSIFIER, training_kwargs(ctx.profile))
-
-
-HIDDEN_CHECKS = (
-    make_check("ta.softmax_values", TA, 12, "softmax over time of tanh(score(h)) matches a float64 reference",
-               ta_softmax_values, hidden=True),
-    make_check("ta.sigmoid_values", TA, 10, "sigmoid(score(h)) matches a float64 reference", ta_sigmoid_values,
-               hidden=True),
-    make_check("ta.gradients", TA, 2, "gradients of the score layer and of h through weighted match float64 autograd",
-               ta_gradients, hidden=True),
-    make_check("ac.values", AC, 16, "logits match a float64 reference (the last real step is read)", ac_values,
-               hidden=True),
-    make_check("ac.attention", AC, 6, "the returned attention weights match the reference", ac_attention, hidden=True),
-    make_check("ac.padding", AC, 10, "appending padding does not change the logits", ac_padding, hidden=True),
-    make_check("ac.gradients", AC, 2, "every parameter's gradient matches float64 autograd", ac_gradients,
-               hidden=True),
-    make_check("ac.training", AC, 25, "trains to the calibrated test accuracy on held-out tweets", ac_training,
-               hidden=True, training=True, timeout=300.0),
-)
+    training_check(ctx, TRAINABLE, training_kwargs(ctx.profile))

