@@ -32,6 +32,7 @@ class Context:
     device: str = "cpu"
     profile: object = None  # exercises.TrainingProfile for this device
     task: object = None  # tasks.TrainingTask of the exercise: its data, loss and metric
+    forbidden: object = None  # forbidden.ForbiddenSet of the exercise; None: the attention built-ins
     timeout: float = 60.0  # the running check's budget for one request
     artifacts: dict = field(default_factory=dict)
     weight_rules: WeightRules = DEFAULT_RULES  # how the parent draws weights (an exercise may extend the table)
@@ -78,7 +79,10 @@ class Context:
         return self.verdicts.get(check) is False
 
     def request(self, request):
-        """Carry out ``request``; a reply that used a forbidden built-in fails the check that asked for it."""
+        """Carry out ``request`` with the exercise's forbidden built-ins; a reply that used one fails the check
+        that asked for it."""
+        if self.forbidden is not None and getattr(request, "forbidden", False) is None:
+            request.forbidden = self.forbidden.as_data()
         reply = self.runner.request(request, self.timeout)
         used = getattr(reply, "forbidden", None)
         if used:

@@ -64,18 +64,54 @@ def module_shown(cls: type) -> str:
     return f"torch.nn.{cls.__name__}"
 
 
-def forbidden_from_tables(
-    functions: dict[str, str], ops: dict[str, str], modules: tuple[type, ...]
-) -> tuple[Forbidden, ...]:
-    """The static form of the runtime tables: one ``Forbidden`` per distinct attribute name, in table order."""
-    table = {**functions, **ops}
-    table.update({cls.__name__: module_shown(cls) for cls in modules})
-    return tuple(Forbidden(attribute=name, shown=shown) for name, shown in table.items())
+@dataclass(frozen=True)
+class ForbiddenSet:
+    """The built-ins one exercise asks students to write themselves, as data: it travels in every request to
+    the child (``requests.Run.forbidden``), whose watch and module scan use it, and the parent's source scan
+    takes its static form (``static``).
+
+    ``functions``: Python-level function names -> shown; ``ops``: ATen operator names -> shown; ``modules``:
+    public class names such as ``torchvision.ops.SqueezeExcitation`` -> shown. A module matches when its class,
+    or a class it derives from, has that name and comes from that top-level package (``torchvision.ops.misc``
+    defines ``torchvision.ops.SqueezeExcitation``).
+    """
+
+    functions: dict = field(default_factory=dict)
+    ops: dict = field(default_factory=dict)
+    modules: dict = field(default_factory=dict)
+
+    def static(self) -> tuple[Forbidden, ...]:
+        """One ``Forbidden`` per distinct attribute name, in table order (what the source scan looks for)."""
+        table = {**self.functions, **self.ops}
+        table.update({name.rsplit(".", 1)[-1]: shown for name, shown in self.modules.items()})
+        return tuple(Forbidden(attribute=name, shown=shown) for name, shown in table.items())
+
+    def as_data(self) -> dict:
+        return {"functions": dict(self.functions), "ops": dict(self.ops), "modules": dict(self.modules)}
+
+    @classmethod
+    def from_data(cls, data: dict | None) -> ForbiddenSet:
+        if not data:
+            return ATTENTION_BUILTINS
+        return cls(dict(data.get("functions", {})), dict(data.get("ops", {})), dict(data.get("modules", {})))
+
+    def module_shown(self, module) -> str | None:
+        """How a message names ``module``'s class if the set forbids it (or a class it derives from), else None."""
+        for cls in type(module).__mro__:
+            package = (getattr(cls, "__module__", "") or "").split(".")[0]
+            for name, shown in self.modules.items():
+                if cls.__name__ == name.rsplit(".", 1)[-1] and package == name.split(".")[0]:
+                    return shown
+        return None
 
 
-# The built-ins the existing exercises (transformer, attention_rnn) forbid; an exercise with other built-ins
-# to write (say ``torchvision.ops.SqueezeExcitation``) passes its own tuple of ``Forbidden`` to the scan.
-DEFAULT_FORBIDDEN: tuple[Forbidden, ...] = forbidden_from_tables(FORBIDDEN_FUNCTIONS, FORBIDDEN_OPS, FORBIDDEN_MODULES)
+# The built-ins the attention exercises (transformer, attention_rnn) forbid: PyTorch's own attention. Another
+# exercise declares its own set (``Exercise.forbidden``), say with ``torchvision.ops.SqueezeExcitation``.
+ATTENTION_BUILTINS = ForbiddenSet(
+    dict(FORBIDDEN_FUNCTIONS), dict(FORBIDDEN_OPS),
+    {f"torch.nn.{cls.__name__}": module_shown(cls) for cls in FORBIDDEN_MODULES},
+)
+DEFAULT_FORBIDDEN: tuple[Forbidden, ...] = ATTENTION_BUILTINS.static()
 
 
 @dataclass
@@ -90,40 +126,46 @@ class CallLog:
 
 
 class _FunctionWatch(TorchFunctionMode):
-    def __init__(self, log: CallLog):
+    def __init__(self, log: CallLog, functions: dict):
         super().__init__()
         self.log = log
+        self.functions = functions
 
     def __torch_function__(self, func, types, args=(), kwargs=None):
         name = getattr(func, "__name__", "")
-        if name in FORBIDDEN_FUNCTIONS:
-            self.log.add(FORBIDDEN_FUNCTIONS[name])
+        if name in self.functions:
+            self.log.add(self.functions[name])
         return func(*args, **(kwargs or {}))
 
 
 class _OpWatch(TorchDispatchMode):
-    def __init__(self, log: CallLog):
+    def __init__(self, log: CallLog, ops: dict):
         super().__init__()
         self.log = log
+        self.ops = ops
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
         name = func.overloadpacket.__name__ if hasattr(func, "overloadpacket") else str(func)
-        if name in FORBIDDEN_OPS:
-            self.log.add(FORBIDDEN_OPS[name])
+        if name in self.ops:
+            self.log.add(self.ops[name])
         return func(*args, **(kwargs or {}))
 
 
-def scan_modules(module, log: CallLog) -> None:
+def scan_modules(module, log: CallLog, forbidden: ForbiddenSet | None = None) -> None:
+    """Record the forbidden built-in layers among ``module``'s sub-modules."""
+    forbidden = forbidden or ATTENTION_BUILTINS
     if isinstance(module, torch.nn.Module):
         for sub in module.modules():
-            if isinstance(sub, FORBIDDEN_MODULES):
-                log.add(module_shown(type(sub)))
+            shown = forbidden.module_shown(sub)
+            if shown:
+                log.add(shown)
 
 
 @contextmanager
-def watch(log: CallLog):
+def watch(log: CallLog, forbidden: ForbiddenSet | None = None):
     """Record forbidden built-ins called inside the block into ``log``."""
+    forbidden = forbidden or ATTENTION_BUILTINS
     with ExitStack() as stack:
-        stack.enter_context(_FunctionWatch(log))
-        stack.enter_context(_OpWatch(log))
+        stack.enter_context(_FunctionWatch(log, forbidden.functions))
+        stack.enter_context(_OpWatch(log, forbidden.ops))
         yield log

@@ -102,7 +102,7 @@ BYPASSES: tuple[Bypass, ...] = (
     *_bypasses(
         _GRADER, "autograder.forbidden",
         "CallLog", "_FunctionWatch", "_OpWatch", "scan_modules", "FORBIDDEN_FUNCTIONS", "FORBIDDEN_OPS",
-        "FORBIDDEN_MODULES",
+        "FORBIDDEN_MODULES", "ForbiddenSet", "ATTENTION_BUILTINS",
     ),
 )
 # The grader's modules that run beside the submission in the child; importing or naming them is a bypass.

@@ -11,7 +11,7 @@ from typing import Sequence
 from .checks import CheckFailure, CheckResult, Report, Status
 from .context import SALT, Context
 from .exercises import Exercise, get_exercise
-from .forbidden import DEFAULT_FORBIDDEN
+from .forbidden import ATTENTION_BUILTINS
 from .forbidden_source import SourceFinding, scan_source
 from .requests import Inspect
 from .runner import ChildProcessRunner, SubmissionError, SubmissionTimeout
@@ -70,7 +70,8 @@ def _run_checks(runner, exercise: Exercise, checks, *, device, skip_training, pr
     device = device or default_device()
     profile = exercise.profiles.get("gpu" if device.startswith("cuda") else "cpu")
     report = report or Report(exercise=exercise.name, submission="")
-    ctx = Context(runner=runner, device=device, profile=profile, task=exercise.task, artifacts=report.artifacts)
+    ctx = Context(runner=runner, device=device, profile=profile, task=exercise.task, forbidden=exercise.forbidden,
+                  artifacts=report.artifacts)
     if exercise.weight_rules is not None:  # the exercise's own table of how weights are drawn
         ctx.weight_rules = exercise.weight_rules
     ctx.probes = dict(exercise.probes)
@@ -149,7 +150,7 @@ def grade_path(path: str | Path, exercise: str | Exercise, *, skip_training: boo
     limits = limits or Limits()
     if not limits.confine:
         report.notes.append(UNCONFINED_NOTE)
-    findings = scan_source(submission.cells, exercise.parts, exercise.forbidden or DEFAULT_FORBIDDEN)
+    findings = scan_source(submission.cells, exercise.parts, (exercise.forbidden or ATTENTION_BUILTINS).static())
     with ChildProcessRunner(submission, limits, use_cuda=device.startswith("cuda")) as runner:
         return run_checks(runner, exercise, checks, device=device, skip_training=skip_training, progress=progress,
                           report=report, timeout_factor=timeout_factor,

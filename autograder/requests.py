@@ -85,6 +85,7 @@ class Run:
     loss_weights: list[np.ndarray | None] | None = None
     call: bool = True
     method: str = ""  # a named method of the built module to call ("predict"); "": the module itself (forward)
+    forbidden: dict | None = None  # the exercise's forbidden.ForbiddenSet as data; None: the attention built-ins
 
 
 @message_type
@@ -126,6 +127,7 @@ class Train:
     lr: float
     seed: int
     device: str = "cpu"
+    forbidden: dict | None = None  # as in ``Run``
 
 
 @message_type
@@ -232,14 +234,14 @@ def _flatten(value) -> list:
 def _run(request: Run, namespace: dict) -> RunReply:
     import torch
 
-    from .forbidden import CallLog, watch
+    from .forbidden import CallLog, ForbiddenSet, watch
 
     target = _lookup(namespace, request.target)
     device = torch.device(request.device)
     log = CallLog()
     reply = RunReply()
     torch.manual_seed(request.seed)
-    with watch(log):
+    with watch(log, ForbiddenSet.from_data(request.forbidden)):
         if request.init_args is not None:
             obj, reply.lazy = _build(target, request, device, log)
             if request.state is not None:
@@ -283,12 +285,12 @@ def _construct(target, request: Run, log) -> object:
     """``target(*init_args, **init_kwargs)``, checked to be a module and scanned for forbidden layers."""
     import torch
 
-    from .forbidden import scan_modules
+    from .forbidden import ForbiddenSet, scan_modules
 
     obj = target(*request.init_args, **request.init_kwargs)
     if not isinstance(obj, torch.nn.Module):
         raise TypeError(f"{request.target}(...) should build an nn.Module, got {type(obj).__name__}")
-    scan_modules(obj, log)
+    scan_modules(obj, log, ForbiddenSet.from_data(request.forbidden))
     return obj
 
 
@@ -486,14 +488,14 @@ def _train(request: Train, namespace: dict) -> TrainReply:
     """Train the submission's model from its own initialisation; return its weights, not predictions."""
     import torch
 
-    from .forbidden import CallLog, scan_modules
+    from .forbidden import CallLog, ForbiddenSet, scan_modules
     from .training import fit
 
     cls = _lookup(namespace, request.target)
     torch.manual_seed(request.seed)
     model = cls(**request.init_kwargs)
     log = CallLog()
-    scan_modules(model, log)
+    scan_modules(model, log, ForbiddenSet.from_data(request.forbidden))
     if _uninitialised(model):  # lazy modules: shapes before the optimiser takes the parameters (fit does it too)
         _materialise(model, [x[: request.batch_size] for x in request.inputs], {}, torch.device(request.device))
     history = fit(model, request.inputs, request.targets, loss=request.loss, epochs=request.epochs,

@@ -66,12 +66,13 @@ METRICS = {
 
 @dataclass(frozen=True)
 class TrainingTask:
-    """An exercise's training: ``data()`` loads both splits (cached by the exercise), ``loss`` names the child's
+    """An exercise's training: ``data(name)`` loads both splits of the data set a profile names
+    (``TrainingProfile.data``; "" for the exercise's default; cached by the exercise), ``loss`` names the child's
     loss (``training.LOSSES``), ``metric`` the parent's score (``METRICS``). ``probe_inputs(seed, init_kwargs)``
     gives the few inputs on which the grader finds which forward scores the trained weights; by default, a seeded
     sample of the training inputs. ``examples`` is what one example is called in messages ("tweets")."""
 
-    data: Callable[[], TaskData]
+    data: Callable[..., TaskData]
     loss: str = "cross_entropy"
     metric: str = "accuracy"
     examples: str = "examples"
@@ -81,9 +82,14 @@ class TrainingTask:
     def scoring(self) -> Metric:
         return METRICS[self.metric]
 
-    def probes(self, seed: int, init_kwargs: dict, count: int) -> list[np.ndarray]:
+    def load(self, profile=None) -> TaskData:
+        """The data of ``profile`` (an ``exercises.TrainingProfile``), or the default data."""
+        name = getattr(profile, "data", "")
+        return self.data(name) if name else self.data()
+
+    def probes(self, seed: int, init_kwargs: dict, count: int, profile=None) -> list[np.ndarray]:
         if self.probe_inputs is not None:
             return self.probe_inputs(seed, init_kwargs)
-        data = self.data()
+        data = self.load(profile)
         picked = np.random.default_rng(seed).choice(len(data), size=min(count, len(data)), replace=False)
         return [np.ascontiguousarray(x[np.sort(picked)]) for x in data.train_inputs]

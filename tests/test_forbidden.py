@@ -43,3 +43,48 @@ def test_is_a_built_in_layer_found_among_sub_modules():
     log = CallLog()
     scan_modules(torch.nn.Sequential(torch.nn.Linear(4, 4), torch.nn.TransformerEncoderLayer(4, 2)), log)
     assert "torch.nn.TransformerEncoderLayer" in log.seen and "torch.nn.MultiheadAttention" in log.seen
+
+
+# --- each exercise declares its own forbidden built-ins -----------------------------------------------------
+
+from autograder.forbidden import ATTENTION_BUILTINS, ForbiddenSet  # noqa: E402
+from autograder.requests import Run, RunReply, execute  # noqa: E402
+
+CONV_ONLY = ForbiddenSet(modules={"torch.nn.Conv2d": "torch.nn.Conv2d"})
+
+
+class Subclassed(torch.nn.Conv2d):
+    """A student's subclass of a forbidden layer is still the layer."""
+
+
+def test_does_an_exercise_s_own_set_decide_which_layers_are_refused():
+    model = torch.nn.Sequential(Subclassed(2, 2, 1), torch.nn.MultiheadAttention(4, 2))
+    own, default = CallLog(), CallLog()
+    scan_modules(model, own, CONV_ONLY)
+    scan_modules(model, default)
+    assert own.seen == ["torch.nn.Conv2d"]  # the subclass is found; attention is allowed in this exercise
+    assert default.seen == ["torch.nn.MultiheadAttention"]
+
+
+def test_does_a_layer_of_the_same_name_from_another_package_pass():
+    class Conv2d(torch.nn.Module):  # the student's own, defined in this test module
+        def forward(self, x):
+            return x
+
+    log = CallLog()
+    scan_modules(Conv2d(), log, CONV_ONLY)
+    assert log.seen == []
+
+
+def test_does_the_set_travel_in_the_request_to_the_child():
+    namespace = {"Attend": lambda: torch.nn.MultiheadAttention(4, 2, batch_first=True)}
+
+    def attend(x):
+        return F.scaled_dot_product_attention(x, x, x)
+
+    namespace["attend"] = attend
+    x = torch.randn(2, 3, 4).numpy()
+    allowed = execute(Run(target="attend", inputs=[x], forbidden=ForbiddenSet().as_data()), namespace)
+    refused = execute(Run(target="attend", inputs=[x], forbidden=ATTENTION_BUILTINS.as_data()), namespace)
+    assert isinstance(allowed, RunReply) and allowed.forbidden == []
+    assert refused.forbidden == ["torch.nn.functional.scaled_dot_product_attention"]

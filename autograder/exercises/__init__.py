@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Callable
 
 if TYPE_CHECKING:
+    from ..forbidden import ForbiddenSet
     from ..tasks import TrainingTask
     from ..weights import WeightRules
 
@@ -33,6 +34,7 @@ class TrainingProfile:
     threshold: float
     timeout: float
     seed: int = 0
+    data: str = ""  # the data set this profile trains on (``TrainingTask.data``); "": the exercise's default
 
 
 @dataclass(frozen=True)
@@ -52,7 +54,7 @@ class Exercise:
     trained: str = ""  # the part the training check trains
     training_kwargs: Callable | None = None  # training_kwargs(profile) -> the trained part's constructor arguments
     weight_rules: WeightRules | None = None  # how the grader draws weights; None: weights.DEFAULT_RULES
-    forbidden: tuple | None = None  # the built-ins students must write themselves; None: forbidden.DEFAULT_FORBIDDEN
+    forbidden: ForbiddenSet | None = None  # the built-ins students write themselves; None: forbidden.ATTENTION_BUILTINS
     probes: dict = field(default_factory=dict)  # part -> probe(ctx): what the part computes (``Context.function``)
     labelled_data: Callable[[], list] | None = None  # () -> paths of labelled data the confined child must not see
     contracts: tuple = ()  # contract.Part of each part: the notebook's table and the interface checks

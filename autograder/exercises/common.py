@@ -24,9 +24,10 @@ from ..compare import (
     UNCOMPUTABLE, Variant, as64, close, gradient_problem, identify, largest, matching, max_error, require_close,
     require_shape, variant_grid,
 )
+from ..contract import Deviations, require_interface  # noqa: F401 - the exercises' interface checks
 from ..context import Context, outputs, randn, rng, stream_rng
 from ..param_map import ParamMap, map_params
-from ..requests import Inspect, Train
+from ..requests import Train
 from ..tasks import Metric
 from . import TrainingProfile
 
@@ -37,60 +38,6 @@ def contract_params(reply, required: dict[str, tuple], what: str) -> dict[str, t
     naming itself."""
     mapping = map_params(reply.params, reply.modules, required)
     return {name: as64(value) for name, value in mapping.values.items()}
-
-
-class Deviations:
-    """Everything an interface check finds, reported at once: missing names and wrong types and shapes together."""
-
-    def __init__(self, what: str):
-        self.what = what
-        self.found: list[str] = []
-
-    def module(self, reply, name: str, type_name: str, **attrs) -> None:
-        module = reply.modules.get(name)
-        if module is None:
-            self.found.append(f"no sub-module {name!r} (expected {type_name})")
-            return
-        if module["type"] != type_name:
-            self.found.append(f"{name} is a {module['type']}; expected {type_name}")
-            return
-        for attr, value in attrs.items():
-            got = module.get(attr)
-            if isinstance(value, float) and isinstance(got, (int, float)) and abs(got - value) < 1e-12:
-                continue
-            if isinstance(value, tuple) and got in value:
-                continue
-            if got != value:
-                wanted = " or ".join(repr(v) for v in value) if isinstance(value, tuple) else repr(value)
-                self.found.append(f"{name}.{attr} is {got!r}; expected {wanted}")
-
-    def params(self, reply, required: dict[str, tuple]) -> None:
-        missing = [name for name in required if name not in reply.params]
-        if missing:
-            self.found.append(f"no parameter(s) {', '.join(missing)} (the contract names them so)")
-        for name, shape in required.items():
-            if name in reply.params and tuple(np.shape(reply.params[name])) != tuple(shape):
-                self.found.append(f"{name} has shape {tuple(np.shape(reply.params[name]))}; expected {tuple(shape)}")
-
-    def check(self, ok: bool, message: str) -> None:
-        if not ok:
-            self.found.append(message)
-
-    def raise_any(self) -> None:
-        if self.found:
-            raise CheckFailure(f"{self.what}: " + "; ".join(self.found))
-
-
-def require_interface(ctx: Context, name: str, kind: str, params: list[str]) -> None:
-    reply = ctx.request(Inspect(names=[name]))
-    found = reply.kinds.get(name, "missing")
-    if found == "missing":
-        raise CheckFailure(f"{name} is not defined (check the spelling, and that its cell has no error)")
-    if found != kind:
-        raise CheckFailure(f"{name} should be a {kind}; it is a {found}")
-    got = reply.parameters.get(name, [])
-    if got[: len(params)] != params:
-        raise CheckFailure(f"{name} should take ({', '.join(params)}); it takes ({', '.join(got)})")
 
 
 def random_padding_mask(gen, batch: int, length: int) -> np.ndarray:
@@ -413,10 +360,10 @@ IDENTIFY_BATCH = 8  # examples in the values request that finds the function the
 SCORE_BATCH = 512  # examples per batch of the parent's forward over the held-out data
 
 
-def identify_trained(ctx: Context, trainable: Trainable, init_kwargs: dict, seed: int) -> Variant:
+def identify_trained(ctx: Context, trainable: Trainable, init_kwargs: dict, seed: int, profile=None) -> Variant:
     """Which forward scores the trained weights: a values request with drawn weights, compared with the
     reference and its known mistakes. Fails when neither matches: then nothing can score the weights."""
-    inputs = ctx.task.probes(seed, init_kwargs, IDENTIFY_BATCH)
+    inputs = ctx.task.probes(seed, init_kwargs, IDENTIFY_BATCH, profile or ctx.profile)
     reply = ctx.run(trainable.target, init_args=[], init_kwargs=init_kwargs, inputs=inputs, seed=seed)
     got = outputs(reply, 1, f"{trainable.target}.forward")
     params = contract_params(reply, trainable.contract(init_kwargs), trainable.target)
@@ -468,8 +415,8 @@ def train_and_score(ctx: Context, trainable: Trainable, init_kwargs: dict, profi
     """
     seed = profile.seed if seed is None else seed
     task = ctx.task
-    function = identify_trained(ctx, trainable, init_kwargs, seed)
-    data = task.data()
+    function = identify_trained(ctx, trainable, init_kwargs, seed, profile)
+    data = task.load(profile)
     start = time.perf_counter()
     reply = ctx.request(Train(target=trainable.target, init_kwargs=init_kwargs, inputs=list(data.train_inputs),
                               targets=data.train_targets, loss=task.loss, epochs=profile.epochs,
