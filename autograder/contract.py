@@ -144,7 +144,10 @@ def submodule_list(parts: tuple[Part, ...]) -> str:
     lines = []
     for part in parts:
         modules = [m for m in (part.builds[0].modules if part.builds else ()) if m.text]
-        words = ", ".join(f"`{m.path}` = `{m.text}`" for m in modules)
+        by_text: dict[str, list[str]] = {}  # modules built alike are named together: `norm1`, `norm2` = ...
+        for m in modules:
+            by_text.setdefault(m.text, []).append(f"`{m.path}`")
+        words = ", ".join(f"{', '.join(paths)} = `{text}`" for text, paths in by_text.items())
         if words or part.notes:
             lines.append(f"* `{part.name}`: " + "; ".join(x for x in (words, part.notes) if x))
     return "\n".join(lines)

@@ -7,7 +7,8 @@ import pytest
 import torch
 
 from autograder.checks import CheckFailure
-from autograder.exercises.common import Deviations, Reference, judge
+from autograder.contract import Deviations
+from autograder.exercises.common import Reference, judge
 from autograder.param_map import map_params
 from autograder.requests import RunReply
 

@@ -60,3 +60,14 @@ def test_are_the_training_cells_skipped_under_autograde(exercise):
     assert 'RUN_TRAINING = os.environ.get("NBGRADER_EXECUTION") != "autograde"' in source
     training = [c for c in code if c["metadata"]["nbgrader"]["grade_id"] in ("train_loop", "heatmap")]
     assert len(training) == 2 and all("if RUN_TRAINING:" in "".join(c["source"]) for c in training)
+
+
+@pytest.mark.parametrize("exercise", EXERCISES, ids=lambda e: e.name)
+def test_is_the_notebook_s_contract_table_made_from_the_contract_the_interface_checks_use(exercise):
+    from autograder.contract import contract_table, submodule_list
+
+    assert {c.name for c in exercise.contracts} == set(exercise.parts)
+    contract = next("".join(c["source"]) for c in cells(exercise)
+                    if c["metadata"].get("nbgrader", {}).get("grade_id") == "contract")
+    assert contract_table(exercise.contracts) in contract
+    assert submodule_list(exercise.contracts) in contract

@@ -39,28 +39,11 @@ imports, functions and classes are read: the training cells at the end are *not*
 names, arguments and attribute names below exactly as written.
 """)
 
-markdown("contract", r"""
-## The contract
-
+nb.contract(r"""
 Tokens are post-padded with id 0 and every tweet holds at least one real token. Masks are boolean and **`True`
 marks a real step**.
-
-| name | arguments | returns |
-| --- | --- | --- |
-| `TemporalAttention(hidden_dim, normalise="softmax")` | `forward(h (B, T, H), mask=None (B, T))` | `(weighted (B, T, H), weights (B, T))` |
-| `AttentionLSTMClassifier(vocab_size, num_classes=2, embed_dim=128, hidden_dim=64, normalise="softmax")` | `forward(tokens (B, T) long, return_attention=False)` | logits `(B, num_classes)`, or `(logits, weights (B, T))` when `return_attention` is True |
-
-* `TemporalAttention`: `score` = `nn.Linear(hidden_dim, 1)`.
-  * `"softmax"`: weights = softmax **over time** of `tanh(score(h))`; padded steps get exactly 0; the weights of
-    each tweet sum to 1.
-  * `"sigmoid"`: weights = `sigmoid(score(h))`, each step on its own; padded steps get exactly 0.
-  * `weighted = h * weights[..., None]`.
-* `AttentionLSTMClassifier`: `embedding` = `nn.Embedding(vocab_size, embed_dim, padding_idx=0)`,
-  `lstm1` = `nn.LSTM(embed_dim, hidden_dim, batch_first=True)`, `attention` =
-  `TemporalAttention(hidden_dim, normalise)`, `lstm2` = `nn.LSTM(hidden_dim, hidden_dim, batch_first=True)`,
-  `classifier` = `nn.Linear(hidden_dim, num_classes)`. The classifier reads `lstm2`'s output at each tweet's
-  **last real token** (gather it, or pack the sequences: both are fine).
 """)
+
 
 code("imports_cell", "# filled from solutions/attention_rnn.py", section="imports")
 code("check_import", "from autograder.notebook_cell import check_part  # the checks; keep this line")

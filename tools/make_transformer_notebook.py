@@ -43,35 +43,12 @@ classes: the training cells at the end are *not* rerun when grading.
 Keep the names, arguments and attribute names below exactly as written: the grader uses them.
 """)
 
-markdown("contract", r"""
-## The contract
-
+nb.contract(r"""
 Masks are boolean everywhere, and **`True` means "may attend" / "is a real token"**. Padding id is 0.
-
-| name | arguments | returns |
-| --- | --- | --- |
-| `scaled_dot_product_attention(query, key, value, mask=None)` | query `(..., Tq, d)`, key `(..., Tk, d)`, value `(..., Tk, dv)`, mask broadcastable to `(..., Tq, Tk)` | `(output (..., Tq, dv), weights (..., Tq, Tk))`, rows of weights sum to 1 over the allowed keys |
-| `MultiHeadAttention(embed_dim, num_heads, key_dim=None)` | `forward(query, key, value, mask=None)`: `(B, Tq, E)`, `(B, Tk, E)`, `(B, Tk, E)`, mask broadcastable to `(B, num_heads, Tq, Tk)` | `(output (B, Tq, E), weights (B, num_heads, Tq, Tk))` |
-| `TransformerBlock(embed_dim, num_heads, ff_dim, dropout=0.1)` | `forward(x (B, T, E), padding_mask=None (B, T))` | `(B, T, E)` |
-| `TokenAndPositionEmbedding(max_len, vocab_size, embed_dim)` | `forward(tokens (B, T) long, T <= max_len)` | `(B, T, E)` |
-| `TransformerClassifier(vocab_size, max_len, num_classes=2, embed_dim=128, num_heads=2, ff_dim=32, num_blocks=1, dropout=0.1)` | `forward(tokens (B, T) long, padding id 0)` | logits `(B, num_classes)` |
-
-Sub-modules the grader looks for:
-
-* `MultiHeadAttention`: `q_proj`, `k_proj`, `v_proj` = `nn.Linear(embed_dim, num_heads * key_dim)`,
-  `out_proj` = `nn.Linear(num_heads * key_dim, embed_dim)`; `key_dim` defaults to `embed_dim // num_heads`.
-* `TransformerBlock` (post-norm, as in the course): `attn` = `MultiHeadAttention(embed_dim, num_heads)`,
-  `ffn` = `nn.Sequential(nn.Linear(embed_dim, ff_dim), nn.ReLU(), nn.Linear(ff_dim, embed_dim))`,
-  `norm1`, `norm2` = `nn.LayerNorm(embed_dim, eps=1e-6)`, `dropout1`, `dropout2` = `nn.Dropout(dropout)`;
-  `x = norm1(x + dropout1(attn(x, x, x, mask)[0]))`, then `x = norm2(x + dropout2(ffn(x)))`.
-* `TokenAndPositionEmbedding`: `token_emb` = `nn.Embedding(vocab_size, embed_dim)`,
-  `pos_emb` = `nn.Embedding(max_len, embed_dim)`.
-* `TransformerClassifier`: `embedding`, `blocks` (an `nn.ModuleList` of `TransformerBlock`),
-  `head` = `nn.Sequential(nn.Linear(embed_dim, 20), nn.ReLU(), nn.Linear(20, num_classes))`; the blocks
-  get the padding mask `tokens != 0`, and the pooled vector is the mean over **real** tokens only.
-
+""", r"""
 Every sequence holds at least one real token.
 """)
+
 
 code("imports_cell", "# filled from solutions/transformer.py", section="imports")
 code("check_import", "from autograder.notebook_cell import check_part  # the checks; keep this line")

@@ -10,6 +10,7 @@ import json
 from pathlib import Path
 
 from autograder.authoring import sync_notebook
+from autograder.contract import contract_table, submodule_list
 from autograder.exercises import Exercise
 
 
@@ -31,6 +32,14 @@ class NotebookBuilder:
 
     def markdown(self, grade_id: str, text: str) -> None:
         self.cells.append({"cell_type": "markdown", "metadata": self._meta(grade_id), "source": text.strip("\n")})
+
+    def contract(self, before: str, after: str = "") -> None:
+        """The contract cell: ``before``, then the table and the sub-modules made from the exercise's contract
+        (``autograder.contract``, which the interface checks use too), then ``after``."""
+        parts = self.exercise.contracts
+        text = (f"## The contract\n\n{before.strip()}\n\n{contract_table(parts)}\n\n"
+                f"Sub-modules the grader looks for:\n\n{submodule_list(parts)}\n")
+        self.markdown("contract", text + (f"\n{after.strip()}\n" if after.strip() else ""))
 
     def code(self, grade_id: str, text: str, **kw) -> None:
         self.cells.append({"cell_type": "code", "execution_count": None, "metadata": self._meta(grade_id, **kw),

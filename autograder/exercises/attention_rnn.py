@@ -13,11 +13,12 @@ import numpy as np
 from ..checks import CheckFailure, CheckSet
 from ..compare import require_shape
 from ..context import Context, outputs, randn, rng
+from ..contract import Build, Module, Part, check_interface
 from ..data import tweets
 from ..tasks import TrainingTask
 from . import Exercise, TrainingProfile
 from .common import (
-    Deviations, hidden_attribute, random_padding_mask, random_tokens, tweet_probes, require_interface,
+    hidden_attribute, random_padding_mask, random_tokens, tweet_probes,
     with_hidden_checks,
 )
 
@@ -62,16 +63,26 @@ def run_ta(ctx: Context, normalise: str, inputs, shapes: bool = True, **kw):
     return reply, [weighted, weights]
 
 
+def ta_build(normalise: str) -> Build:
+    H = TA_CASE["H"]
+    return Build((H,), {"normalise": normalise},
+                 (Module("score", "Linear", {"in_features": H, "out_features": 1}, "nn.Linear(hidden_dim, 1)"),),
+                 {"score.weight": (1, H), "score.bias": (1,)})
+
+
+TA_CONTRACT = Part(
+    TA, "class", ("hidden_dim", "normalise"), 'TemporalAttention(hidden_dim, normalise="softmax")',
+    "forward(h (B, T, H), mask=None (B, T))", "`(weighted (B, T, H), weights (B, T))`",
+    (ta_build("softmax"), ta_build("sigmoid")),
+    notes='`"softmax"`: weights = softmax **over time** of `tanh(score(h))`, padded steps get exactly 0 and the '
+          'weights of each tweet sum to 1; `"sigmoid"`: weights = `sigmoid(score(h))`, each step on its own, padded '
+          'steps get exactly 0; `weighted = h * weights[..., None]`',
+)
+
+
 @CHECKS.check("ta.interface", TA, 2, "score = nn.Linear(hidden_dim, 1); both normalisations", kind="interface")
 def ta_interface(ctx: Context) -> None:
-    c = TA_CASE
-    require_interface(ctx, TA, "class", ["hidden_dim", "normalise"])
-    for normalise in ("softmax", "sigmoid"):
-        reply = ctx.run(TA, init_args=[c["H"]], init_kwargs={"normalise": normalise}, call=False)
-        deviations = Deviations(f"TemporalAttention({c['H']}, normalise={normalise!r})")
-        deviations.module(reply, "score", "Linear", in_features=c["H"], out_features=1)
-        deviations.params(reply, {"score.weight": (1, c["H"]), "score.bias": (1,)})
-        deviations.raise_any()
+    check_interface(ctx, TA_CONTRACT)
 
 
 @CHECKS.check("ta.shapes", TA, 3, "weighted (B, T, H) and weights (B, T), with and without a mask", kind="shapes")
@@ -140,22 +151,37 @@ def run_ac(ctx: Context, tokens, normalise="softmax", attention=False, shapes: b
     return reply, got
 
 
+def ac_build() -> Build:
+    c = AC_CASE
+    init = ac_init()
+    lstm = {"hidden_size": c["H"], "batch_first": True, "num_layers": 1, "bidirectional": False}
+    modules = (
+        Module("embedding", "Embedding", {"num_embeddings": c["vocab"], "embedding_dim": c["E"], "padding_idx": 0},
+               "nn.Embedding(vocab_size, embed_dim, padding_idx=0)"),
+        Module("lstm1", "LSTM", {"input_size": c["E"], **lstm}, "nn.LSTM(embed_dim, hidden_dim, batch_first=True)"),
+        Module("attention", TA, text="TemporalAttention(hidden_dim, normalise)"),
+        Module("lstm2", "LSTM", {"input_size": c["H"], **lstm}, "nn.LSTM(hidden_dim, hidden_dim, batch_first=True)"),
+        Module("classifier", "Linear", {"in_features": c["H"], "out_features": c["C"]},
+               "nn.Linear(hidden_dim, num_classes)"),
+    )
+    # its own parameters: the attention's are TemporalAttention's, checked there
+    params = {k: v for k, v in ac_param_shapes().items() if not k.startswith("attention.")}
+    return Build(tuple(init["init_args"]), init["init_kwargs"], modules, params)
+
+
+AC_CONTRACT = Part(
+    AC, "class", ("vocab_size", "num_classes", "embed_dim", "hidden_dim", "normalise"),
+    'AttentionLSTMClassifier(vocab_size, num_classes=2, embed_dim=128, hidden_dim=64, normalise="softmax")',
+    "forward(tokens (B, T) long, return_attention=False)",
+    "logits `(B, num_classes)`, or `(logits, weights (B, T))` when `return_attention` is True", (ac_build(),),
+    notes="the classifier reads `lstm2`'s output at each tweet's **last real token** (gather it, or pack the "
+          "sequences: both are fine)",
+)
+
+
 @CHECKS.check("ac.interface", AC, 3, "embedding (padding_idx 0), lstm1, attention, lstm2, classifier", kind="interface")
 def ac_interface(ctx: Context) -> None:
-    c = AC_CASE
-    require_interface(ctx, AC, "class", ["vocab_size", "num_classes", "embed_dim", "hidden_dim", "normalise"])
-    reply = ctx.run(AC, call=False, **ac_init())
-    deviations = Deviations(AC)
-    deviations.module(reply, "embedding", "Embedding", num_embeddings=c["vocab"], embedding_dim=c["E"], padding_idx=0)
-    deviations.module(reply, "lstm1", "LSTM", input_size=c["E"], hidden_size=c["H"], batch_first=True, num_layers=1,
-                      bidirectional=False)
-    deviations.module(reply, "attention", TA)
-    deviations.module(reply, "lstm2", "LSTM", input_size=c["H"], hidden_size=c["H"], batch_first=True, num_layers=1,
-                      bidirectional=False)
-    deviations.module(reply, "classifier", "Linear", in_features=c["H"], out_features=c["C"])
-    # its own parameters: the attention's are TemporalAttention's, checked there
-    deviations.params(reply, {k: v for k, v in ac_param_shapes().items() if not k.startswith("attention.")})
-    deviations.raise_any()
+    check_interface(ctx, AC_CONTRACT)
 
 
 @CHECKS.check("ac.shapes", AC, 4, "logits (B, C); with return_attention, weights (B, T) too", kind="shapes")
@@ -199,4 +225,5 @@ EXERCISE = Exercise(
     training_kwargs=training_kwargs,
     probes=hidden_attribute(__name__, "PROBES", {}),
     labelled_data=tweets.labelled_data_paths,
+    contracts=(TA_CONTRACT, AC_CONTRACT),
 )

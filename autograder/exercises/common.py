@@ -24,7 +24,6 @@ from ..compare import (
     UNCOMPUTABLE, Variant, as64, close, gradient_problem, identify, largest, matching, max_error, require_close,
     require_shape, variant_grid,
 )
-from ..contract import Deviations, require_interface  # noqa: F401 - the exercises' interface checks
 from ..context import Context, outputs, randn, rng, stream_rng
 from ..param_map import ParamMap, map_params
 from ..requests import Train

@@ -15,12 +15,13 @@ import numpy as np
 from ..checks import CheckFailure, CheckSet
 from ..compare import require_shape
 from ..context import Context, outputs, randn, rng
+from ..contract import Build, Module, Part, check_interface
 from ..data import tweets
 from ..tasks import TrainingTask
 from . import Exercise, TrainingProfile
 from .common import (
-    Deviations, contract_params, deviates, hidden_attribute, random_padding_mask, random_tokens, tweet_probes,
-    require_interface, with_hidden_checks,
+    contract_params, deviates, hidden_attribute, random_padding_mask, random_tokens, tweet_probes,
+    with_hidden_checks,
 )
 
 SDPA, MHA, BLOCK, EMBED, CLF = (
@@ -85,9 +86,16 @@ def run_sdpa(ctx: Context, inputs, shapes: bool = True):
     return reply, [out, w]
 
 
+SDPA_CONTRACT = Part(
+    SDPA, "function", ("query", "key", "value", "mask"), "scaled_dot_product_attention(query, key, value, mask=None)",
+    "query (..., Tq, d), key (..., Tk, d), value (..., Tk, dv), mask broadcastable to (..., Tq, Tk)",
+    "`(output (..., Tq, dv), weights (..., Tq, Tk))`, rows of weights sum to 1 over the allowed keys",
+)
+
+
 @CHECKS.check("sdpa.interface", SDPA, 1, "is a function taking (query, key, value, mask=None)", kind="interface")
 def sdpa_interface(ctx: Context) -> None:
-    require_interface(ctx, SDPA, "function", ["query", "key", "value", "mask"])
+    check_interface(ctx, SDPA_CONTRACT)
     run_sdpa(ctx, sdpa_inputs(0, SDPA_CASES[0]))  # callable without a mask, returning (output, weights)
 
 
@@ -135,16 +143,28 @@ def mha_init(E, H, kd):
     return dict(init_args=[E, H], init_kwargs={} if kd is None else {"key_dim": kd})
 
 
+def mha_build(E: int, H: int, kd: int | None) -> Build:
+    inner = H * (kd or E // H)
+    linear = "nn.Linear(embed_dim, num_heads * key_dim)"
+    modules = tuple(Module(n, "Linear", {"in_features": E, "out_features": inner}, linear)
+                    for n in ("q_proj", "k_proj", "v_proj"))
+    modules += (Module("out_proj", "Linear", {"in_features": inner, "out_features": E},
+                       "nn.Linear(num_heads * key_dim, embed_dim)"),)
+    return Build((E, H), {} if kd is None else {"key_dim": kd}, modules, mha_param_shapes(E, H, kd))
+
+
+MHA_CONTRACT = Part(
+    MHA, "class", ("embed_dim", "num_heads", "key_dim"), "MultiHeadAttention(embed_dim, num_heads, key_dim=None)",
+    "forward(query (B, Tq, E), key (B, Tk, E), value (B, Tk, E), mask=None)",
+    "`(output (B, Tq, E), weights (B, num_heads, Tq, Tk))`; mask broadcastable to `(B, num_heads, Tq, Tk)`",
+    tuple(mha_build(E, H, kd) for E, H, kd, *_ in MHA_CASES),
+    notes="`key_dim` defaults to `embed_dim // num_heads`",
+)
+
+
 @CHECKS.check("mha.interface", MHA, 2, "constructor and parameter names and shapes", kind="interface")
 def mha_interface(ctx: Context) -> None:
-    require_interface(ctx, MHA, "class", ["embed_dim", "num_heads", "key_dim"])
-    for E, H, kd, *_ in MHA_CASES:
-        reply = ctx.run(MHA, call=False, **mha_init(E, H, kd))
-        deviations = Deviations(f"MultiHeadAttention({E}, {H}{'' if kd is None else f', key_dim={kd}'})")
-        for name in ("q_proj", "k_proj", "v_proj", "out_proj"):
-            deviations.module(reply, name, "Linear")
-        deviations.params(reply, mha_param_shapes(E, H, kd))
-        deviations.raise_any()
+    check_interface(ctx, MHA_CONTRACT)
 
 
 def mha_inputs(seed, E, B, Tq, Tk, cross: bool):
@@ -190,23 +210,35 @@ def block_init(dropout=None):
     return dict(init_args=[c["E"], c["H"], c["ff"]], init_kwargs={"dropout": c["dropout"] if dropout is None else dropout})
 
 
+def block_build() -> Build:
+    c = BLOCK_CASE
+    E, ff = c["E"], c["ff"]
+    modules = (
+        Module("attn", MHA, text="MultiHeadAttention(embed_dim, num_heads)"),
+        Module("ffn", "Sequential", {"length": 3}, "nn.Sequential(nn.Linear(embed_dim, ff_dim), nn.ReLU(), "
+                                                   "nn.Linear(ff_dim, embed_dim))"),
+        Module("ffn.0", "Linear", {"in_features": E, "out_features": ff}),
+        Module("ffn.1", "ReLU"),
+        Module("ffn.2", "Linear", {"in_features": ff, "out_features": E}),
+        *(Module(n, "LayerNorm", {"eps": 1e-6, "normalized_shape": [E]}, "nn.LayerNorm(embed_dim, eps=1e-6)")
+          for n in ("norm1", "norm2")),
+        *(Module(n, "Dropout", {"p": c["dropout"]}, "nn.Dropout(dropout)") for n in ("dropout1", "dropout2")),
+    )
+    return Build((E, c["H"], ff), {"dropout": c["dropout"]}, modules, block_own_shapes(E, ff))
+
+
+BLOCK_CONTRACT = Part(
+    BLOCK, "class", ("embed_dim", "num_heads", "ff_dim", "dropout"),
+    "TransformerBlock(embed_dim, num_heads, ff_dim, dropout=0.1)", "forward(x (B, T, E), padding_mask=None (B, T))",
+    "`(B, T, E)`", (block_build(),),
+    notes="post-norm, as in the course: `x = norm1(x + dropout1(attn(x, x, x, mask)[0]))`, then "
+          "`x = norm2(x + dropout2(ffn(x)))`",
+)
+
+
 @CHECKS.check("block.interface", BLOCK, 2, "sub-modules attn, ffn, norm1/2 (eps 1e-6), dropout1/2", kind="interface")
 def block_interface(ctx: Context) -> None:
-    c = BLOCK_CASE
-    require_interface(ctx, BLOCK, "class", ["embed_dim", "num_heads", "ff_dim", "dropout"])
-    reply = ctx.run(BLOCK, call=False, **block_init())
-    deviations = Deviations(f"TransformerBlock({c['E']}, {c['H']}, {c['ff']}, dropout={c['dropout']})")
-    deviations.module(reply, "attn", MHA)
-    deviations.module(reply, "ffn", "Sequential")
-    deviations.module(reply, "ffn.0", "Linear", in_features=c["E"], out_features=c["ff"])
-    deviations.module(reply, "ffn.1", "ReLU")
-    deviations.module(reply, "ffn.2", "Linear", in_features=c["ff"], out_features=c["E"])
-    for n in ("norm1", "norm2"):
-        deviations.module(reply, n, "LayerNorm", eps=1e-6, normalized_shape=[c["E"]])
-    for n in ("dropout1", "dropout2"):
-        deviations.module(reply, n, "Dropout", p=c["dropout"])
-    deviations.params(reply, block_own_shapes(c["E"], c["ff"]))
-    deviations.raise_any()
+    check_interface(ctx, BLOCK_CONTRACT)
 
 
 def block_inputs(seed, with_mask: bool):
@@ -274,18 +306,26 @@ def embed_init():
     return dict(init_args=[c["max_len"], c["vocab"], c["E"]])
 
 
+def embed_build() -> Build:
+    c = EMBED_CASE
+    # padding_idx: none, or the padding id 0; any other id (1 is the out-of-vocabulary id) freezes a real token
+    modules = (Module("token_emb", "Embedding", {"num_embeddings": c["vocab"], "embedding_dim": c["E"],
+                                                 "padding_idx": (None, 0)}, "nn.Embedding(vocab_size, embed_dim)"),
+               Module("pos_emb", "Embedding", {"num_embeddings": c["max_len"], "embedding_dim": c["E"],
+                                               "padding_idx": None}, "nn.Embedding(max_len, embed_dim)"))
+    return Build((c["max_len"], c["vocab"], c["E"]), {}, modules)
+
+
+EMBED_CONTRACT = Part(
+    EMBED, "class", ("max_len", "vocab_size", "embed_dim"), "TokenAndPositionEmbedding(max_len, vocab_size, embed_dim)",
+    "forward(tokens (B, T) long, T <= max_len)", "`(B, T, E)`", (embed_build(),),
+    notes="returns `token_emb(tokens) + pos_emb(positions 0..T-1)`",
+)
+
+
 @CHECKS.check("embed.interface", EMBED, 1, "token_emb and pos_emb embeddings of the right sizes", kind="interface")
 def embed_interface(ctx: Context) -> None:
-    c = EMBED_CASE
-    require_interface(ctx, EMBED, "class", ["max_len", "vocab_size", "embed_dim"])
-    reply = ctx.run(EMBED, call=False, **embed_init())
-    deviations = Deviations(f"TokenAndPositionEmbedding({c['max_len']}, {c['vocab']}, {c['E']})")
-    # padding_idx: none, or the padding id 0; any other id (1 is the out-of-vocabulary id) freezes a real token
-    deviations.module(reply, "token_emb", "Embedding", num_embeddings=c["vocab"], embedding_dim=c["E"],
-                      padding_idx=(None, 0))
-    deviations.module(reply, "pos_emb", "Embedding", num_embeddings=c["max_len"], embedding_dim=c["E"],
-                      padding_idx=None)
-    deviations.raise_any()
+    check_interface(ctx, EMBED_CONTRACT)
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -318,24 +358,34 @@ def clf_param_shapes(case: dict = CLF_CASE) -> dict:
     return shapes
 
 
+def clf_build() -> Build:
+    c = CLF_CASE
+    init = clf_init()
+    modules = (
+        Module("embedding", EMBED, text="TokenAndPositionEmbedding(max_len, vocab_size, embed_dim)"),
+        Module("blocks", "ModuleList", {"length": c["blocks"]}, "nn.ModuleList of num_blocks TransformerBlock"),
+        *(Module(f"blocks.{i}", BLOCK) for i in range(c["blocks"])),
+        Module("head", "Sequential", {"length": 3},
+               "nn.Sequential(nn.Linear(embed_dim, 20), nn.ReLU(), nn.Linear(20, num_classes))"),
+        Module("head.0", "Linear", {"in_features": c["E"], "out_features": 20}),
+        Module("head.1", "ReLU"),
+        Module("head.2", "Linear", {"in_features": 20, "out_features": c["classes"]}),
+    )
+    params = {k: v for k, v in clf_param_shapes().items() if k.startswith("head.")}
+    return Build(tuple(init["init_args"]), init["init_kwargs"], modules, params)
+
+
+CLF_CONTRACT = Part(
+    CLF, "class", ("vocab_size", "max_len", "num_classes", "embed_dim", "num_heads", "ff_dim", "num_blocks", "dropout"),
+    "TransformerClassifier(vocab_size, max_len, num_classes=2, embed_dim=128, num_heads=2, ff_dim=32, num_blocks=1, "
+    "dropout=0.1)", "forward(tokens (B, T) long, padding id 0)", "logits `(B, num_classes)`", (clf_build(),),
+    notes="the blocks get the padding mask `tokens != 0`, and the pooled vector is the mean over **real** tokens only",
+)
+
+
 @CHECKS.check("clf.interface", CLF, 2, "embedding, blocks (ModuleList), head", kind="interface")
 def clf_interface(ctx: Context) -> None:
-    c = CLF_CASE
-    require_interface(ctx, CLF, "class", ["vocab_size", "max_len", "num_classes", "embed_dim", "num_heads", "ff_dim",
-                                   "num_blocks", "dropout"])
-    reply = ctx.run(CLF, call=False, **clf_init())
-    deviations = Deviations("TransformerClassifier")
-    deviations.module(reply, "embedding", EMBED)
-    deviations.module(reply, "blocks", "ModuleList")
-    n_blocks = len([n for n in reply.modules if n.startswith("blocks.") and n.count(".") == 1])
-    deviations.check(n_blocks == c["blocks"], f"num_blocks={c['blocks']} built {n_blocks} blocks")
-    for i in range(min(n_blocks, c["blocks"])):
-        deviations.module(reply, f"blocks.{i}", BLOCK)
-    deviations.module(reply, "head.0", "Linear", in_features=c["E"], out_features=20)
-    deviations.module(reply, "head.1", "ReLU")
-    deviations.module(reply, "head.2", "Linear", in_features=20, out_features=c["classes"])
-    deviations.params(reply, {k: v for k, v in clf_param_shapes().items() if k.startswith("head.")})
-    deviations.raise_any()
+    check_interface(ctx, CLF_CONTRACT)
 
 
 @CHECKS.check("clf.shapes", CLF, 2, "logits (B, num_classes)", kind="shapes")
@@ -381,4 +431,5 @@ EXERCISE = Exercise(
     training_kwargs=training_kwargs,
     probes=hidden_attribute(__name__, "PROBES", {}),
     labelled_data=tweets.labelled_data_paths,
+    contracts=(SDPA_CONTRACT, MHA_CONTRACT, BLOCK_CONTRACT, EMBED_CONTRACT, CLF_CONTRACT),
 )
