@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import torch
 
+from .shared_reference import sub
+
 MASK_KEEP, MASK_IGNORED = "keep", "ignored"
 
 
@@ -53,10 +55,6 @@ def temporal_attention(p, h, mask=None, *, normalise="softmax", tanh=True, axis=
     weights = torch.where(real, weights, torch.zeros_like(weights))
     weighted = h * weights[..., None] if applied else h
     return weighted, weights
-
-
-def sub(p: dict, prefix: str) -> dict:
-    return {k[len(prefix) + 1 :]: v for k, v in p.items() if k.startswith(prefix + ".")}
 
 
 def padded_embedding(weight: torch.Tensor) -> torch.Tensor:

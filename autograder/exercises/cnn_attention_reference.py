@@ -17,6 +17,8 @@ import math
 
 import torch
 
+from .shared_reference import logistic, softmax  # noqa: F401 - logistic: the sigmoid, named apart from a switch
+
 # The switches and their values; the first value of each is the contract's.
 SE_SWITCHES = {"pool": ("mean", "max"), "gate": ("sigmoid", "none"), "applied": (True, False)}
 CHANNEL_SWITCHES = {"branches": ("both", "mean", "max"), "sigmoid": ("sum", "each")}
@@ -32,17 +34,6 @@ ATTENTION_SWITCHES = {"none": {}, "se": SE_SWITCHES, "cbam": CBAM_SWITCHES, "sel
 
 def name(prefix: str, parameter: str) -> str:
     return f"{prefix}.{parameter}" if prefix else parameter
-
-
-def logistic(z: torch.Tensor) -> torch.Tensor:
-    """The sigmoid, 1 / (1 + exp(-z)) (named apart from ``channel_attention``'s ``sigmoid`` switch)."""
-    return 1.0 / (1.0 + torch.exp(-z))
-
-
-def softmax(scores: torch.Tensor, dim: int) -> torch.Tensor:
-    shifted = scores - scores.amax(dim=dim, keepdim=True)
-    e = shifted.exp()
-    return e / e.sum(dim=dim, keepdim=True)
 
 
 def conv1x1(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None) -> torch.Tensor:
