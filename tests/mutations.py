@@ -220,9 +220,27 @@ ATTENTION_RNN_FROZEN = Mutation(
 # ---------------------------------------------------------------------------------------------------------
 # Every known mistake of each exercise, graded once per test session: what it costs and where
 
-SOURCES = {"transformer": ROOT / "solutions" / "transformer.py", "attention_rnn": ATTENTION_RNN_SOLUTION}
-KNOWN = {"transformer": TRANSFORMER + REAL_WORLD + CHECK_BUGS,
-         "attention_rnn": ATTENTION_RNN + ATTENTION_RNN_CHECK_BUGS}
+@dataclass(frozen=True)
+class Cases:
+    """What the exercise-wide tests need of one exercise: every registered exercise has an entry in ``CASES``
+    (a test says so), and the tests that repeat per exercise are parametrised over it."""
+
+    solution: Path
+    known: tuple  # every known mistake, textbook and seen in published code: graded by the cascade tests
+    frozen: Mutation  # a model that cannot learn: fails the training check
+    nbgrader_bug: str  # the known mistake the nbgrader test's student makes (a name in ``known``)
+    nbgrader_hint: str  # what her feedback must name
+    noise: tuple[str, str]  # (section, line) where the nbgrader test's student adds warnings and stderr output
+
+
+CASES = {
+    "transformer": Cases(ROOT / "solutions" / "transformer.py", TRANSFORMER + REAL_WORLD + CHECK_BUGS, FROZEN_ENCODER,
+                         "no_residual", "no residual connection", ("TransformerBlock", "        mask = None\n")),
+    "attention_rnn": Cases(ATTENTION_RNN_SOLUTION, ATTENTION_RNN + ATTENTION_RNN_CHECK_BUGS, ATTENTION_RNN_FROZEN,
+                           "reads_padded_step", "reads a padded step", ("TemporalAttention", "        B, T, H = h.shape\n")),
+}
+SOURCES = {name: cases.solution for name, cases in CASES.items()}
+KNOWN = {name: cases.known for name, cases in CASES.items()}
 
 
 @functools.lru_cache(maxsize=None)

@@ -33,3 +33,24 @@ def test_does_the_readme_table_say_what_each_mistake_costs(exercise):
     table = cascade_table(exercise)
     readme = (ROOT / "README.md").read_text()
     assert table in readme, f"README.md's table for {exercise} is out of date; it should read:\n{table}"
+
+
+def test_does_every_registered_exercise_have_its_test_cases():
+    from mutations import CASES
+
+    from autograder.exercises import names
+
+    assert sorted(CASES) == sorted(names())
+
+
+@pytest.mark.parametrize("exercise", sorted(KNOWN))
+def test_does_every_check_have_a_known_mistake_that_fails_it(exercise):
+    """Graded (in process, without training): each check loses its points to at least one known mistake; the
+    training check to the model that cannot learn (``Cases.frozen``, graded with training in test_training)."""
+    from mutations import CASES
+
+    failed_somewhere = {r.name for m in KNOWN[exercise] for r in graded(exercise, m.name).results
+                        if r.points < r.max_points and r.status.value != "skipped"}
+    failed_somewhere |= set(CASES[exercise].frozen.failing)
+    unfailed = [c.name for c in get_exercise(exercise).checks if c.name not in failed_somewhere]
+    assert not unfailed, f"no known mistake of {exercise} fails {unfailed}"

@@ -20,21 +20,25 @@ from pathlib import Path
 import pytest
 
 from conftest import ROOT
-from mutations import ATTENTION_RNN, ATTENTION_RNN_SOLUTION, TRANSFORMER, mutated_source
+from mutations import CASES as EXERCISE_CASES
+from mutations import mutated_source
 
 from autograder.authoring import solution_sections
-from autograder.exercises import get_exercise
+from autograder.exercises import get_exercise, names
 
 pytestmark = pytest.mark.slow
 NOISE = "import sys, warnings\nwarnings.warn('a stray warning')\nprint('a stray message', file=sys.stderr)\n"
-CASES = {  # the bug carol makes, the hint her feedback must show, and where alice's noise goes
-    "transformer": dict(bug=next(m for m in TRANSFORMER if m.name == "no_residual"), hint="no residual connection",
-                        solution=ROOT / "solutions" / "transformer.py", section="TransformerBlock",
-                        anchor="        mask = None\n"),
-    "attention_rnn": dict(bug=next(m for m in ATTENTION_RNN if m.name == "reads_padded_step"),
-                          hint="reads a padded step", solution=ATTENTION_RNN_SOLUTION, section="TemporalAttention",
-                          anchor="        B, T, H = h.shape\n"),
-}
+
+
+def case(name: str) -> dict:
+    """The bug carol makes, the hint her feedback must show, and where alice's noise goes."""
+    cases = EXERCISE_CASES[name]
+    section, anchor = cases.noise
+    return dict(bug=next(m for m in cases.known if m.name == cases.nbgrader_bug), hint=cases.nbgrader_hint,
+                solution=cases.solution, section=section, anchor=anchor)
+
+
+CASES = {name: case(name) for name in names()}  # every registered exercise
 HOSTILE = ("dave", "erin", "frank", "grace")  # see hostile_students
 MARKER = "frank_was_here"  # a file frank's solution cell writes when it runs
 

@@ -10,6 +10,8 @@ import pytest
 
 from conftest import ROOT
 
+from autograder.exercises import names as exercise_names
+
 pytestmark = pytest.mark.slow
 sys.path.insert(0, str(ROOT / "tools"))
 
@@ -24,7 +26,8 @@ def wheel(tmp_path_factory):
 def test_does_the_wheel_leave_out_solutions_hidden_checks_and_references(wheel):
     names = zipfile.ZipFile(wheel).namelist()
     assert any(n.endswith("autograder/notebook_cell.py") for n in names)
-    assert any(n.endswith("autograder/exercises/transformer.py") for n in names)
+    for name in exercise_names():
+        assert any(n.endswith(f"autograder/exercises/{name}.py") for n in names), name
     assert not [n for n in names if "solutions" in n or "_hidden" in n or "_reference" in n or n.startswith("tests/")]
 
 
@@ -37,12 +40,13 @@ import sys, runpy
 sys.path.insert(0, {str(tmp_path / "site")!r})
 import autograder
 assert autograder.__file__.startswith({str(tmp_path)!r}), autograder.__file__
-from autograder.exercises import get_exercise
+from autograder.exercises import registry
 from autograder.notebook_cell import check_part
-for name, solution in (("transformer", "transformer.py"), ("attention_rnn", "attention_rnn.py")):
-    exercise = get_exercise(name)
+assert sorted(registry()) == {sorted(exercise_names())!r}, sorted(registry())
+for name, exercise in registry().items():
     assert not [c for c in exercise.checks if c.hidden], name
-    namespace = runpy.run_path({str(ROOT / "solutions")!r} + "/" + solution)
+    assert not exercise.probes, name  # the probes are hidden too
+    namespace = runpy.run_path({str(ROOT)!r} + "/" + exercise.solution)
     for part in exercise.parts:
         earned = check_part(name, part, namespace)
         total = sum(c.points for c in exercise.checks if c.part == part)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import pytest
 
 from conftest import ROOT, failed, grade_source_in_process
-from mutations import ATTENTION_RNN_FROZEN, ATTENTION_RNN_SOLUTION, FROZEN_ENCODER, mutated_source
+from mutations import CASES, mutated_source
 
 from autograder.context import Context
 from autograder.exercises import get_exercise, names
@@ -21,9 +21,8 @@ from autograder.grading import default_device, grade_path
 from autograder.runner import ChildProcessRunner
 from autograder.source import load_submission
 
-FROZEN = {"transformer": (FROZEN_ENCODER, ROOT / "solutions" / "transformer.py"),
-          "attention_rnn": (ATTENTION_RNN_FROZEN, ATTENTION_RNN_SOLUTION)}
-SOLUTIONS = {"transformer": ROOT / "solutions" / "transformer.py", "attention_rnn": ATTENTION_RNN_SOLUTION}
+FROZEN = {name: (cases.frozen, cases.solution) for name, cases in CASES.items()}
+SOLUTIONS = {"transformer": ROOT / "solutions" / "transformer.py", "attention_rnn": ROOT / "solutions" / "attention_rnn.py"}
 CLASSIFIER_FORWARD = {"transformer": "        padding_mask = tokens != 0  # (B, T), True = real token\n",
                       "attention_rnn": "        mask = tokens != 0  # (B, T), True = real step\n"}
 
@@ -87,7 +86,8 @@ SKIP_TRAINING = """_training.fit = lambda model, *args, **kwargs: _training.Hist
 BAG_OF_WORDS = """_real_fit = _training.fit
 
             def _fit(model, x_train, y_train, **kwargs):
-                bow = nn.EmbeddingBag(int(x_train.max()) + 1, 2, mode="mean", padding_idx=0)  # logistic regression
+                tokens = x_train[0] if isinstance(x_train, list) else x_train
+                bow = nn.EmbeddingBag(int(tokens.max()) + 1, 2, mode="mean", padding_idx=0)  # logistic regression
                 history = _real_fit(bow, x_train, y_train, **kwargs)
                 model.__dict__["bag_of_words"] = bow  # not a sub-module: not in the state the grader scores
                 return history
@@ -108,11 +108,11 @@ def test_does_patching_the_training_loop_in_the_child_fail_the_training_check(bo
     source = source.replace(init_end, init_end + PATCH.format(body=body), 1)
     report = grade_path(write("patcher.py", source), "transformer", device="cpu")
     result = training_result(report)
-    assert result.points == 0 and f"{get_exercise(name).task.scoring.short_of} the threshold" in result.message, result.message
+    assert result.points == 0 and "below the threshold" in result.message, result.message
     assert set(failed(report)) == {"clf.training"}  # everything else is the reference's
 
 
-@pytest.mark.parametrize("name", names())
+@pytest.mark.parametrize("name", sorted(CLASSIFIER_FORWARD))
 def test_does_a_classifier_matching_no_known_function_fail_the_training_check_as_unverifiable(name):
     """Whatever it would learn, the grader has no forward of its own to score it with: it says so, unrun."""
     source = with_code_in_forward(name, "        tokens = tokens.flip(1)  # reads the tweet backwards\n")
