@@ -228,7 +228,11 @@ def _describe(value) -> str:
 
 
 def _flatten(value) -> list:
-    return list(value) if isinstance(value, (tuple, list)) else [value]
+    """The tensors and other leaves of an output, depth first: ``(logits, [w1, w2])`` -> [logits, w1, w2]; the
+    structure (``_describe``) says how they were nested."""
+    if isinstance(value, (tuple, list)):
+        return [leaf for item in value for leaf in _flatten(item)]
+    return [value]
 
 
 def _run(request: Run, namespace: dict) -> RunReply:

@@ -11,7 +11,8 @@ import torch
 import torch.nn.functional as F
 
 from autograder.exercises import cnn_attention_reference as ref
-from cnn_attention_mutations_draft import CNN_ATTENTION, NO_SWITCH
+from mutations import CNN_ATTENTION_DRAFT as CNN_ATTENTION
+from mutations import CNN_ATTENTION_NO_SWITCH as NO_SWITCH
 
 ROOT = Path(__file__).resolve().parents[1]
 SOLUTION = ROOT / "solutions" / "cnn_attention.py"

@@ -512,3 +512,17 @@ def images_for(name: str) -> ImageSplit:
     for array in (split.x_train, split.y_train, split.x_test, split.y_test, split.mean, split.std):
         array.setflags(write=False)
     return split
+
+
+@functools.lru_cache(maxsize=4)
+def task_data(name: str = "digits"):
+    """Both splits of the image set ``name`` as a training task's data (``autograder.tasks.TaskData``), as
+    writable copies of the shared read-only arrays; ``info`` holds what a model's construction needs."""
+    from ..tasks import TaskData
+
+    split = images_for(name)
+    channels, height, width = split.shape
+    return TaskData(train_inputs=[np.array(split.x_train, copy=True)], train_targets=np.array(split.y_train, copy=True),
+                    test_inputs=[np.array(split.x_test, copy=True)], test_targets=np.array(split.y_test, copy=True),
+                    info={"in_channels": channels, "height": height, "width": width,
+                          "num_classes": split.num_classes, "name": split.name})
