@@ -407,6 +407,15 @@ CNN_ATTENTION_FROZEN = Mutation("cnn_frozen_features", (("pooled = x.mean((2, 3)
                                 ("cnn.training", "cnn.gradients"))
 
 
+# Correct, with the parameters created in another order (the head first): the same seed gives another
+# initialisation, which the training check's calibrated threshold must allow for.
+CNN_ATTENTION_REORDERED = Mutation("cnn_head_created_first", (
+    ("        self.head = nn.Linear(widths[-1], num_classes)\n        ### END SOLUTION", "        ### END SOLUTION"),
+    ("        channels = [in_channels, *widths]\n",
+     "        channels = [in_channels, *widths]\n        self.head = nn.Linear(widths[-1], num_classes)\n"),
+), ())
+
+
 # ---------------------------------------------------------------------------------------------------------
 # Every known mistake of each exercise, graded once per test session: what it costs and where
 
