@@ -16,10 +16,13 @@ CASES = [(exercise, m) for exercise, mutations in KNOWN.items() for m in mutatio
 @pytest.mark.parametrize("exercise, mutation", CASES, ids=[f"{e}-{m.name}" for e, m in CASES])
 def test_does_a_known_mistake_cost_only_in_its_own_parts(exercise, mutation):
     report = graded(exercise, mutation.name)
+    assert not report.grader_errors, report.grader_errors
     spec = get_exercise(exercise)
     allowed = set(mutation.parts) or {spec.check(name).part for name in mutation.failing}
     lost = lost_points(report)
     assert lost, f"{mutation.name} loses nothing"
+    assert report.score > 0  # a mistake in one part leaves the parts that do not use it alone
+    assert all(r.message for r in report.results if r.points < r.max_points), f"{mutation.name}: a check failed silently"
     assert set(lost) <= allowed, f"{mutation.name} also costs points in {sorted(set(lost) - allowed)}"
     failing = {r.name for r in report.results if r.points < r.max_points}
     assert set(mutation.failing) <= failing, f"{mutation.name} should fail {sorted(set(mutation.failing) - failing)}"
@@ -45,10 +48,13 @@ def test_does_every_registered_exercise_have_its_test_cases():
 
 @pytest.mark.parametrize("exercise", sorted(KNOWN))
 def test_does_every_check_have_a_known_mistake_that_fails_it(exercise):
-    """Graded (in process, without training): each check loses its points to at least one known mistake; the
-    training check to the model that cannot learn (``Cases.frozen``, graded with training in test_training)."""
+    """Declared and graded (in process, without training): each check loses its points to at least one known
+    mistake; the training check to the model that cannot learn (``Cases.frozen``, graded with training in
+    test_training)."""
     from mutations import CASES
 
+    declared = {name for m in KNOWN[exercise] for name in m.failing} | set(CASES[exercise].frozen.failing)
+    assert {c.name for c in get_exercise(exercise).checks} <= declared
     failed_somewhere = {r.name for m in KNOWN[exercise] for r in graded(exercise, m.name).results
                         if r.points < r.max_points and r.status.value != "skipped"}
     failed_somewhere |= set(CASES[exercise].frozen.failing)
