@@ -3,7 +3,6 @@ points (with the right named hint) for each known mistake?"""
 
 from __future__ import annotations
 
-
 from conftest import TESTS, failed, grade_source_in_process, stub_source
 from mutations import ATTENTION_RNN_SOLUTION
 
