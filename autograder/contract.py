@@ -67,6 +67,9 @@ class Deviations:
         if module is None:
             self.found.append(f"no sub-module {name!r} (expected {type_name})")
             return
+        if not isinstance(module, dict) or not isinstance(module.get("type"), str):
+            self.found.append(f"the description of {name} could not be read")
+            return
         if module["type"] != type_name:
             self.found.append(f"{name} is a {module['type']}; expected {type_name}")
             return

@@ -8,6 +8,8 @@ submission's entries map onto the contract's. ``map_params`` tries, for each con
 2. (after 3 and 4) the one unclaimed entry of the same shape with the same last name (``weight``, ``bias``) in a
    sibling module whose name plays no other role (``proj.weight`` for ``out_proj.weight``, not for
    ``q_proj.weight``), or a bare parameter named as the contract's module (``pos_emb`` for ``pos_emb.weight``);
+   then the one such entry nested in a container of the same scope (``mlp.0.weight`` for ``fc1.weight``), taken
+   by the first unmapped contract entry it fits (a contract lists its own layers before optional ones);
 3. a fused entry: the first contract entries of one scope with the same last name and shape
    (``q_proj.weight``, ``k_proj.weight``, ``v_proj.weight``) and exactly one spare entry of that scope, with
    that last name, as tall as all of them together (``c_attn.weight``): its rows are split in the contract's
@@ -98,6 +100,16 @@ def map_params(params: dict, modules: dict, required: dict[str, tuple]) -> Param
                                           and role(n.rpartition(".")[0].rpartition(".")[2]) in (None, wanted)))]
         if len(candidates) == 1:
             assign(name, params[candidates[0]], Piece(candidates[0]))
+    for name, shape in required.items():  # 2b: a layer nested in a container of the same scope (mlp.0 for fc1)
+        if name in result.values:
+            continue
+        scope, local = _scope(name), name.rpartition(".")[2]
+        wanted = role(name.rpartition(".")[0].rpartition(".")[2])
+        nested = [n for n in spare if n not in claimed and n.rpartition(".")[2] == local
+                  and tuple(np.shape(params[n])) == tuple(shape) and _scope(n).startswith(f"{scope}." if scope else "")
+                  and _scope(n) != scope and role(n.rpartition(".")[0]) in (None, wanted)]
+        if len(nested) == 1:  # taken by the first contract entry it fits: the contract lists its own layers first
+            assign(name, params[nested[0]], Piece(nested[0]))
     for name, shape in required.items():
         if name in result.values:
             continue

@@ -105,6 +105,9 @@ class RunReply:
     # The state entries that had no shape until a first call (lazy modules): their shapes are those of this
     # request's inputs (or of the probe inputs, see ``_probes``, when it had none).
     lazy: list[str] = field(default_factory=list)
+    # Entries that are another entry's very tensor (one module registered under two names): name -> the first
+    # name it was found under. The parent draws each tensor once and sends it under every name.
+    aliases: dict[str, str] = field(default_factory=dict)
     param_grads: dict[str, np.ndarray | None] = field(default_factory=dict)  # name -> gradient, None if none
     input_grads: list[np.ndarray | None] = field(default_factory=list)  # per input: gradient, None if none
     forbidden: list = field(default_factory=list)
@@ -421,6 +424,11 @@ def _output_array(part) -> np.ndarray | None:
 
 def _describe_state(obj, reply: RunReply) -> None:
     """What the parent needs to draw weights and check the structure: the state, its buffers, the modules."""
+    first: dict[int, str] = {}
+    for name, tensor in obj.state_dict(keep_vars=True).items():
+        canonical = first.setdefault(id(tensor), name)
+        if canonical != name:
+            reply.aliases[name] = canonical
     reply.params = {k: _array(v, f"state entry {k}") for k, v in obj.state_dict().items()}
     reply.buffers = [name for name, _ in obj.named_buffers() if name in reply.params]
     reply.modules = {name: _describe_module(m) for name, m in obj.named_modules()}

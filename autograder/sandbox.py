@@ -347,8 +347,10 @@ class Sandbox:
         runtime = _runtime_dirs()
         for directory in runtime:
             cmd += ["--ro-bind", directory, directory]
+        mounted = runtime + [d for d in SYSTEM_DIRS if os.path.isdir(d) and not os.path.islink(d)]
         for path in hidden_paths():
-            if any(path.startswith(d + os.sep) for d in runtime):
+            real = os.path.realpath(path)
+            if any(path.startswith(d + os.sep) or real.startswith(d + os.sep) for d in mounted):
                 cmd += (["--tmpfs", path, "--remount-ro", path] if os.path.isdir(path)
                         else ["--ro-bind", "/dev/null", path])
         cmd += ["--size", str(self.limits.tmp_bytes), "--tmpfs", WORK]  # in memory: no host disk is written

@@ -140,7 +140,14 @@ def draw_weights(metadata, rules: WeightRules, identity: str, seed: int, salt: i
     """
     drawn = DrawnWeights()
     buffers = set(metadata.buffers)
+    aliases = getattr(metadata, "aliases", None) or {}
     for name, value in metadata.params.items():
+        canonical = aliases.get(name) if isinstance(aliases.get(name), str) else None
+        if canonical in drawn.state:  # the same tensor under another name: the same values
+            drawn.state[name] = drawn.state[canonical]
+            if canonical in drawn.params:
+                drawn.params[name] = drawn.params[canonical]
+            continue
         arr = np.asarray(value)
         owner, _, local = name.rpartition(".")
         module = metadata.modules.get(owner)

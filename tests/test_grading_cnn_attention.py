@@ -112,6 +112,10 @@ ALTERNATIVES = {
     "key_bias_left_out": (("k = self.key(x).view(B, -1, N)", "k = F.conv2d(x, self.key.weight).view(B, -1, N)"),),
     "key_bias_times_zero": (("k = self.key(x).view(B, -1, N)",
                              "k = F.conv2d(x, self.key.weight, self.key.bias * 0).view(B, -1, N)"),),
+    # an odd kernel's k // 2 zero padding, written as padding="same"
+    "padding_same": (("nn.Conv2d(2, 1, kernel_size, padding=kernel_size // 2, bias=False)",
+                      'nn.Conv2d(2, 1, kernel_size, padding="same", bias=False)'),
+                     ("nn.Conv2d(c_in, width, 3, padding=1)", 'nn.Conv2d(c_in, width, 3, padding="same")')),
 }
 
 
@@ -119,6 +123,36 @@ ALTERNATIVES = {
 def test_does_a_correct_implementation_written_differently_score_full_marks(name):
     report = grade_source_in_process(source(Mutation(name, ALTERNATIVES[name], ())), exercise="cnn_attention")
     assert failed(report).keys() == {TRAINING}, {k: v.message for k, v in failed(report).items()}
+
+
+# One module under two names: the shared MLP also wrapped in a Sequential (its tensors are drawn once, sent under
+# both names); and the common CBAM style of one Sequential MLP and no fc1, fc2 (a naming deviation: the interface
+# only, the values mapped by shape).
+SEQUENTIAL_ALIAS = (
+    ("        self.fc2 = nn.Conv2d(hidden, channels, 1)  # one MLP, shared by both descriptors\n",
+     "        self.fc2 = nn.Conv2d(hidden, channels, 1)  # one MLP, shared by both descriptors\n"
+     "        self.mlp = nn.Sequential(self.fc1, nn.ReLU(), self.fc2)\n"),
+    ("avg_out = self.fc2(F.relu(self.fc1(avg_desc)))", "avg_out = self.mlp(avg_desc)"),
+    ("max_out = self.fc2(F.relu(self.fc1(max_desc)))", "max_out = self.mlp(max_desc)"),
+)
+SEQUENTIAL_ONLY = (
+    ("        self.fc1 = nn.Conv2d(channels, hidden, 1)\n        self.fc2 = nn.Conv2d(hidden, channels, 1)  # one MLP",
+     "        self.mlp = nn.Sequential(nn.Conv2d(channels, hidden, 1), nn.ReLU(), nn.Conv2d(hidden, channels, 1))  # one MLP"),
+    ("avg_out = self.fc2(F.relu(self.fc1(avg_desc)))", "avg_out = self.mlp(avg_desc)"),
+    ("max_out = self.fc2(F.relu(self.fc1(max_desc)))", "max_out = self.mlp(max_desc)"),
+)
+
+
+def test_does_a_module_registered_under_two_names_score_full_marks():
+    report = grade_source_in_process(source(Mutation("alias", SEQUENTIAL_ALIAS, ())), exercise="cnn_attention")
+    assert failed(report).keys() == {TRAINING}, {k: v.message for k, v in failed(report).items()}
+
+
+def test_does_one_sequential_mlp_cost_the_interface_only_without_a_two_mlp_hint():
+    report = grade_source_in_process(source(Mutation("sequential", SEQUENTIAL_ONLY, ())), exercise="cnn_attention")
+    lost = failed(report)
+    assert lost.keys() == {"channel.interface", TRAINING}, {k: v.message for k, v in lost.items()}
+    assert lost["channel.interface"].hint is None and "no sub-module 'fc1'" in lost["channel.interface"].message
 
 
 # Linear layers where the contract has 1x1 convolutions: the same map of the channels, charged by the interface

@@ -48,6 +48,30 @@ def test_are_the_solutions_tests_and_labels_unreadable_from_the_child(write, sol
     assert lost_parts(report) == set(), [r.message for r in report.results if r.points < r.max_points]
 
 
+def test_is_every_exercise_s_labelled_data_unreadable_from_the_child(write, solution_text):
+    """Whatever each registered exercise declares as labelled data (tweets, digits, MNIST-5k, Fashion-MNIST where
+    installed, under the environment or under /usr), the child finds it empty or unreadable."""
+    from autograder.exercises import labelled_data_paths
+
+    paths = labelled_data_paths()
+    assert any("digits" in p for p in paths) and any("corpora" in p for p in paths)
+    reader = (f"import os\n"
+              f"for p in {paths!r}:\n"
+              f"    if os.path.isdir(p):\n"
+              f"        found = [os.path.join(r, f) for r, _, fs in os.walk(p) for f in fs]\n"
+              f"        if found:\n"
+              f"            raise RuntimeError('found ' + found[0])\n"
+              f"    elif os.path.exists(p):\n"
+              f"        try:\n"
+              f"            data = open(p, 'rb').read(16)\n"
+              f"        except OSError:\n"
+              f"            data = b''\n"
+              f"        if data:\n"
+              f"            raise RuntimeError('read ' + p)")
+    report = grade(write, "reader.py", with_code(solution_text, SDPA_BODY, reader.replace("\n", "\n    ")))
+    assert lost_parts(report) == set(), [r.message for r in report.results if r.points < r.max_points]
+
+
 def test_are_writes_outside_the_work_directory_refused(write, solution_text, tmp_path):
     """Its own directory is writable; the Python environment is read-only; the grader's /tmp is not even there
     (the sandbox has a private one)."""

@@ -130,3 +130,25 @@ def test_does_the_training_request_carry_the_training_split_only_and_bring_back_
     assert {"inputs", "targets"} <= sent and not {"x_test", "y_test", "test_inputs", "test_targets"} & sent
     assert "state" in {f.name for f in dataclasses.fields(TrainReply)}
     assert not {"predictions", "accuracy"} & {f.name for f in dataclasses.fields(TrainReply)}
+
+
+def test_is_a_tensor_registered_under_two_names_drawn_once():
+    """One module under two names (``self.mlp = nn.Sequential(self.fc1, ...)``): the child reports the alias, the
+    parent draws the tensor once and sends it under both names, so whichever the child loads last, the values are
+    the reference's."""
+    from autograder.protocol import decode, encode
+    from autograder.requests import Run, execute
+    from autograder.weights import DEFAULT_RULES, draw_weights
+
+    class Aliased(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc1 = nn.Linear(3, 4)
+            self.mlp = nn.Sequential(self.fc1, nn.ReLU())
+
+    reply = execute(Run(target="Aliased", init_args=[], call=False), {"Aliased": Aliased})
+    assert reply.aliases == {"mlp.0.weight": "fc1.weight", "mlp.0.bias": "fc1.bias"}
+    assert decode(encode(reply)).aliases == reply.aliases
+    drawn = draw_weights(reply, DEFAULT_RULES, "Aliased", seed=0, salt=0)
+    assert np.array_equal(drawn.state["mlp.0.weight"], drawn.state["fc1.weight"])
+    assert torch.equal(drawn.params["mlp.0.bias"], drawn.params["fc1.bias"])

@@ -179,8 +179,10 @@ def cnn_case(init_kwargs: dict) -> dict:
 # --- the contract ---------------------------------------------------------------------------------------------
 
 def conv_module(path: str, c_in: int, c_out: int, kernel: int, padding: int, bias: bool, text: str) -> Module:
+    """A stride-1 convolution; for an odd kernel with k // 2 padding, ``padding="same"`` is the same layer."""
+    allowed = (padding, "same") if kernel % 2 == 1 and padding == kernel // 2 else padding
     return Module(path, "Conv2d", dict(in_channels=c_in, out_channels=c_out, kernel_size=kernel, stride=1,
-                                       padding=padding, dilation=1, groups=1, bias=bias), text)
+                                       padding=allowed, dilation=1, groups=1, bias=bias), text)
 
 
 def mlp_modules(channels: int, reduction: int) -> tuple[Module, ...]:
@@ -325,8 +327,11 @@ def se_range(ctx: Context) -> None:
 
 
 def extra_convolutions(ctx: Context, build: Build, part: str) -> list[str]:
-    """The convolution and linear layers of ``part`` built as ``build`` beyond the contract's ``fc1``, ``fc2``."""
+    """The convolution and linear layers of ``part`` built as ``build`` beyond the contract's ``fc1``, ``fc2``, when
+    it has those two (a module registered twice is listed once); none when it has not (a renamed MLP)."""
     reply = ctx.run(part, init_args=list(build.args), init_kwargs=dict(build.kwargs), call=False)
+    if not {"fc1", "fc2"} <= set(reply.modules):
+        return []
     return [name for name, m in reply.modules.items()
             if isinstance(m, dict) and m.get("type") in ("Conv2d", "Linear", "Conv1d") and name not in ("fc1", "fc2")]
 
@@ -342,7 +347,7 @@ def channel_interface(ctx: Context) -> None:
         failure = exc
     build = CHANNEL_CONTRACT.builds[0]
     extra = extra_convolutions(ctx, build, CHANNEL)
-    if extra:
+    if extra:  # fc1 and fc2 as the contract has them, and more layers: a second MLP
         before = f"{failure.message}; " if failure is not None else f"{build.label(CHANNEL)}: "
         raise CheckFailure(f"{before}layers beyond fc1 and fc2: {', '.join(extra)}", hint=HINT_CHANNEL_TWO_MLPS)
     if failure is not None:
@@ -422,11 +427,13 @@ def cbam_interface(ctx: Context) -> None:
     reply = ctx.run(CBAM, init_args=list(build.args), init_kwargs=dict(build.kwargs), call=False)
     problems = []
     C, r, k = build.args[0], build.kwargs["reduction"], build.kwargs["kernel_size"]
-    fc1 = reply.modules.get("channel.fc1", {})
+    fc1 = reply.modules.get("channel.fc1")
+    fc1 = fc1 if isinstance(fc1, dict) else {}
     if not ctx.failed("channel.interface") and fc1.get("out_channels") != hidden(C, r):
         problems.append(f"channel.fc1 has {fc1.get('out_channels')} output channels; with reduction={r} it must have "
                         f"{hidden(C, r)}: pass reduction on to ChannelAttention")
-    conv = reply.modules.get("spatial.conv", {})
+    conv = reply.modules.get("spatial.conv")
+    conv = conv if isinstance(conv, dict) else {}
     if not ctx.failed("spatial.interface") and conv.get("kernel_size") != [k, k]:
         problems.append(f"spatial.conv has kernel_size {conv.get('kernel_size')}; expected [{k}, {k}]: pass "
                         "kernel_size on to SpatialAttention")
