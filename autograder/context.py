@@ -24,6 +24,7 @@ from .weights import DEFAULT_RULES, DrawnWeights, WeightRules, draw_weights
 
 
 FORBIDDEN_HELP = "this exercise asks you to write it yourself"
+MAX_STATE_BYTES = 256 << 20  # the largest state one construction's description may hold (the exercises' are MiBs)
 
 
 @dataclass
@@ -142,6 +143,10 @@ class Context:
             reply = self.request(Run(target=target, init_args=list(init_args), init_kwargs=dict(init_kwargs or {}),
                                      inputs=list(inputs or []), call_kwargs=dict(call_kwargs or {}), call=False,
                                      device=self.device))
+            size = sum(np.asarray(v).nbytes for v in reply.params.values())
+            if size > MAX_STATE_BYTES:  # every description is kept for the grading: bound what one may hold
+                raise CheckFailure(f"{target}(...) holds {size / 2**20:.0f} MiB of parameters and buffers; the "
+                                   f"grader describes at most {MAX_STATE_BYTES >> 20} MiB per module")
             self.constructions[key] = reply
             if not reply.lazy:  # the same for every input: later calls need no request
                 self.constructions[base] = reply

@@ -347,6 +347,16 @@ CNN_ATTENTION = (
     named("self_scaled", ("self.values", "self.weights")),
 )
 
+# The bottleneck MLP without its ReLU (the grader's weights give its hidden units both signs): the part's values
+# check names it, and the composites built on it are judged on the function it computes.
+CNN_ATTENTION_NO_RELU = (
+    Mutation("se_no_relu", (("weights = torch.sigmoid(self.fc2(F.relu(self.fc1(squeezed))))",
+                             "weights = torch.sigmoid(self.fc2(self.fc1(squeezed)))"),), ("se.values",), "no ReLU"),
+    Mutation("channel_no_relu", (("avg_out = self.fc2(F.relu(self.fc1(avg_desc)))", "avg_out = self.fc2(self.fc1(avg_desc))"),
+                                 ("max_out = self.fc2(F.relu(self.fc1(max_desc)))", "max_out = self.fc2(self.fc1(max_desc))")),
+             ("channel.values",), "no ReLU"),
+)
+
 # One bug for each check that the named mistakes do not already catch: every check has a submission failing it.
 CNN_ATTENTION_CHECK_BUGS = (
     Mutation("se_fc2_without_bias", (("self.fc2 = nn.Conv2d(hidden, channels, 1)\n",
@@ -437,7 +447,8 @@ CASES = {
                          "no_residual", "no residual connection", ("TransformerBlock", "        mask = None\n")),
     "attention_rnn": Cases(ATTENTION_RNN_SOLUTION, ATTENTION_RNN + ATTENTION_RNN_CHECK_BUGS, ATTENTION_RNN_FROZEN,
                            "reads_padded_step", "reads a padded step", ("TemporalAttention", "        B, T, H = h.shape\n")),
-    "cnn_attention": Cases(CNN_ATTENTION_SOLUTION, CNN_ATTENTION + CNN_ATTENTION_CHECK_BUGS, CNN_ATTENTION_FROZEN,
+    "cnn_attention": Cases(CNN_ATTENTION_SOLUTION, CNN_ATTENTION + CNN_ATTENTION_NO_RELU + CNN_ATTENTION_CHECK_BUGS,
+                           CNN_ATTENTION_FROZEN,
                            "cbam_parallel", "in parallel", ("SqueezeExcitation", "        B, C, H, W = x.shape\n")),
 }
 SOURCES = {name: cases.solution for name, cases in CASES.items()}

@@ -152,3 +152,21 @@ def test_is_a_tensor_registered_under_two_names_drawn_once():
     drawn = draw_weights(reply, DEFAULT_RULES, "Aliased", seed=0, salt=0)
     assert np.array_equal(drawn.state["mlp.0.weight"], drawn.state["fc1.weight"])
     assert torch.equal(drawn.params["mlp.0.bias"], drawn.params["fc1.bias"])
+
+
+def test_is_a_module_holding_a_huge_state_refused_with_a_message():
+    """Descriptions are kept for the whole grading: one holding more than MAX_STATE_BYTES fails its check, so that
+    ballast cannot exhaust the grader's memory."""
+    import pytest
+
+    from autograder.checks import CheckFailure
+    from autograder.context import MAX_STATE_BYTES, Context
+
+    class Ballast(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.register_buffer("ballast", torch.zeros(MAX_STATE_BYTES // 4 + 1))
+
+    ctx = Context(runner=InProcessRunner({"Ballast": Ballast}))
+    with pytest.raises(CheckFailure, match="MiB of parameters and buffers"):
+        ctx.metadata("Ballast", [])

@@ -36,6 +36,7 @@ CHECKS = CheckSet(PARTS)
 HINT_SE_MAX_POOL = ("max pooling instead of the mean: SE squeezes each channel to its mean over H, W "
                     "(x.mean((2, 3), keepdim=True))")
 HINT_SE_NO_SIGMOID = "no sigmoid: SE's weights are sigmoid(fc2(relu(fc1(squeezed)))), one gate in (0, 1) per channel"
+HINT_NO_RELU = "no ReLU in the bottleneck MLP: fc2(relu(fc1(d))), the ReLU between the two 1x1 convolutions"
 HINT_SE_NOT_APPLIED = "the weights are computed but not applied: out = x * weights (each channel rescaled by its gate)"
 HINT_CHANNEL_NO_MAX = ("max branch missing: CBAM's channel attention sums the shared MLP's outputs for the mean and "
                        "for the max over H, W: sigmoid(mlp(mean) + mlp(max))")

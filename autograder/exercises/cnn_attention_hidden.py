@@ -27,7 +27,7 @@ from .cnn_attention import (  # the public part: its checks, cases, hints and he
     CBAM, CBAM_CASES, CHANNEL, CHECKS, CLASSES, CNN, CNN_CASES, GATE_CASES, HINT_CBAM_PARALLEL,
     HINT_CBAM_SPATIAL_FIRST, HINT_CHANNEL_NO_MAX, HINT_CHANNEL_NO_MEAN, HINT_CHANNEL_SIGMOID_EACH,
     HINT_CHANNEL_TWO_MLPS, HINT_CNN_DISCARDED, HINT_CNN_MAX_HEAD, HINT_CNN_POOL_FIRST, HINT_SE_MAX_POOL,
-    HINT_SE_NO_SIGMOID, HINT_SE_NOT_APPLIED, HINT_SELF_COLUMN, HINT_SELF_GAMMA, HINT_SELF_SCALED,
+    HINT_SE_NO_SIGMOID, HINT_NO_RELU, HINT_SE_NOT_APPLIED, HINT_SELF_COLUMN, HINT_SELF_GAMMA, HINT_SELF_SCALED,
     HINT_SELF_SOFTMAX_QUERIES, HINT_SELF_SWAPPED, HINT_SPATIAL_NO_SIGMOID, HINT_SPATIAL_SWAPPED, SE, SELF,
     SELF_CASES, SPATIAL, SPATIAL_CASES, attention_outputs, cbam_params, cnn_case, cnn_images, cnn_kwargs,
     cnn_params, feature_maps, label, mlp_params, run_module, self_params, spatial_params, training_kwargs,
@@ -41,9 +41,9 @@ from .common import (
 # The known mistakes of each part, as switches of the reference
 
 SE_SWITCHES = {"pool": [("max", HINT_SE_MAX_POOL)], "gate": [("none", HINT_SE_NO_SIGMOID)],
-               "applied": [(False, HINT_SE_NOT_APPLIED)]}
+               "applied": [(False, HINT_SE_NOT_APPLIED)], "relu": [(False, HINT_NO_RELU)]}
 CHANNEL_SWITCHES = {"branches": [("mean", HINT_CHANNEL_NO_MAX), ("max", HINT_CHANNEL_NO_MEAN)],
-                    "sigmoid": [("each", HINT_CHANNEL_SIGMOID_EACH)],
+                    "sigmoid": [("each", HINT_CHANNEL_SIGMOID_EACH)], "relu": [(False, HINT_NO_RELU)],
                     # the second MLP serves the max descriptor, or the mean's (computable where it exists)
                     "mlps": [("two_max", HINT_CHANNEL_TWO_MLPS), ("two_mean", HINT_CHANNEL_TWO_MLPS)]}
 SPATIAL_SWITCHES = {"order": [("max_mean", HINT_SPATIAL_SWAPPED)], "gate": [("none", HINT_SPATIAL_NO_SIGMOID)]}
@@ -93,12 +93,12 @@ def _second_mlp(p: dict, d: torch.Tensor, prefix: str) -> torch.Tensor:
     return ref.conv1x1(h.clamp(min=0.0), p[ref.name(prefix, f"{SECOND[1]}.weight")], p[ref.name(prefix, f"{SECOND[1]}.bias")])
 
 
-def channel_attention(p, x, *, mlps="one", prefix="", branches="both", sigmoid="sum"):
+def channel_attention(p, x, *, mlps="one", prefix="", branches="both", sigmoid="sum", relu=True):
     """The reference's channel attention; ``mlps="two_max"`` (``"two_mean"``): the max (mean) descriptor goes
     through a second MLP (``fc1_max``, ``fc2_max``) instead of the shared one."""
     if mlps == "one":
-        return ref.channel_attention(p, x, branches=branches, sigmoid=sigmoid, prefix=prefix)
-    shared, second = (lambda d: ref.mlp(p, d, prefix)), (lambda d: _second_mlp(p, d, prefix))
+        return ref.channel_attention(p, x, branches=branches, sigmoid=sigmoid, relu=relu, prefix=prefix)
+    shared, second = (lambda d: ref.mlp(p, d, prefix, relu)), (lambda d: _second_mlp(p, d, prefix))
     mean_mlp, max_mlp = (shared, second) if mlps == "two_max" else (second, shared)
     outs = []
     if branches in ("both", "mean"):

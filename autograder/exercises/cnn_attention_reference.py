@@ -20,8 +20,8 @@ import torch
 from .shared_reference import logistic, softmax  # noqa: F401 - logistic: the sigmoid, named apart from a switch
 
 # The switches and their values; the first value of each is the contract's.
-SE_SWITCHES = {"pool": ("mean", "max"), "gate": ("sigmoid", "none"), "applied": (True, False)}
-CHANNEL_SWITCHES = {"branches": ("both", "mean", "max"), "sigmoid": ("sum", "each")}
+SE_SWITCHES = {"pool": ("mean", "max"), "gate": ("sigmoid", "none"), "applied": (True, False), "relu": (True, False)}
+CHANNEL_SWITCHES = {"branches": ("both", "mean", "max"), "sigmoid": ("sum", "each"), "relu": (True, False)}
 SPATIAL_SWITCHES = {"order": ("mean_max", "max_mean"), "gate": ("sigmoid", "none")}
 CBAM_SWITCHES = {"arrangement": ("sequential", "spatial_first", "parallel"), **CHANNEL_SWITCHES, **SPATIAL_SWITCHES}
 SELF_SWITCHES = {"softmax_dim": ("keys", "queries"), "gamma": (True, False), "swapped": (False, True),
@@ -79,29 +79,30 @@ def spatial_max(x: torch.Tensor) -> torch.Tensor:
     return x.reshape(B, C, H * W).amax(dim=2)[:, :, None, None]  # (B, C, H*W) -> (B, C, 1, 1)
 
 
-def mlp(p: dict, d: torch.Tensor, prefix: str) -> torch.Tensor:
-    """The bottleneck MLP fc2(relu(fc1(d))) of 1x1 convolutions: (B, C, 1, 1) -> (B, C, 1, 1)."""
+def mlp(p: dict, d: torch.Tensor, prefix: str, relu: bool = True) -> torch.Tensor:
+    """The bottleneck MLP fc2(relu(fc1(d))) of 1x1 convolutions: (B, C, 1, 1) -> (B, C, 1, 1); ``relu=False`` is
+    the known mistake of leaving the ReLU out."""
     hidden = conv1x1(d, p[name(prefix, "fc1.weight")], p[name(prefix, "fc1.bias")])
-    hidden = hidden.clamp(min=0.0)
+    hidden = hidden.clamp(min=0.0) if relu else hidden
     return conv1x1(hidden, p[name(prefix, "fc2.weight")], p[name(prefix, "fc2.bias")])
 
 
 # --- the modules -----------------------------------------------------------------------------------------
 
-def squeeze_excitation(p, x, *, pool="mean", gate="sigmoid", applied=True, prefix=""):
+def squeeze_excitation(p, x, *, pool="mean", gate="sigmoid", applied=True, relu=True, prefix=""):
     """Squeeze-and-Excitation: weights = sigmoid(fc2(relu(fc1(mean of x over H, W)))), out = x * weights.
 
     Mistakes: ``pool="max"`` (max over H, W instead of the mean); ``gate="none"`` (no sigmoid);
     ``applied=False`` (the weights are computed, x is returned unchanged). Returns (out, weights (B, C, 1, 1)).
     """
     squeezed = spatial_mean(x) if pool == "mean" else spatial_max(x)
-    weights = mlp(p, squeezed, prefix)
+    weights = mlp(p, squeezed, prefix, relu)
     if gate == "sigmoid":
         weights = logistic(weights)
     return (x * weights if applied else x), weights
 
 
-def channel_attention(p, x, *, branches="both", sigmoid="sum", prefix=""):
+def channel_attention(p, x, *, branches="both", sigmoid="sum", relu=True, prefix=""):
     """CBAM's channel attention: weights = sigmoid(mlp(mean over H, W) + mlp(max over H, W)), one shared MLP.
 
     Mistakes: ``branches="mean"`` or ``"max"`` (one descriptor only); ``sigmoid="each"`` (a sigmoid on each
@@ -109,9 +110,9 @@ def channel_attention(p, x, *, branches="both", sigmoid="sum", prefix=""):
     """
     outs = []
     if branches in ("both", "mean"):
-        outs.append(mlp(p, spatial_mean(x), prefix))
+        outs.append(mlp(p, spatial_mean(x), prefix, relu))
     if branches in ("both", "max"):
-        outs.append(mlp(p, spatial_max(x), prefix))
+        outs.append(mlp(p, spatial_max(x), prefix, relu))
     if sigmoid == "each":
         weights = sum(logistic(o) for o in outs)
     else:
