@@ -388,20 +388,29 @@ def test_is_legitimate_code_left_alone(case):
     assert scan(LEGITIMATE[case]) == []
 
 
-REPOSITORY_SOURCES = sorted(
-    [ROOT / "solutions" / "transformer.py", ROOT / "solutions" / "attention_rnn.py"]
-    + list((ROOT / "tests" / "submissions").glob("*.py"))
-    + list((ROOT / "assignments" / "samples").glob("*.py"))
-    + list((ROOT / "assignments" / "source").glob("*/*.ipynb"))
-)
+def _repository_sources() -> list[tuple[str, Path]]:
+    """Each registered exercise's own files (its reference, notebook and flawed sample) and the test submissions
+    named after it, with the exercise they are for."""
+    from autograder.exercises import registry
+
+    found = []
+    for name, exercise in registry().items():
+        found += [(name, ROOT / f) for f in (exercise.solution, exercise.notebook, exercise.demo_sample) if f]
+        found += [(name, f) for f in sorted((ROOT / "tests" / "submissions").glob(f"{name}_*.py"))]
+    return found
 
 
-@pytest.mark.parametrize("path", REPOSITORY_SOURCES, ids=lambda p: str(p.relative_to(ROOT)))
-def test_do_the_repository_s_own_sources_give_no_findings(path):
-    exercise = "attention_rnn" if "attention_rnn" in path.name else "transformer"
+REPOSITORY_SOURCES = _repository_sources()
+
+
+@pytest.mark.parametrize("exercise, path", REPOSITORY_SOURCES, ids=[str(p.relative_to(ROOT)) for _, p in REPOSITORY_SOURCES])
+def test_do_the_repository_s_own_sources_give_no_findings(exercise, path):
+    from autograder.forbidden import ATTENTION_BUILTINS
+
+    spec = get_exercise(exercise)
     submission = load_submission(path)
     assert submission.cells
-    assert scan_source(submission.cells, get_exercise(exercise).parts) == []
+    assert scan_source(submission.cells, spec.parts, (spec.forbidden or ATTENTION_BUILTINS).static()) == []
 
 
 # --- cells, robustness, tables ----------------------------------------------------------------------------
