@@ -1,4 +1,5 @@
-"""Figures people would rather see than read: attention over a tweet's words, training curves, scores."""
+"""Figures people would rather see than read: attention over words and over images (gates, maps, one position's
+attention), training curves, scores."""
 
 from __future__ import annotations
 
