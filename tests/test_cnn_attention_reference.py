@@ -10,13 +10,14 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from autograder.exercises import cnn_attention_reference as ref
+from float64 import TOL, assert_same, differ
 from mutations import CNN_ATTENTION_DRAFT as CNN_ATTENTION
 from mutations import CNN_ATTENTION_NO_SWITCH as NO_SWITCH
 
+from autograder.exercises import cnn_attention_reference as ref
+
 ROOT = Path(__file__).resolve().parents[1]
 SOLUTION = ROOT / "solutions" / "cnn_attention.py"
-TOL = {"rtol": 1e-10, "atol": 1e-10}
 
 # (B, C, H, W): non-square and odd sizes; C = 4 gives a hidden width of 1 (reduction 16) and an inner width of 1
 # (reduction 8); C = 20 hidden 1, inner 2; C = 40 hidden 2, inner 5.
@@ -96,29 +97,6 @@ def inputs(shape, seed: int) -> torch.Tensor:
     gen = torch.Generator().manual_seed(seed)
     offsets = torch.randn(shape[:2] + (1,) * (len(shape) - 2), generator=gen, dtype=torch.float64)
     return torch.randn(shape, generator=gen, dtype=torch.float64) + offsets
-
-
-def as_tuple(out) -> tuple:
-    if isinstance(out, torch.Tensor):
-        return (out,)
-    flat = []
-    for item in out:
-        flat.extend(item if isinstance(item, list) else [item])
-    return tuple(flat)
-
-
-def assert_same(got, expected):
-    got, expected = as_tuple(got), as_tuple(expected)
-    assert len(got) == len(expected)
-    for a, b in zip(got, expected):
-        assert a.dtype == torch.float64 and b.dtype == torch.float64
-        torch.testing.assert_close(a, b, **TOL)
-
-
-def differ(a, b) -> bool:
-    a, b = as_tuple(a), as_tuple(b)
-    return len(a) != len(b) or any(x.shape != y.shape or not torch.allclose(x, y, rtol=1e-6, atol=1e-6)
-                                   for x, y in zip(a, b))
 
 
 def run_cnn(ns, images_shape, widths, attention, seed, source_ns=None, return_attention=True):

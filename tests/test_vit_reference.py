@@ -9,11 +9,12 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from float64 import TOL, assert_same, differ
+
 from autograder.exercises import vit_reference as ref
 
 ROOT = Path(__file__).resolve().parents[1]
 SOLUTION = ROOT / "solutions" / "vit.py"
-TOL = {"rtol": 1e-10, "atol": 1e-10}
 
 # (images shape, image_size as given to the model, patch size, the model's other arguments): non-square images,
 # three channels, patch sizes 2, 4 and 7, image_size as an int and as (H, W).
@@ -59,29 +60,6 @@ def randomise(model, seed: int) -> dict:
 def inputs(shape, seed: int) -> torch.Tensor:
     gen = torch.Generator().manual_seed(seed)
     return torch.randn(shape, generator=gen, dtype=torch.float64)
-
-
-def as_tuple(out) -> tuple:
-    if isinstance(out, torch.Tensor):
-        return (out,)
-    flat = []
-    for item in out:
-        flat.extend(item if isinstance(item, list) else [item])
-    return tuple(flat)
-
-
-def assert_same(got, expected):
-    got, expected = as_tuple(got), as_tuple(expected)
-    assert len(got) == len(expected)
-    for a, b in zip(got, expected):
-        assert a.dtype == torch.float64 and b.dtype == torch.float64
-        torch.testing.assert_close(a, b, **TOL)
-
-
-def differ(a, b) -> bool:
-    a, b = as_tuple(a), as_tuple(b)
-    return len(a) != len(b) or any(x.shape != y.shape or not torch.allclose(x, y, rtol=1e-6, atol=1e-6)
-                                   for x, y in zip(a, b))
 
 
 def build_vit(ns, case, seed):
