@@ -22,7 +22,6 @@ from autograder.runner import ChildProcessRunner
 from autograder.source import load_submission
 
 FROZEN = {name: (cases.frozen, cases.solution) for name, cases in CASES.items()}
-SOLUTIONS = {"transformer": ROOT / "solutions" / "transformer.py", "attention_rnn": ROOT / "solutions" / "attention_rnn.py"}
 CLASSIFIER_FORWARD = {"transformer": "        padding_mask = tokens != 0  # (B, T), True = real token\n",
                       "attention_rnn": "        mask = tokens != 0  # (B, T), True = real step\n"}
 
@@ -33,7 +32,7 @@ def training_result(report):
 
 def with_code_in_forward(name: str, code: str) -> str:
     """The reference solution with ``code`` (8-space indented lines) at the start of the classifier's forward."""
-    text = SOLUTIONS[name].read_text()
+    text = CASES[name].solution.read_text()
     anchor = CLASSIFIER_FORWARD[name]
     assert anchor in text
     return text.replace(anchor, code + anchor, 1)

@@ -51,8 +51,8 @@ class Exercise:
     demo_sample: str = ""  # path of the flawed sample the demo grades beside the reference
     profiles: dict = field(default_factory=dict)  # "cpu" / "gpu" -> TrainingProfile
     task: TrainingTask | None = None  # what training means: data, loss, metric
-    trained: str = ""  # the part the training check trains
     training_kwargs: Callable | None = None  # training_kwargs(profile) -> the trained part's constructor arguments
+    # (which part is trained, and how the grader scores it, is the hidden module's ``TRAINABLE``)
     weight_rules: WeightRules | None = None  # how the grader draws weights; None: weights.DEFAULT_RULES
     forbidden: ForbiddenSet | None = None  # the built-ins students write themselves; None: forbidden.ATTENTION_BUILTINS
     probes: dict = field(default_factory=dict)  # part -> probe(ctx): what the part computes (``Context.function``)

@@ -427,7 +427,6 @@ EXERCISE = Exercise(
     profiles=PROFILES,
     task=TrainingTask(data=tweets.task_data, loss="cross_entropy", metric="accuracy", examples="tweets",
                       probe_inputs=tweet_probes),
-    trained=CLF,
     training_kwargs=training_kwargs,
     probes=hidden_attribute(__name__, "PROBES", {}),
     labelled_data=tweets.labelled_data_paths,
