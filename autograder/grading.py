@@ -65,16 +65,22 @@ def run_checks(runner, exercise: Exercise, checks, *, device: str | None = None,
         SALT.reset(token)
 
 
+def exercise_context(runner, exercise: Exercise, **kwargs) -> Context:
+    """A check context for ``exercise``: its training task, its forbidden built-ins, its table of how weights are
+    drawn and its probes (``kwargs``: the device, the profile, a timeout, ...)."""
+    ctx = Context(runner=runner, task=exercise.task, forbidden=exercise.forbidden, **kwargs)
+    if exercise.weight_rules is not None:  # the exercise's own table of how weights are drawn
+        ctx.weight_rules = exercise.weight_rules
+    ctx.probes = dict(exercise.probes)
+    return ctx
+
+
 def _run_checks(runner, exercise: Exercise, checks, *, device, skip_training, progress, report, timeout_factor,
                 findings):
     device = device or default_device()
     profile = exercise.profiles.get("gpu" if device.startswith("cuda") else "cpu")
     report = report or Report(exercise=exercise.name, submission="")
-    ctx = Context(runner=runner, device=device, profile=profile, task=exercise.task, forbidden=exercise.forbidden,
-                  artifacts=report.artifacts)
-    if exercise.weight_rules is not None:  # the exercise's own table of how weights are drawn
-        ctx.weight_rules = exercise.weight_rules
-    ctx.probes = dict(exercise.probes)
+    ctx = exercise_context(runner, exercise, device=device, profile=profile, artifacts=report.artifacts)
     try:
         ctx.timeout = 120.0
         found = runner.request(Inspect(names=list(exercise.parts)), 120.0)

@@ -12,12 +12,20 @@ submission's entries map onto the contract's. ``map_params`` tries, for each con
    by the first unmapped contract entry it fits (a contract lists its own layers before optional ones);
 3. a fused entry: the first contract entries of one scope with the same last name and shape
    (``q_proj.weight``, ``k_proj.weight``, ``v_proj.weight``) and exactly one spare entry of that scope, with
-   that last name, as tall as all of them together (``c_attn.weight``): its rows are split in the contract's
-   order (the order of ``nn.MultiheadAttention``'s ``in_proj`` and of the published fused projections);
+   that last name, as tall as all of them together (``c_attn.weight``), or ``nn.MultiheadAttention``'s packed
+   ``in_proj_weight`` / ``in_proj_bias`` of that scope: its rows are split in the contract's order (the order
+   of ``in_proj`` and of the published fused projections);
 4. per-head entries: spare entries of the scope whose names differ only by an index (``heads.0.query.weight``,
    ``heads.1.query.weight``, ...), stacked in index order to the contract's shape, when exactly one such group
    plays the contract module's role (query, key or value, read from the names);
 5. zeros for the bias of a linear or convolution layer built with ``bias=False``.
+
+Before these, a renamed container (``mha`` for the contract's ``attn``: the one unnamed module beside it that
+holds a sub-module entry under the contract's relative name and shape, ``out_proj.weight``) is read under the
+contract's name (``renamed_modules``). After rule 2b: a flat layer where the contract has a Sequential's
+(``fc1.weight`` for ``mlp.0.weight``), when its shape tells it apart; a bare parameter with leading 1s where the
+contract has a table (a (1, N, D) parameter ``position_embedding`` for ``position_embedding.weight`` (N, D)), or
+a bare parameter of the contract's under another name beside it (``pos_embedding``).
 
 What cannot be mapped is reported; a reference that needs it cannot be computed, and the check says so.
 """
@@ -47,6 +55,7 @@ class ParamMap:
     values: dict = field(default_factory=dict)  # contract name -> array or tensor
     unmapped: list[str] = field(default_factory=list)  # contract names with no counterpart
     sources: dict = field(default_factory=dict)  # contract name -> tuple of Pieces; () for a zero bias
+    shapes: dict = field(default_factory=dict)  # contract name -> its shape, where the source's differs by 1s
 
     def take(self, name: str, entries: dict):
         """The contract entry ``name`` assembled from ``entries`` (e.g. the submission's gradients), or None when
@@ -56,7 +65,8 @@ class ParamMap:
         if not pieces or any(part is None for part in parts):
             return None
         rows = [torch.as_tensor(np.asarray(part))[p.start : p.stop] for p, part in zip(pieces, parts)]
-        return rows[0] if len(rows) == 1 else torch.cat(rows)
+        whole = rows[0] if len(rows) == 1 else torch.cat(rows)
+        return whole.reshape(self.shapes[name]) if name in self.shapes else whole
 
 
 def _scope(name: str) -> str:
@@ -74,8 +84,69 @@ def role(module_name: str) -> str | None:
     return found[0] if len(found) == 1 else None
 
 
+LAYER_ENTRIES = ("weight", "bias")  # a layer's own entries; any other last name is a bare parameter (gamma)
+
+
+def _prefixes(name: str) -> list[str]:
+    """The module paths that hold an entry: ``a``, ``a.b`` for ``a.b.weight``."""
+    parts = name.split(".")[:-1]
+    return [".".join(parts[: i + 1]) for i in range(len(parts))]
+
+
+def renamed_modules(params: dict, required: dict) -> dict[str, str]:
+    """Sub-modules under another name: submission path -> contract path. A contract module absent from the
+    submission is taken to be the one module of the submission, beside it (the same parent), that the contract
+    does not name and that holds at least one entry under the same relative name (``mha`` for ``attn``: both
+    hold ``out_proj.weight``)."""
+    ours = {p for name in required for p in _prefixes(name)}
+    theirs = {p for name in params for p in _prefixes(name)}
+    renames: dict[str, str] = {}
+    for path in sorted(ours - theirs, key=lambda p: p.count(".")):
+        parent = path.rpartition(".")[0]
+        if parent in ours and parent not in theirs and parent not in renames.values():
+            continue  # its parent is missing too: a rename there, if any, covers it
+        relative = {n[len(path) + 1 :]: tuple(shape) for n, shape in required.items() if n.startswith(f"{path}.")}
+        if not any("." in r for r in relative):
+            continue  # a single layer renamed is rule 2's (by its role among its siblings)
+        spare = [q for q in theirs - ours if q.rpartition(".")[0] == parent and q not in renames
+                 and _shared(q, params, relative)]
+        if len(spare) == 1:
+            renames[spare[0]] = path
+    return renames
+
+
+def _shared(module: str, params: dict, relative: dict) -> bool:
+    """Whether ``module`` holds an entry of a sub-module under a relative name and shape the contract's has, and
+    none under such a name with another shape."""
+    mine = {n[len(module) + 1 :]: tuple(np.shape(v)) for n, v in params.items() if n.startswith(f"{module}.")}
+    common = [r for r in relative if r in mine and "." in r]
+    return bool(common) and all(mine[r] == relative[r] for r in common)
+
+
 def map_params(params: dict, modules: dict, required: dict[str, tuple]) -> ParamMap:
-    """The submission's entries (``params``, with ``modules``' types) under the contract's names (``required``)."""
+    """The submission's entries (``params``, with ``modules``' types) under the contract's names (``required``).
+
+    A renamed sub-module (``renamed_modules``) is mapped as if it had the contract's name; the pieces still
+    name the submission's own entries."""
+    renames = renamed_modules(params, required)
+    if not renames:
+        return _map_params(params, modules, required)
+    view = {}
+    for name in params:
+        prefix = next((q for q in renames if name.startswith(f"{q}.")), None)
+        view[renames[prefix] + name[len(prefix):] if prefix else name] = name
+    modules = modules if isinstance(modules, dict) else {}
+    view_modules = {}
+    for path, module in modules.items():
+        prefix = next((q for q in renames if path == q or path.startswith(f"{q}.")), None)
+        view_modules[renames[prefix] + path[len(prefix):] if prefix else path] = module
+    result = _map_params({v: params[n] for v, n in view.items()}, view_modules, required)
+    result.sources = {k: tuple(Piece(view.get(p.name, p.name), p.start, p.stop) for p in pieces)
+                      for k, pieces in result.sources.items()}
+    return result
+
+
+def _map_params(params: dict, modules: dict, required: dict[str, tuple]) -> ParamMap:
     result = ParamMap()
     modules = modules if isinstance(modules, dict) else {}
     claimed: set[str] = set()
@@ -110,6 +181,36 @@ def map_params(params: dict, modules: dict, required: dict[str, tuple]) -> Param
                   and _scope(n) != scope and role(n.rpartition(".")[0]) in (None, wanted)]
         if len(nested) == 1:  # taken by the first contract entry it fits: the contract lists its own layers first
             assign(name, params[nested[0]], Piece(nested[0]))
+    for name, shape in required.items():  # 2c: a flat layer where the contract has a Sequential's (fc1 for mlp.0)
+        if (name in result.values or name.rpartition(".")[2] not in LAYER_ENTRIES
+                or not name.rpartition(".")[0].rpartition(".")[2].isdigit()):
+            continue
+        container = _scope(name)
+        parent, local = container.rpartition(".")[0], name.rpartition(".")[2]
+        if not container or any(n.startswith(f"{container}.") for n in params):
+            continue  # the container exists: its own layers are the candidates (rules 2 and 2b)
+        flat = [n for n in spare if n not in claimed and n.rpartition(".")[2] == local and _scope(n) == parent
+                and tuple(np.shape(params[n])) == tuple(shape)]
+        if len(flat) == 1:
+            assign(name, params[flat[0]], Piece(flat[0]))
+    for name, shape in required.items():  # 2d: a bare parameter renamed (pos_embedding), or with leading 1s
+        if name in result.values:
+            continue
+        owner, _, local = name.rpartition(".")
+        squeezed = _squeeze(shape)
+        # the module's name as a bare parameter, with leading 1s (a (1, N, D) table for position_embedding.weight)
+        named = [owner] if (local in LAYER_ENTRIES and owner in params and owner not in claimed
+                            and _squeeze(np.shape(params[owner])) == squeezed) else []
+        # a bare parameter of the contract's under another name, beside it, of its shape up to leading 1s
+        bare = [] if local in LAYER_ENTRIES else [
+            n for n in spare if n not in claimed and n.rpartition(".")[0] == owner
+            and n.rpartition(".")[2] not in LAYER_ENTRIES and _squeeze(np.shape(params[n])) == squeezed]
+        found = named or bare
+        if len(found) == 1:
+            value = params[found[0]]
+            assign(name, value.reshape(tuple(shape)) if hasattr(value, "reshape") else value, Piece(found[0]))
+            if tuple(np.shape(value)) != tuple(shape):
+                result.shapes[name] = tuple(shape)
     for name, shape in required.items():
         if name in result.values:
             continue
@@ -124,6 +225,14 @@ def map_params(params: dict, modules: dict, required: dict[str, tuple]) -> Param
     return result
 
 
+def _squeeze(shape) -> tuple:
+    """A shape without its leading 1s: a (1, N, D) table is an (N, D) one."""
+    shape = tuple(shape)
+    while len(shape) > 1 and shape[0] == 1:
+        shape = shape[1:]
+    return shape
+
+
 def _groups(required: dict, result: ParamMap) -> dict[tuple, list[str]]:
     """Unmapped contract entries grouped by scope, last name and shape, in the contract's order."""
     groups: dict[tuple, list[str]] = {}
@@ -133,14 +242,19 @@ def _groups(required: dict, result: ParamMap) -> dict[tuple, list[str]]:
     return groups
 
 
+def _packed(scope: str, local: str) -> str:
+    """``nn.MultiheadAttention``'s packed projection of a scope: ``attn.in_proj_weight``, ``attn.in_proj_bias``."""
+    return f"{scope}.in_proj_{local}" if scope else f"in_proj_{local}"
+
+
 def _fused(params, required, spare, claimed, result, assign) -> None:
     for (scope, local, shape), names in _groups(required, result).items():
         for count in range(len(names), 1, -1):  # q, k, v (and out, where it has their shape): the longest first
             if not shape:
                 break
             tall = (shape[0] * count,) + shape[1:]
-            fused = [n for n in spare if n not in claimed and n.rpartition(".")[2] == local and _scope(n) == scope
-                     and tuple(np.shape(params[n])) == tall]
+            fused = [n for n in spare if n not in claimed and tuple(np.shape(params[n])) == tall
+                     and ((n.rpartition(".")[2] == local and _scope(n) == scope) or n == _packed(scope, local))]
             if len(fused) != 1:
                 continue
             whole = params[fused[0]]

@@ -1,5 +1,5 @@
 """Figures people would rather see than read: attention over words and over images (gates, maps, one position's
-attention), training curves, scores."""
+attention, importance over a grid of patches or tokens), training curves, scores."""
 
 from __future__ import annotations
 
@@ -180,3 +180,52 @@ def position_attention(image, weights, position: tuple[int, int], map_shape: tup
         ax.set_yticks([])
     axes[1].figure.colorbar(shown, ax=axes[1], fraction=0.046)
     return axes
+
+
+def grid_overlay(images, grids, titles: list[str] | None = None, cell: int | None = None, columns: int = 4,
+                 title: str = "importance", path: str | None = None, vmin: float | None = 0.0,
+                 vmax: float | None = None, cmap: str = "Reds", alpha: float = 0.55):
+    """Each image with a coarse map over it, one value per cell of a grid of patches or tokens (an importance or
+    a pooling weight each): ``images`` (n, H, W), (n, 1, H, W) or (n, C, H, W) (shown as the mean over C),
+    ``grids`` (n, h, w). The map is upsampled by repeating each value over its cell (no smoothing), so that cell
+    borders stay visible, and drawn with transparency ``alpha`` over the image. ``cell``: the side of a cell in
+    pixels, cell (i, j) covering rows i * cell .. (i + 1) * cell - 1 and the same columns, cut off at the image's
+    edge (for grids of ceil(H / cell) x ceil(W / cell)); by default the grid is stretched over the whole image.
+    The maps share one colour scale (``vmin`` to ``vmax``, by default 0 to their largest value) with one colour
+    bar; ``title`` names it. With ``path`` the figure is also saved there (PNG by the suffix) and closed.
+    Returns the figure."""
+    plt = _pyplot()
+    import numpy as np
+
+    images = [_as_2d(i) for i in images]
+    grids = [np.asarray(g, dtype=float) for g in grids]
+    if len(images) != len(grids):
+        raise ValueError(f"{len(images)} images but {len(grids)} maps")
+    bad = [g.shape for g in grids if g.ndim != 2]
+    if bad:
+        raise ValueError(f"expected maps of shape (n, h, w), got one of shape {bad[0]}")
+    vmin = min(float(g.min()) for g in grids) if vmin is None else vmin
+    vmax = max(float(g.max()) for g in grids) if vmax is None else vmax
+    columns = max(1, min(columns, len(images)))
+    rows = -(-len(images) // columns)
+    fig, axes = plt.subplots(rows, columns, figsize=(2.2 * columns + 1.0, 2.3 * rows + 0.4), squeeze=False)
+    shown = None
+    for n, ax in enumerate(axes.flat):
+        ax.set_axis_off()
+        if n >= len(images):
+            continue
+        H, W = images[n].shape
+        h, w = grids[n].shape
+        extent = (-0.5, W - 0.5, H - 0.5, -0.5) if cell is None else (-0.5, w * cell - 0.5, h * cell - 0.5, -0.5)
+        ax.imshow(images[n], cmap="gray_r")
+        shown = ax.imshow(grids[n], cmap=cmap, vmin=vmin, vmax=vmax, alpha=alpha, extent=extent,
+                          interpolation="nearest")
+        ax.set_xlim(-0.5, W - 0.5)
+        ax.set_ylim(H - 0.5, -0.5)
+        ax.set_title(titles[n] if titles else f"image {n}", fontsize=8)
+    if shown is not None:
+        fig.colorbar(shown, ax=axes.ravel().tolist(), fraction=0.03, pad=0.02, label=title)
+    if path:
+        fig.savefig(path, dpi=120)
+        plt.close(fig)
+    return fig

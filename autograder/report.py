@@ -35,10 +35,10 @@ def as_text(report: Report, show_hidden_details: bool = True) -> str:
                 lines.append(f"         {r.message}")
             if r.hint:
                 lines.append(f"         hint: {r.hint}")
-    training = report.artifacts.get("training")
-    if training:
+    trainings = report.artifacts.get("trainings") or {}
+    for target, training in trainings.items():
         lines.append(
-            f"\ntraining ({training['profile']} profile): {training['metric']} {training['value']:.4f} in "
+            f"\ntraining {target} ({training['profile']} profile): {training['metric']} {training['value']:.4f} in "
             f"{training['seconds']:.1f} s; loss per epoch as your code reported it {[round(x, 4) for x in training['epoch_losses']]}"
         )
     return "\n".join(lines)

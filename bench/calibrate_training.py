@@ -25,9 +25,9 @@ sys.path.insert(0, str(ROOT))
 
 from tqdm import tqdm  # noqa: E402
 
-from autograder.context import Context  # noqa: E402
 from autograder.exercises import get_exercise, names  # noqa: E402
 from autograder.exercises.common import hidden_trainable, train_and_score  # noqa: E402
+from autograder.grading import exercise_context  # noqa: E402
 from autograder.runner import ChildProcessRunner  # noqa: E402
 from autograder.source import load_submission  # noqa: E402
 
@@ -36,6 +36,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--exercise", default="transformer", choices=names())
     parser.add_argument("--profile", default="cpu", choices=["cpu", "gpu"])
+    parser.add_argument("--part", help="the trained part, where the exercise trains several (default: its first)")
     parser.add_argument("--seeds", type=int, default=20)
     parser.add_argument("--first-seed", type=int, default=0, help="resume an interrupted run")
     parser.add_argument("--device", default="cpu")
@@ -44,14 +45,14 @@ def main() -> int:
                         help="scale the profile's time limit per request (a busy machine)")
     args = parser.parse_args()
     exercise = get_exercise(args.exercise)
-    profile = exercise.profiles[args.profile]
+    profile = exercise.profiles_of(args.part)[args.profile]
     submission = args.submission or str(ROOT / exercise.solution)
     values, seconds = [], []
-    trainable = hidden_trainable(exercise.name)
+    trainable = hidden_trainable(exercise.name, args.part)
     metric = exercise.task.scoring
     with ChildProcessRunner(load_submission(submission)) as runner:
-        ctx = Context(runner=runner, device=args.device, profile=profile, task=exercise.task,
-                      timeout=profile.timeout * args.timeout_factor)
+        ctx = exercise_context(runner, exercise, device=args.device, profile=profile,
+                               timeout=profile.timeout * args.timeout_factor)
         for seed in tqdm(range(args.first_seed, args.seeds), desc=f"{args.profile} profile"):
             start = time.perf_counter()
             result = train_and_score(ctx, trainable, exercise.training_kwargs(profile), profile, seed=seed)

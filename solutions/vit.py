@@ -185,8 +185,9 @@ class ConvTokenizer(nn.Module):
     """The CCT's convolutional tokenizer (Hassani et al., 2021): per stage, a 3x3 convolution (``convs``,
     padding 1, no bias, as the authors'), ReLU, and max pooling 3 x 3 with stride 2 and padding 1, which halves
     H and W (rounding up). The last map's positions, in row-major order, are the tokens, its channels their
-    features. (Keras' CCT example pools with padding "same", which pads at the end only: the same number of
-    tokens for even sizes, but windows shifted by one.)
+    features. (Keras' CCT example convolves without padding and pads the ReLU's output with a border of zeros
+    instead, then pools with padding "same", which pads at the end only: the same number of tokens, but other
+    values at the borders.)
     """
 
     def __init__(self, in_channels: int, channels: tuple = (16, 32)):

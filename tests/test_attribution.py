@@ -9,7 +9,7 @@ import torch
 from autograder.checks import CheckFailure
 from autograder.contract import Deviations
 from autograder.exercises.common import Reference, judge
-from autograder.param_map import map_params
+from autograder.param_map import Piece, map_params
 from autograder.requests import RunReply
 
 LINEAR = {"type": "Linear"}
@@ -48,6 +48,21 @@ def test_is_a_fused_projection_split_in_query_key_value_order():
     assert np.array_equal(mapping.values["attn.k_proj.weight"], fused["attn.c_attn.weight"][4:8])
     grads = {"attn.c_attn.bias": np.arange(12.0) * 10}
     assert torch.equal(mapping.take("attn.v_proj.bias", grads), torch.arange(8.0, 12.0, dtype=torch.float64) * 10)
+
+
+def test_is_multihead_attentions_packed_in_proj_split_in_query_key_value_order():
+    torch_mha = torch.nn.MultiheadAttention(6, 2, batch_first=True)
+    state = {f"blocks.0.attn.{k}": v.numpy() for k, v in torch_mha.state_dict().items()}
+    contract = {f"blocks.0.attn.{p}_proj.{w}": shape for p in "qkvo" for w, shape in
+                (("weight", (6, 6)), ("bias", (6,)))}
+    contract = {k.replace("o_proj", "out_proj"): v for k, v in contract.items()}
+    mapping = map_params(state, {}, contract)
+    assert not mapping.unmapped
+    assert np.array_equal(mapping.values["blocks.0.attn.k_proj.weight"], state["blocks.0.attn.in_proj_weight"][6:12])
+    assert mapping.sources["blocks.0.attn.v_proj.bias"][0].name == "blocks.0.attn.in_proj_bias"
+    assert mapping.sources["blocks.0.attn.out_proj.weight"][0].name == "blocks.0.attn.out_proj.weight"
+    other_scope = {"blocks.1.attn.in_proj_weight": np.zeros((18, 6))}  # another block's packed weights stay its own
+    assert map_params(other_scope, {}, {"blocks.0.attn.q_proj.weight": (6, 6)}).unmapped == ["blocks.0.attn.q_proj.weight"]
 
 
 def test_are_per_head_modules_stacked_by_role_and_index():
@@ -100,3 +115,40 @@ def test_does_a_composite_that_does_not_use_its_part_pass_when_it_matches_the_co
 def test_is_an_output_of_the_wrong_shape_left_to_the_shapes_check():
     reference = Reference(lambda p, xs: [xs[0], xs[0][:2]])
     judge("two outputs", [np.arange(4, dtype=np.float32), np.zeros((3, 3), np.float32)], reference, {}, X)
+
+
+def test_does_a_renamed_container_map_with_its_layers_under_their_own_names():
+    params = {"mha.in_proj_weight": np.zeros((12, 4)), "mha.in_proj_bias": np.zeros(12),
+              "mha.out_proj.weight": np.ones((4, 4)), "mha.out_proj.bias": np.ones(4)}
+    contract = {f"attn.{p}_proj.{w}": ((4, 4) if w == "weight" else (4,)) for p in ("q", "k", "v", "out")
+                for w in ("weight", "bias")}
+    mapping = map_params(params, {}, contract)
+    assert not mapping.unmapped
+    assert mapping.sources["attn.out_proj.weight"][0].name == "mha.out_proj.weight"
+    assert mapping.sources["attn.k_proj.bias"][0] == Piece("mha.in_proj_bias", 4, 8)
+
+
+def test_does_a_lone_layer_never_pass_for_a_renamed_container_or_a_named_layer():
+    params = {"ffn.weight": np.zeros((4, 4))}  # no sub-module: not the contract's attn container
+    assert map_params(params, {}, {"attn.q_proj.weight": (4, 4)}).unmapped == ["attn.q_proj.weight"]
+
+
+def test_do_flat_layers_map_onto_the_contracts_nested_ones_when_their_shapes_tell_them_apart():
+    params = {"fc1.weight": np.zeros((6, 4)), "fc1.bias": np.zeros(6), "fc2.weight": np.ones((4, 6)), "fc2.bias": np.ones(4)}
+    contract = {"mlp.0.weight": (6, 4), "mlp.0.bias": (6,), "mlp.3.weight": (4, 6), "mlp.3.bias": (4,)}
+    mapping = map_params(params, {}, contract)
+    assert {k: v[0].name for k, v in mapping.sources.items()} == {
+        "mlp.0.weight": "fc1.weight", "mlp.0.bias": "fc1.bias", "mlp.3.weight": "fc2.weight", "mlp.3.bias": "fc2.bias"}
+    same = {"fc1.weight": np.zeros((4, 4)), "fc2.weight": np.ones((4, 4))}  # a tie is left unmapped
+    assert map_params(same, {}, {"mlp.0.weight": (4, 4)}).unmapped == ["mlp.0.weight"]
+
+
+def test_are_a_table_with_a_leading_1_and_a_renamed_bare_parameter_mapped():
+    table = {"position_embedding": np.arange(6.0).reshape(1, 3, 2)}
+    mapping = map_params(table, {}, {"position_embedding.weight": (3, 2)})
+    assert tuple(mapping.values["position_embedding.weight"].shape) == (3, 2)
+    grads = {"position_embedding": np.ones((1, 3, 2))}
+    assert tuple(mapping.take("position_embedding.weight", grads).shape) == (3, 2)
+    renamed = map_params({"pos_embedding": np.zeros((1, 3, 2)), "head.weight": np.zeros((1, 3, 2))}, {},
+                         {"position_embedding": (1, 3, 2)})
+    assert renamed.sources["position_embedding"][0].name == "pos_embedding"

@@ -14,14 +14,16 @@ import pytest
 from conftest import ROOT, failed, grade_source_in_process
 from mutations import CASES, mutated_source
 
-from autograder.context import Context
 from autograder.exercises import get_exercise, names
 from autograder.exercises.common import hidden_trainable, train_and_score
-from autograder.grading import default_device, grade_path
+from autograder.grading import default_device, exercise_context, grade_path
 from autograder.runner import ChildProcessRunner
 from autograder.source import load_submission
 
 FROZEN = {name: (cases.frozen, cases.solution) for name, cases in CASES.items()}
+# Every trained part of every exercise: (exercise, None) for its first, (exercise, part) for each further one.
+TRAINED = [(name, None) for name in names()] + [(name, part) for name in names()
+                                                for part in get_exercise(name).part_profiles]
 CLASSIFIER_FORWARD = {"transformer": "        padding_mask = tokens != 0  # (B, T), True = real token\n",
                       "attention_rnn": "        mask = tokens != 0  # (B, T), True = real step\n"}
 
@@ -40,14 +42,14 @@ def with_code_in_forward(name: str, code: str) -> str:
 
 @pytest.mark.slow
 @pytest.mark.timeout(3600)  # 20 trainings: minutes on an idle machine, much longer on a busy one
-@pytest.mark.parametrize("name", names())
-def test_does_the_reference_pass_the_cpu_profile_on_20_seeds_of_20(name):
+@pytest.mark.parametrize("name, part", TRAINED, ids=[f"{n}-{p}" if p else n for n, p in TRAINED])
+def test_does_the_reference_pass_the_cpu_profile_on_20_seeds_of_20(name, part):
     exercise = get_exercise(name)
-    profile = exercise.profiles["cpu"]
+    profile = exercise.profiles_of(part)["cpu"]
     kwargs = exercise.training_kwargs(profile)
     with ChildProcessRunner(load_submission(ROOT / exercise.solution)) as runner:
-        ctx = Context(runner=runner, device="cpu", profile=profile, task=exercise.task, timeout=profile.timeout)
-        results = [train_and_score(ctx, hidden_trainable(name), kwargs, profile, seed=s) for s in range(20)]
+        ctx = exercise_context(runner, exercise, device="cpu", profile=profile, timeout=profile.timeout)
+        results = [train_and_score(ctx, hidden_trainable(name, part), kwargs, profile, seed=s) for s in range(20)]
     assert all(r.scored_with == "the contract" for r in results)
     values = [r.value for r in results]
     assert all(exercise.task.scoring.passes(v, profile.threshold) for v in values), values
@@ -144,7 +146,7 @@ def test_does_correct_code_with_another_initialisation_pass_the_cpu_profile_on_2
     exercise = get_exercise("cnn_attention")
     profile = exercise.profiles["cpu"]
     with ChildProcessRunner(load_submission(path)) as runner:
-        ctx = Context(runner=runner, device="cpu", profile=profile, task=exercise.task, timeout=profile.timeout)
+        ctx = exercise_context(runner, exercise, device="cpu", profile=profile, timeout=profile.timeout)
         results = [train_and_score(ctx, hidden_trainable("cnn_attention"), exercise.training_kwargs(profile), profile,
                                    seed=s) for s in range(20)]
     assert all(r.scored_with == "the contract" for r in results)

@@ -58,9 +58,16 @@ class Exercise:
     probes: dict = field(default_factory=dict)  # part -> probe(ctx): what the part computes (``Context.function``)
     labelled_data: Callable[[], list] | None = None  # () -> paths of labelled data the confined child must not see
     contracts: tuple = ()  # contract.Part of each part: the notebook's table and the interface checks
+    # An exercise that trains more than one part: part -> "cpu" / "gpu" -> TrainingProfile of each further part
+    # (``profiles`` are the first trained part's; the hidden module's ``TRAINABLES`` says how each is scored).
+    part_profiles: dict = field(default_factory=dict)
 
     def check(self, name: str):
         return next(c for c in self.checks if c.name == name)
+
+    def profiles_of(self, part: str | None = None) -> dict:
+        """"cpu" / "gpu" -> the TrainingProfile that trains ``part`` (None: the first trained part)."""
+        return self.part_profiles.get(part, self.profiles) if part else self.profiles
 
 
 @functools.lru_cache(maxsize=1)

@@ -343,6 +343,7 @@ class TrainingResult:
     """What a training run gave; ``ctx.artifacts["training"]`` holds it as a dict for the report and plots."""
 
     profile: str
+    target: str  # the part trained
     metric: str  # what ``value`` is: "test accuracy", "test mean squared error"
     value: float  # of the trained weights on the held-out split, under the parent's own forward
     threshold: float
@@ -398,12 +399,19 @@ def trained_params(state: dict, modules: dict, required: dict, target: str) -> d
     return params
 
 
-def hidden_trainable(exercise_name: str) -> Trainable:
-    """The ``Trainable`` of an exercise, from its hidden module (the grader's install only)."""
+def hidden_trainable(exercise_name: str, part: str | None = None) -> Trainable:
+    """The ``Trainable`` of an exercise (of its trained ``part``, where it trains several: ``TRAINABLES``), from
+    its hidden module (the grader's install only)."""
     import importlib
 
     importlib.import_module(f"{__package__}.{exercise_name}")  # the public module first: it imports the hidden one
-    return importlib.import_module(f"{__package__}.{exercise_name}_hidden").TRAINABLE
+    hidden = importlib.import_module(f"{__package__}.{exercise_name}_hidden")
+    if part is None:
+        return hidden.TRAINABLE
+    trainables = getattr(hidden, "TRAINABLES", {hidden.TRAINABLE.target: hidden.TRAINABLE})
+    if part not in trainables:
+        raise KeyError(f"{exercise_name} trains {', '.join(trainables)}, not {part!r}")
+    return trainables[part]
 
 
 def train_and_score(ctx: Context, trainable: Trainable, init_kwargs: dict, profile: TrainingProfile,
@@ -422,8 +430,8 @@ def train_and_score(ctx: Context, trainable: Trainable, init_kwargs: dict, profi
                               batch_size=profile.batch_size, lr=profile.lr, seed=seed, device=ctx.device))
     seconds = time.perf_counter() - start
     metric = task.scoring
-    result = TrainingResult(profile=profile.name, metric=metric.name, value=float("nan"), threshold=profile.threshold,
-                            higher_is_better=metric.higher_is_better, seconds=seconds,
+    result = TrainingResult(profile=profile.name, target=trainable.target, metric=metric.name, value=float("nan"),
+                            threshold=profile.threshold, higher_is_better=metric.higher_is_better, seconds=seconds,
                             scored_with=function.hint or "the contract", loss=metric.loss_label,
                             epoch_losses=_floats(reply.epoch_losses), step_losses=_floats(reply.step_losses),
                             forbidden=list(reply.forbidden))
@@ -435,7 +443,10 @@ def train_and_score(ctx: Context, trainable: Trainable, init_kwargs: dict, profi
     except UNCOMPUTABLE:
         raise CheckFailure(f"the trained {trainable.target} lacks parameters under the contract's names and sizes, "
                            "so the grader cannot score it with its own forward (see the interface check)") from None
-    ctx.artifacts["training"] = dataclasses.asdict(result)
+    record = dataclasses.asdict(result)
+    ctx.artifacts.setdefault("trainings", {})[trainable.target] = record  # every trained part's, for the report
+    if ctx.artifacts.get("training", record)["target"] == trainable.target:
+        ctx.artifacts["training"] = record  # the first trained part's: the demo's training curves
     return result
 
 
@@ -444,9 +455,11 @@ def _floats(values) -> list[float]:
     return [float(v) if isinstance(v, (int, float)) else float("nan") for v in values]
 
 
-def training_check(ctx: Context, trainable: Trainable, init_kwargs: dict) -> None:
-    """Train with the device's profile and require the metric's threshold calibrated from the reference."""
-    profile = ctx.profile
+def training_check(ctx: Context, trainable: Trainable, init_kwargs: dict,
+                   profile: TrainingProfile | None = None) -> None:
+    """Train with the device's profile (``profile``: this part's, where the exercise trains several) and require
+    the metric's threshold calibrated from the reference."""
+    profile = profile or ctx.profile
     result = train_and_score(ctx, trainable, init_kwargs, profile)
     metric = ctx.task.scoring
     if not metric.passes(result.value, profile.threshold):

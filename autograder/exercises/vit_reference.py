@@ -23,13 +23,18 @@ import torch
 from .cnn_attention_reference import conv2d
 from .shared_reference import layer_norm, linear, multi_head_attention, softmax, sub
 
+class SizeMismatch(ValueError, RuntimeError):
+    """Sizes the computation cannot take (a pooling that leaves nothing, a position table of another token
+    count): a ValueError to a caller, and to the grader a variant it cannot compute (``compare.UNCOMPUTABLE``)."""
+
+
 # The switches and their values; the first value of each is the contract's.
 PATCH_SWITCHES = {"order": ("cpp", "ppc", "column")}
 ENCODER_SWITCHES = {"positions": ("once", "none", "twice")}
-BLOCK_SWITCHES = {"norm": ("pre", "post"), "mlp_activation": ("gelu", "relu")}
+BLOCK_SWITCHES = {"norm": ("pre", "post"), "mlp_activation": ("gelu", "relu", "gelu_tanh")}
 TOKENIZER_SWITCHES = {"pool_stride": (2, 1), "pool_padding": (1, 0)}
 POOLING_SWITCHES = {"softmax_over": ("tokens", "features")}
-VIT_SWITCHES = {**PATCH_SWITCHES, **ENCODER_SWITCHES, **BLOCK_SWITCHES, "head_activation": ("gelu", "relu"),
+VIT_SWITCHES = {**PATCH_SWITCHES, **ENCODER_SWITCHES, **BLOCK_SWITCHES, "head_activation": ("gelu", "relu", "gelu_tanh"),
                 "final_norm": (True, False)}
 CCT_SWITCHES = {**TOKENIZER_SWITCHES, **ENCODER_SWITCHES, **BLOCK_SWITCHES, "final_norm": (True, False),
                 **POOLING_SWITCHES}
@@ -46,7 +51,13 @@ def relu(h: torch.Tensor) -> torch.Tensor:
     return h.clamp(min=0.0)
 
 
-ACTIVATIONS = {"gelu": gelu, "relu": relu}
+def gelu_tanh(h: torch.Tensor) -> torch.Tensor:
+    """GELU's tanh approximation (``nn.GELU(approximate="tanh")``, Keras' ``approximate=True``):
+    0.5 h (1 + tanh(sqrt(2 / pi) (h + 0.044715 h^3)))."""
+    return 0.5 * h * (1.0 + torch.tanh(math.sqrt(2.0 / math.pi) * (h + 0.044715 * h ** 3)))
+
+
+ACTIVATIONS = {"gelu": gelu, "relu": relu, "gelu_tanh": gelu_tanh}
 
 
 def image_hw(image_size) -> tuple[int, int]:
@@ -63,7 +74,7 @@ def max_pool(x: torch.Tensor, kernel: int = 3, stride: int = 2, padding: int = 1
     Ho = (H + 2 * padding - kernel) // stride + 1
     Wo = (W + 2 * padding - kernel) // stride + 1
     if Ho < 1 or Wo < 1:
-        raise ValueError(f"max pooling {kernel}x{kernel}, stride {stride}, padding {padding} of a {H}x{W} map "
+        raise SizeMismatch(f"max pooling {kernel}x{kernel}, stride {stride}, padding {padding} of a {H}x{W} map "
                          "leaves nothing")
     out = x.new_full((B, C, Ho, Wo), float("-inf"))
     for u in range(kernel):
@@ -161,7 +172,7 @@ def vit_block(p, x, num_heads, return_attention=False, *, norm: str = "pre", mlp
     ``mlp.3``), LayerNorm eps 1e-6, heads of D // num_heads. Returns (B, N, D) [, weights (B, heads, N, N)].
 
     Mistakes: ``norm="post"`` (x = LN1(x + attn(x)); x = LN2(x + mlp(x)), the course's block);
-    ``mlp_activation="relu"``.
+    ``mlp_activation="relu"`` or ``"gelu_tanh"`` (the tanh approximation).
     """
     if norm not in BLOCK_SWITCHES["norm"]:
         raise ValueError(f"unknown norm {norm!r}")
@@ -192,7 +203,7 @@ def vision_transformer(p, images, patch_size, num_heads, num_blocks, mlp_head_un
     The head's linear layers are ``head.2``, ``head.5``, ... (Flatten and Dropout come first, each unit is
     Linear, GELU, Dropout). Returns logits (B, num_classes) [, list of each block's weights].
 
-    Mistakes: ``head_activation="relu"``; ``final_norm=False`` (no LayerNorm before the head); ``order``
+    Mistakes: ``head_activation="relu"`` or ``"gelu_tanh"``; ``final_norm=False`` (no LayerNorm before the head); ``order``
     (patches), ``positions`` (encoder), ``norm`` and ``mlp_activation`` (every block).
     """
     _check("vision_transformer", {**switches, "head_activation": head_activation, "final_norm": final_norm},
@@ -264,7 +275,7 @@ def compact_transformer(p, images, num_heads, num_blocks, return_attention=False
     x = conv_tokenizer(sub(p, "tokenizer"), images, channels, **_pick(switches, TOKENIZER_SWITCHES))  # (B, N, D)
     table = p["position_embedding"]  # (1, N, D)
     if table.shape[1] != x.shape[1]:
-        raise ValueError(f"the tokenizer makes {x.shape[1]} tokens; the position embedding has {table.shape[1]}")
+        raise SizeMismatch(f"the tokenizer makes {x.shape[1]} tokens; the position embedding has {table.shape[1]}")
     x = _add_positions(x, table, **_pick(switches, ENCODER_SWITCHES))
     maps = []
     for i in range(num_blocks):
