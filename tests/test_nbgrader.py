@@ -26,7 +26,10 @@ from mutations import mutated_source
 from autograder.authoring import solution_sections
 from autograder.exercises import get_exercise, names
 
-pytestmark = pytest.mark.slow
+# The module's course fixture releases and autogrades every exercise for seven students (each reference and known
+# mistake trains in the confined grader): it is charged to the first test, so the module gets more than the
+# default 900 s.
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(2400)]
 NOISE = "import sys, warnings\nwarnings.warn('a stray warning')\nprint('a stray message', file=sys.stderr)\n"
 
 
