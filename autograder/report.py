@@ -23,13 +23,14 @@ def as_text(report: Report, show_hidden_details: bool = True) -> str:
     for note in report.notes:
         lines.append(f"  note: {note}")
     part = None
+    width = max([18] + [len(r.name) for r in report.results])  # the check names' column
     for r in report.results:
         if r.part != part:
             part = r.part
             got, total = report.part_score(part)
             lines.append(f"\n{part}  ({_fmt(got)} / {_fmt(total)})")
         tag = " [hidden]" if r.hidden else ""
-        lines.append(f"  {MARK[r.status]} {r.name:<18} {_fmt(r.points):>4}/{_fmt(r.max_points):<3} {r.description}{tag}")
+        lines.append(f"  {MARK[r.status]} {r.name:<{width}} {_fmt(r.points):>4}/{_fmt(r.max_points):<3} {r.description}{tag}")
         if r.status != Status.PASSED and (show_hidden_details or not r.hidden):
             if r.message:
                 lines.append(f"         {r.message}")
@@ -37,8 +38,10 @@ def as_text(report: Report, show_hidden_details: bool = True) -> str:
                 lines.append(f"         hint: {r.hint}")
     trainings = report.artifacts.get("trainings") or {}
     for target, training in trainings.items():
+        baseline = (f" (the {training['baseline']} baseline: {training['baseline_value']:.4f})"
+                    if training.get("baseline") else "")
         lines.append(
-            f"\ntraining {target} ({training['profile']} profile): {training['metric']} {training['value']:.4f} in "
+            f"\ntraining {target} ({training['profile']} profile): {training['metric']} {training['value']:.4f}{baseline} in "
             f"{training['seconds']:.1f} s; loss per epoch as your code reported it {[round(x, 4) for x in training['epoch_losses']]}"
         )
     return "\n".join(lines)

@@ -131,6 +131,7 @@ class Train:
     seed: int
     device: str = "cpu"
     forbidden: dict | None = None  # as in ``Run``
+    schedule: str = "constant"  # the learning rate over the run (``training.SCHEDULES``)
 
 
 @message_type
@@ -511,7 +512,8 @@ def _train(request: Train, namespace: dict) -> TrainReply:
     if _uninitialised(model):  # lazy modules: shapes before the optimiser takes the parameters (fit does it too)
         _materialise(model, [x[: request.batch_size] for x in request.inputs], {}, torch.device(request.device))
     history = fit(model, request.inputs, request.targets, loss=request.loss, epochs=request.epochs,
-                  batch_size=request.batch_size, lr=request.lr, seed=request.seed, device=request.device)
+                  batch_size=request.batch_size, lr=request.lr, seed=request.seed, device=request.device,
+                  schedule=request.schedule)
     state = {k: _array(v, f"state entry {k}") for k, v in model.state_dict().items()}
     return TrainReply(state=state, epoch_losses=list(history.epoch_losses),
                       step_losses=list(history.step_losses), forbidden=log.seen)

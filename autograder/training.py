@@ -23,6 +23,14 @@ class History:
 
 
 LOSSES = ("cross_entropy", "mse")  # the losses a training task may name
+SCHEDULES = ("constant", "linear")  # the learning rate: constant, or decaying linearly to 0 over the run
+
+
+def learning_rate_factor(schedule: str, step: int, total_steps: int) -> float:
+    """The learning rate's multiplier before optimiser step ``step`` (0-based) of ``total_steps``."""
+    if schedule not in SCHEDULES:
+        raise ValueError(f"unknown learning-rate schedule {schedule!r}; known: {', '.join(SCHEDULES)}")
+    return 1.0 if schedule == "constant" else 1.0 - step / max(total_steps, 1)
 
 
 def loss_function(name: str):
@@ -43,9 +51,10 @@ def _tensors(inputs) -> list:
 
 
 def fit(model, x_train, y_train, *, epochs: int, batch_size: int, lr: float, seed: int, device="cpu",
-        loss: str = "cross_entropy", progress: bool = False) -> History:
+        loss: str = "cross_entropy", schedule: str = "constant", progress: bool = False) -> History:
     """Train ``model`` in place: ``x_train`` is a numpy array or a list of them (the model's positional inputs),
-    ``y_train`` the targets its output is compared with under ``loss``."""
+    ``y_train`` the targets its output is compared with under ``loss``; the learning rate follows ``schedule``
+    (``SCHEDULES``: constant, or linear decay to 0 over the ``epochs``)."""
     import torch
 
     criterion = loss_function(loss)
@@ -55,8 +64,10 @@ def fit(model, x_train, y_train, *, epochs: int, batch_size: int, lr: float, see
     y = torch.from_numpy(np.ascontiguousarray(y_train))
     initialise_lazy(model, [x[:batch_size] for x in xs], device)
     optimiser = torch.optim.Adam(model.parameters(), lr=lr)
+    total_steps = epochs * math.ceil(len(y) / batch_size)
+    learning_rate_factor(schedule, 0, total_steps)  # an unknown schedule fails before any training
     gen = torch.Generator().manual_seed(seed)
-    history, window = History(), []
+    history, window, step = History(), [], 0
     for epoch in range(epochs):
         model.train()
         order = torch.randperm(len(y), generator=gen)
@@ -68,6 +79,9 @@ def fit(model, x_train, y_train, *, epochs: int, batch_size: int, lr: float, see
         total, count = 0.0, 0
         for i in starts:
             idx = order[i : i + batch_size]
+            for group in optimiser.param_groups:
+                group["lr"] = lr * learning_rate_factor(schedule, step, total_steps)
+            step += 1
             batch_loss = criterion(model(*[x[idx].to(device) for x in xs]), y[idx].to(device))
             optimiser.zero_grad(set_to_none=True)
             batch_loss.backward()

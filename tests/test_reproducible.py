@@ -26,7 +26,7 @@ SALTS = [0x9E3779B1 * (i + 1) % 2**32 for i in range(max(DRAWS_CORRECT, DRAWS_MI
 CORRECT = [("transformer", SOURCES["transformer"]), ("transformer", TESTS / "submissions" / "transformer_einsum.py"),
            ("transformer", TESTS / "submissions" / "transformer_loop_heads.py"),
            ("attention_rnn", SOURCES["attention_rnn"]), ("attention_rnn", TESTS / "submissions" / "attention_rnn_packed.py"),
-           ("cnn_attention", SOURCES["cnn_attention"]), ("vit", SOURCES["vit"])]
+           ("cnn_attention", SOURCES["cnn_attention"]), ("vit", SOURCES["vit"]), ("seq2seq", SOURCES["seq2seq"])]
 
 
 def verdicts(source: str, exercise: str, draws: int) -> dict[tuple, list[int]]:
@@ -73,11 +73,12 @@ UNKNOWN = [  # mistakes no switch names, inside a part that a composite is built
     ("attention_rnn", "scores = torch.tanh(scores)", "scores = torch.tanh(scores) * 1.1"),
     ("transformer", "nn.LayerNorm(embed_dim, eps=1e-6)\n        self.norm2", "nn.LayerNorm(embed_dim, eps=1e-2)\n        self.norm2"),
     ("vit", "nn.LayerNorm(embed_dim, eps=1e-6)\n        self.attn", "nn.LayerNorm(embed_dim, eps=1e-2)\n        self.attn"),
+    ("seq2seq", "self.norm3 = nn.LayerNorm(embed_dim, eps=1e-6)", "self.norm3 = nn.LayerNorm(embed_dim, eps=1e-2)"),
 ]
 
 
 @pytest.mark.parametrize("exercise, old, new", UNKNOWN, ids=["sigmoid_of_tanh", "tanh_times_1.1", "norm1_eps_1e-2",
-                                                   "vit_norm1_eps_1e-2"])
+                                                   "vit_norm1_eps_1e-2", "seq2seq_norm3_eps_1e-2"])
 def test_does_an_unknown_mistake_inside_a_part_get_one_verdict_per_check_on_every_draw(exercise, old, new):
     """Its composite cannot be judged on its own logic (no reference stands in for an unknown function), so it
     is compared with the contract at rounding level: it fails on every draw instead of on some."""

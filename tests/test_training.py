@@ -151,3 +151,55 @@ def test_does_correct_code_with_another_initialisation_pass_the_cpu_profile_on_2
                                    seed=s) for s in range(20)]
     assert all(r.scored_with == "the contract" for r in results)
     assert min(r.value for r in results) >= profile.threshold, [r.value for r in results]
+
+
+def test_does_the_linear_schedule_decay_the_learning_rate_to_zero_over_the_run():
+    from autograder.training import learning_rate_factor
+
+    assert [learning_rate_factor("linear", step, 4) for step in range(4)] == [1.0, 0.75, 0.5, 0.25]
+    assert {learning_rate_factor("constant", step, 4) for step in range(4)} == {1.0}
+    with pytest.raises(ValueError, match="unknown learning-rate schedule"):
+        learning_rate_factor("cosine", 0, 4)
+
+
+def test_does_fit_follow_the_schedule_and_refuse_an_unknown_one_before_training():
+    import numpy as np
+    import torch
+
+    from autograder.training import fit
+
+    model = torch.nn.Linear(2, 1)
+    x, y = np.ones((8, 2), np.float32), np.zeros((8, 1), np.float32)
+    seen = []
+    model.register_forward_pre_hook(lambda m, a: seen.append(None))
+    with pytest.raises(ValueError, match="unknown learning-rate schedule"):
+        fit(model, x, y, epochs=1, batch_size=4, lr=0.1, seed=0, loss="mse", schedule="cosine")
+    assert not seen  # refused before any batch
+    before = model.weight.detach().clone()
+    fit(model, x, y, epochs=1, batch_size=8, lr=0.1, seed=0, loss="mse", schedule="linear")
+    assert not torch.equal(model.weight, before)  # the first step has the full rate (factor 1)
+
+
+@pytest.mark.slow
+def test_does_a_trajectory_model_that_cannot_beat_constant_velocity_fail_even_under_a_loose_threshold(tmp_path):
+    """The regression's baseline is a second bar: with the threshold loosened to 1.0, the model whose output
+    layer's bias alone learns (its MSE far above constant velocity's) still fails, and the message names the
+    baseline."""
+    import dataclasses
+
+    from mutations import SEQ2SEQ_FROZEN, SEQ2SEQ_SOLUTION
+
+    from autograder.checks import CheckFailure
+    from autograder.exercises.common import training_check
+
+    exercise = get_exercise("seq2seq")
+    profile = dataclasses.replace(exercise.profiles["cpu"], threshold=1.0, epochs=2)
+    path = tmp_path / "frozen.py"
+    path.write_text(mutated_source(SEQ2SEQ_FROZEN, SEQ2SEQ_SOLUTION))
+    with ChildProcessRunner(load_submission(path)) as runner:
+        ctx = exercise_context(runner, exercise, device="cpu", profile=profile, timeout=profile.timeout)
+        with pytest.raises(CheckFailure, match="not better than the constant-velocity baseline"):
+            training_check(ctx, hidden_trainable("seq2seq"), exercise.training_kwargs(profile), profile)
+    record = ctx.artifacts["training"]
+    assert record["baseline"] == "constant-velocity" and record["value"] > record["baseline_value"]
+

@@ -35,6 +35,7 @@ class TrainingProfile:
     timeout: float
     seed: int = 0
     data: str = ""  # the data set this profile trains on (``TrainingTask.data``); "": the exercise's default
+    schedule: str = "constant"  # the learning rate over the run: constant or "linear" decay to 0 (``training.SCHEDULES``)
 
 
 @dataclass(frozen=True)

@@ -186,6 +186,33 @@ def judge(label: str, got: list, reference: Reference, params: dict, inputs: lis
     require_close(label, mine, pick(target, keep), others, context)
 
 
+def require_rows_sum_to_one(what: str, w: np.ndarray, hint: str | None = None, over: str = "the keys") -> None:
+    """Weights >= 0 that sum to 1 over their last axis (``over`` names it in the message)."""
+    if not np.isfinite(w).all() or (w < -1e-6).any():
+        raise CheckFailure(f"{what}: weights range down to {np.nanmin(w):.3g} (or are not finite); a softmax gives "
+                           "weights >= 0")
+    rows = w.sum(-1)
+    if not np.allclose(rows, 1.0, atol=1e-4):
+        i = np.unravel_index(np.abs(rows - 1).argmax(), rows.shape)
+        raise CheckFailure(f"{what}: weights do not sum to 1 over {over} (the last axis): e.g. at index "
+                           f"{tuple(int(j) for j in i)} they sum to {rows[i]:.4g}", hint=hint)
+
+
+def compare(ctx: Context, part: str, reference: Reference, args: list | None, kwargs: dict, inputs: list,
+            shapes: dict, count: int, what: str, seed: int, call_kwargs: dict | None = None, method: str = "",
+            select: tuple[int, ...] | None = None) -> None:
+    """Judge ``part`` built with ``args``, ``kwargs`` (``args`` None: a function) and called on ``inputs`` (its
+    ``method``, if named) with the grader's weights, given what the parts it is built from compute."""
+    reply = ctx.run(part, init_args=args, init_kwargs=kwargs, inputs=list(inputs), seed=seed,
+                    call_kwargs=call_kwargs or {}, method=method)
+    got = outputs(reply, count, what)
+    p = contract_params(reply, shapes, part) if args is not None else {}
+    if select is not None:
+        got = [got[i] for i in select]
+    judge(what, got, reference, p, as_inputs64(inputs), ctx.base(*reference.parts), select=select,
+          unknown=ctx.unknown(*reference.parts))
+
+
 def deviates(function) -> bool:
     """Whether a part's identified function (``Context.function``) is a known mistake: a behaviour check of a
     part built from it cannot tell its own logic apart, and the mistake is charged by that part's own checks."""
@@ -336,6 +363,12 @@ class Trainable:
     target: str
     contract: Callable[[dict], dict]  # constructor kwargs -> parameter names and shapes
     reference: Callable[[dict], Reference]  # constructor kwargs -> outputs = compute(params, inputs, **switches)
+    # What scores the trained weights on the held-out inputs, where that is not ``reference``'s forward (a model
+    # trained with teacher forcing and scored on its own autoregressive predictions); it takes the same switches.
+    scorer: Callable[[dict], Reference] | None = None
+
+    def scoring(self, init_kwargs: dict) -> Reference:
+        return (self.scorer or self.reference)(init_kwargs)
 
 
 @dataclass
@@ -354,6 +387,8 @@ class TrainingResult:
     epoch_losses: list[float] = field(default_factory=list)  # as reported by the submission: shown, never judged
     step_losses: list[float] = field(default_factory=list)  # as reported by the submission
     forbidden: list[str] = field(default_factory=list)
+    baseline: str = ""  # the task's baseline the weights must also beat (``TrainingTask.baseline``), if any
+    baseline_value: float | None = None  # its metric on the same held-out examples
 
 
 IDENTIFY_BATCH = 8  # examples in the values request that finds the function the trained part computes
@@ -427,7 +462,8 @@ def train_and_score(ctx: Context, trainable: Trainable, init_kwargs: dict, profi
     start = time.perf_counter()
     reply = ctx.request(Train(target=trainable.target, init_kwargs=init_kwargs, inputs=list(data.train_inputs),
                               targets=data.train_targets, loss=task.loss, epochs=profile.epochs,
-                              batch_size=profile.batch_size, lr=profile.lr, seed=seed, device=ctx.device))
+                              batch_size=profile.batch_size, lr=profile.lr, seed=seed, device=ctx.device,
+                              schedule=profile.schedule))
     seconds = time.perf_counter() - start
     metric = task.scoring
     result = TrainingResult(profile=profile.name, target=trainable.target, metric=metric.name, value=float("nan"),
@@ -438,11 +474,13 @@ def train_and_score(ctx: Context, trainable: Trainable, init_kwargs: dict, profi
     modules = ctx.metadata(trainable.target, [], init_kwargs).modules
     params = trained_params(reply.state, modules, trainable.contract(init_kwargs), trainable.target)
     try:
-        result.value = score(trainable.reference(init_kwargs), params, function.switches, data.test_inputs,
+        result.value = score(trainable.scoring(init_kwargs), params, function.switches, data.test_inputs,
                              data.test_targets, metric)
     except UNCOMPUTABLE:
         raise CheckFailure(f"the trained {trainable.target} lacks parameters under the contract's names and sizes, "
                            "so the grader cannot score it with its own forward (see the interface check)") from None
+    if task.baseline is not None:
+        result.baseline, result.baseline_value = task.baseline(data)
     record = dataclasses.asdict(result)
     ctx.artifacts.setdefault("trainings", {})[trainable.target] = record  # every trained part's, for the report
     if ctx.artifacts.get("training", record)["target"] == trainable.target:
@@ -471,6 +509,11 @@ def training_check(ctx: Context, trainable: Trainable, init_kwargs: dict,
             f"{profile.threshold:.4g} calibrated from the reference; the loss your training run reported per epoch: "
             f"{[round(x, 4) for x in result.epoch_losses]}"
         )
+    if result.baseline and not metric.passes(result.value, result.baseline_value):
+        raise CheckFailure(
+            f"{metric.name} {result.value:.4f} of the trained weights after the {profile.name} training profile is "
+            f"not better than the {result.baseline} baseline's {result.baseline_value:.4f} on the same held-out "
+            f"{ctx.task.examples}")
 
 
 def with_hidden_checks(checks: CheckSet, module: str) -> tuple:

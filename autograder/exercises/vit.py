@@ -21,13 +21,16 @@ import torch.nn.functional as F
 from ..checks import CheckFailure, CheckSet
 from ..compare import close, max_error, require_shape
 from ..context import Context, outputs, randn, rng
-from ..contract import Build, Deviations, Module, Part, check_interface, require_interface
+from ..contract import (
+    ATTENTION_TEXT, Build, Deviations, Module, Part, attention_deviations, attention_params, check_interface, linear_module, linear_params,
+    norm_module, norm_params, require_interface,
+)
 from ..data import images
-from ..forbidden import FORBIDDEN_OPS, ForbiddenSet
+from ..forbidden import TRANSFORMER_LAYERS, ForbiddenSet
 from ..tasks import TrainingTask
 from ..weights import DEFAULT_RULES, WeightRule, normal
 from . import Exercise, TrainingProfile
-from .common import hidden_attribute, with_hidden_checks
+from .common import hidden_attribute, require_rows_sum_to_one, with_hidden_checks
 
 PATCHES, ENCODER, BLOCK, VIT, TOKENIZER, POOLING, CCT = (
     "extract_patches", "PatchEncoder", "ViTBlock", "VisionTransformer", "ConvTokenizer", "SequencePooling",
@@ -98,23 +101,6 @@ def token_count(image_size, stages: int, stride: int = 2, padding: int = 1) -> i
 
 
 # --- contract shapes (the hidden checks' references take the parameters under these names) -------------------
-
-def linear_params(name: str, n_in: int, n_out: int) -> dict:
-    return {f"{name}.weight": (n_out, n_in), f"{name}.bias": (n_out,)}
-
-
-def norm_params(name: str, dim: int) -> dict:
-    return {f"{name}.weight": (dim,), f"{name}.bias": (dim,)}
-
-
-def attention_params(prefix: str, dim: int) -> dict:
-    """The attention's projections under the transformer exercise's names; ``nn.MultiheadAttention``'s packed
-    ``in_proj_weight`` (3D, D) maps onto q_proj, k_proj, v_proj in that order (``param_map``)."""
-    shapes = {}
-    for name in ("q_proj", "k_proj", "v_proj", "out_proj"):
-        shapes.update(linear_params(f"{prefix}{name}", dim, dim))
-    return shapes
-
 
 def encoder_params(num_patches: int, patch_dim: int, dim: int, prefix: str = "") -> dict:
     return {**linear_params(f"{prefix}projection", patch_dim, dim),
@@ -226,14 +212,6 @@ def cct_params(case: CctCase) -> dict:
 
 # --- the contract ---------------------------------------------------------------------------------------------
 
-def linear_module(path: str, n_in: int, n_out: int, text: str = "") -> Module:
-    return Module(path, "Linear", {"in_features": n_in, "out_features": n_out, "bias": True}, text)
-
-
-def norm_module(path: str, dim: int, text: str = "nn.LayerNorm(embed_dim, eps=1e-6)") -> Module:
-    return Module(path, "LayerNorm", {"normalized_shape": [dim], "eps": 1e-6}, text)
-
-
 PATCHES_CONTRACT = Part(
     PATCHES, "function", ("images", "patch_size"), "extract_patches(images, patch_size)",
     "images (B, C, H, W), H and W multiples of P = patch_size", "patches (B, N, C * P * P), N = (H // P) * (W // P)",
@@ -252,8 +230,7 @@ ENCODER_CONTRACT = Part(
     "(B, N, projection_dim)", ENCODER_BUILDS, "projection(patches) + position_embedding(0 .. N-1)")
 
 ATTENTION_TYPES = ("MultiheadAttention", "MultiHeadAttention")
-ATTN_TEXT = ("nn.MultiheadAttention(embed_dim, num_heads, dropout=dropout, batch_first=True), or the transformer "
-             "exercise's MultiHeadAttention(embed_dim, num_heads)")
+ATTN_TEXT = ATTENTION_TEXT
 
 
 def block_build(dim: int, heads: int, mlp_dim: int, kwargs: dict) -> Build:
@@ -505,21 +482,6 @@ def block_outputs(reply, what: str, shape, heads: int, attention: bool) -> list:
     return [out, w]
 
 
-def attention_deviations(reply, what: Deviations, dim: int, heads: int) -> None:
-    """``attn``: nn.MultiheadAttention(dim, heads, batch_first=True), or a MultiHeadAttention with the
-    transformer exercise's four projections (dim -> dim)."""
-    attn = reply.modules.get("attn")
-    kind = attn.get("type") if isinstance(attn, dict) else None
-    if kind == "MultiheadAttention":
-        what.module(reply, "attn", "MultiheadAttention", embed_dim=dim, num_heads=heads, batch_first=True)
-        what.params(reply, {"attn.in_proj_weight": (3 * dim, dim), "attn.in_proj_bias": (3 * dim,),
-                            "attn.out_proj.weight": (dim, dim), "attn.out_proj.bias": (dim,)})
-    elif kind is None:
-        what.check(False, f"no sub-module 'attn' (expected {ATTN_TEXT})")
-    else:
-        what.params(reply, attention_params("attn.", dim))
-
-
 @CHECKS.check("block.interface", BLOCK, 2, "norm1, norm2 (eps 1e-6), attn (nn.MultiheadAttention, batch_first, or "
               "MultiHeadAttention), mlp (mlp.0, mlp.3)", kind="interface")
 def block_interface(ctx: Context) -> None:
@@ -542,18 +504,6 @@ def block_shapes(ctx: Context) -> None:
             reply = ctx.run(BLOCK, init_args=list(args), inputs=[tokens(30 + i, shape)], seed=i,
                             call_kwargs={"return_attention": True} if attention else {})
             block_outputs(reply, f"{label(BLOCK, args, {})} on x of shape {shape}", shape, args[1], attention)
-
-
-def require_rows_sum_to_one(what: str, w: np.ndarray, hint: str | None = None, over: str = "the keys") -> None:
-    """Weights >= 0 that sum to 1 over their last axis (``over`` names it in the message)."""
-    if not np.isfinite(w).all() or (w < -1e-6).any():
-        raise CheckFailure(f"{what}: weights range down to {np.nanmin(w):.3g} (or are not finite); a softmax gives "
-                           "weights >= 0")
-    rows = w.sum(-1)
-    if not np.allclose(rows, 1.0, atol=1e-4):
-        i = np.unravel_index(np.abs(rows - 1).argmax(), rows.shape)
-        raise CheckFailure(f"{what}: weights do not sum to 1 over {over} (the last axis): e.g. at index "
-                           f"{tuple(int(j) for j in i)} they sum to {rows[i]:.4g}", hint=hint)
 
 
 @CHECKS.check("block.attention", BLOCK, 2, "eval mode: each head's weights (B, heads, N, N), rows summing to 1",
@@ -835,12 +785,11 @@ CCT_PROFILES = {  # CompactTransformer; --part CompactTransformer
 TIMM_VIT = ("PatchEmbed", "Attention", "Block", "Mlp", "VisionTransformer", "AttentionPoolLatent")
 FORBIDDEN = ForbiddenSet(
     functions={},
-    ops={"_transformer_encoder_layer_fwd": FORBIDDEN_OPS["_transformer_encoder_layer_fwd"]},
-    modules={**{f"torch.nn.{name}": f"torch.nn.{name}" for name in (
-        "TransformerEncoderLayer", "TransformerDecoderLayer", "TransformerEncoder", "TransformerDecoder", "Transformer")},
-        "torchvision.models.VisionTransformer": "torchvision.models.VisionTransformer",
-        "torchvision.models.vision_transformer.EncoderBlock": "torchvision.models.vision_transformer.EncoderBlock",
-        **{f"timm.layers.{name}": f"timm.layers.{name}" for name in TIMM_VIT}},
+    ops=dict(TRANSFORMER_LAYERS.ops),
+    modules={**TRANSFORMER_LAYERS.modules,
+             "torchvision.models.VisionTransformer": "torchvision.models.VisionTransformer",
+             "torchvision.models.vision_transformer.EncoderBlock": "torchvision.models.vision_transformer.EncoderBlock",
+             **{f"timm.layers.{name}": f"timm.layers.{name}" for name in TIMM_VIT}},
 )
 
 # The CCT's position embedding is a bare parameter of the model: drawn N(0, 0.5), the size of the tokens' values

@@ -18,6 +18,7 @@ from . import vit_reference as ref
 from .common import (
     GradientCase, Reference, Trainable, as_inputs64, contract_params, gradient_check, judge, training_check,
 )
+from .common import compare as common_compare
 from .vit import (  # the public part: its checks, cases, hints and helpers
     BLOCK, BLOCK_CASES, CCT, CCT_CASES, CCT_PROFILES, CHECKS, ENCODER, ENCODER_CASES, HINT_BLOCK_GELU_TANH,
     HINT_BLOCK_RELU, HINT_CCT_NO_POSITIONS, HINT_CCT_POSITIONS_TWICE, HINT_HEAD_GELU_TANH, HINT_HEAD_RELU,
@@ -147,10 +148,7 @@ def compare(ctx: Context, part: str, reference: Reference, args: list, kwargs: d
             count: int, what: str, seed: int, call_kwargs: dict | None = None) -> None:
     """Judge ``part`` built with ``args``, ``kwargs`` on ``x`` with the grader's weights, given what the parts it
     is built from compute."""
-    reply = ctx.run(part, init_args=args, init_kwargs=kwargs, inputs=[x], seed=seed, call_kwargs=call_kwargs or {})
-    got = outputs(reply, count, what)
-    p = contract_params(reply, shapes, part)
-    judge(what, got, reference, p, as_inputs64([x]), ctx.base(*reference.parts), unknown=ctx.unknown(*reference.parts))
+    common_compare(ctx, part, reference, args, kwargs, [x], shapes, count, what, seed, call_kwargs)
 
 
 def with_maps(ctx: Context, part: str, args: list, kwargs: dict, x: np.ndarray, seed: int, reference: Reference,
