@@ -57,6 +57,9 @@ class MultiHeadAttention(nn.Module):
         H = self.num_heads
         blocked = None
         if mask is not None:
+            if mask.dtype != torch.bool:
+                raise TypeError(f"the mask must be a bool tensor, True = may attend (got {mask.dtype}): is causal_mask's "
+                                "output bool?")
             mask = torch.broadcast_to(mask, (B, H, Tq, Tk)).reshape(B * H, Tq, Tk)  # (B * H, Tq, Tk)
             blocked = ~mask  # F.multi_head_attention_forward reads True as "may not attend"
         output, weights = F.multi_head_attention_forward(

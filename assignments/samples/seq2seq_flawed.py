@@ -1,6 +1,7 @@
 """A plausible student submission for the trajectory transformer exercise with three classic mistakes, for the
 demo and the tests: sin and cos swapped in the position table (computed in log space), the decoder's input
-not shifted (the target itself: the model learns to copy), and a greedy ``predict`` that feeds back zeros instead
+not shifted (the target itself: a model trained on it in the notebook learns to copy; the grader trains on
+decoder inputs of its own, so this costs ``decoder_inputs``' checks only), and a greedy ``predict`` that feeds back zeros instead
 of its own predictions. Everything else is right, and written differently from the reference (``torch.tril``,
 log-space frequencies, an encode/decode split with a list of decoder inputs in ``predict``). The attention and the
 encoder block are the notebook's given ones."""
@@ -36,6 +37,9 @@ class MultiHeadAttention(nn.Module):
         H = self.num_heads
         blocked = None
         if mask is not None:
+            if mask.dtype != torch.bool:
+                raise TypeError(f"the mask must be a bool tensor, True = may attend (got {mask.dtype}): is causal_mask's "
+                                "output bool?")
             mask = torch.broadcast_to(mask, (B, H, Tq, Tk)).reshape(B * H, Tq, Tk)  # (B * H, Tq, Tk)
             blocked = ~mask  # F.multi_head_attention_forward reads True as "may not attend"
         output, weights = F.multi_head_attention_forward(

@@ -436,10 +436,17 @@ def model_shapes(ctx: Context) -> None:
         run_predict(ctx, case, 260 + i, (1, 3, 5)[i])
 
 
-# The parts whose known mistakes make the decoder read ahead (a wrong mask, cross-attention over its own states,
-# attention that ignores the mask): the model's causality cannot be judged apart from them, and they are charged
-# by their own checks.
-CAUSAL_PARTS = (MASK, DECODER, MHA)
+# The known mistakes that make the decoder read ahead (or leave a step nothing to attend to): a wrong mask, the
+# cross-attention over the decoder's own states, attention that ignores or inverts the mask. Where a part the
+# model is built from has one, the model's causality cannot be judged apart from it: its own checks charge it.
+READS_AHEAD = {"mask": ("inverted", "transposed", "strict", "missing"), "cross": ("target",),
+               "mask_mode": ("inverted", "ignored")}
+
+
+def reads_ahead(ctx: Context, *parts: str) -> bool:
+    """Whether what ``parts`` compute (``Context.function``) includes a known mistake that breaks causality."""
+    switches = ctx.base(*parts)
+    return any(switches.get(name) in values for name, values in READS_AHEAD.items())
 
 
 def first_change(a: np.ndarray, b: np.ndarray) -> tuple[int, float] | None:
@@ -460,13 +467,13 @@ def model_causality(ctx: Context) -> None:
         changed[:, t:] += walks(280 + t, changed[:, t:].shape) - 0.5  # (B, T - t, 2): every later step moved
         _, out = run_model(ctx, case, 270, target_in=changed)
         if not np.isfinite(base).all() or not np.isfinite(out).all():
-            if ctx.base(*CAUSAL_PARTS):
+            if reads_ahead(ctx, MASK, DECODER, MHA):
                 return  # NaN from a part's own known mistake (a mask row that allows nothing), charged there
             raise CheckFailure(f"{label(MODEL, (), case[0])}.forward gives NaN: a row of the decoder's self-attention "
                                "mask allows no step (an inverted or strictly lower mask?)", hint=HINT_MASK_INVERTED)
         found = first_change(base[:, :t], out[:, :t])
         if found is not None:
-            if ctx.base(*CAUSAL_PARTS):
+            if reads_ahead(ctx, MASK, DECODER, MHA):
                 return  # a part's own known mistake (the mask, attention reading ahead), charged by its checks
             step, err = found
             raise CheckFailure(f"changing target_in from step {t} on changes the output at step {step} by {err:.3g}: the "
@@ -482,10 +489,13 @@ def model_predict(ctx: Context) -> None:
     target_in = np.concatenate([source[:, -1:], predicted[:, :-1]], axis=1)  # (B, steps, 2): its outputs fed back
     _, forward = run_model(ctx, case, 290, target_in=target_in)
     err, index = max_error(predicted, forward)
-    if not err <= 1e-4 and not ctx.base(*CAUSAL_PARTS):  # a part's known mistake breaks causality: charged there
+    # A forward that reads ahead (a part's known mistake, or the model's own missing mask, charged by causality and
+    # values) cannot equal its greedy decoding: predict is judged apart from it.
+    if not err <= 1e-4 and not reads_ahead(ctx, MASK, DECODER, MHA, MODEL):
         raise CheckFailure(f"predict(source, {steps}) differs by up to {err:.3g} (at {index}) from forward(source, "
                            "[source[:, -1:], its own predictions[:, :-1]]): predict must start from the last observed "
-                           "point and feed each step's own prediction back",
+                           "point, feed each step's own prediction back and run in the model's current mode (eval "
+                           "here: no dropout)",
                            hint=predict_mistake(ctx, case, source, predicted))
 
 
@@ -539,7 +549,9 @@ PROFILES = {  # calibrated with bench/calibrate_training.py --exercise seq2seq (
     # The contract's default model, batches of 32, Adam from 1e-3 decaying linearly to 0: at a constant 1e-3 the
     # teacher-forced model learns to copy the previous true point, and its greedy predictions drift once they
     # feed back its own outputs (on the real days, worse than standing still for most seeds). The synthetic
-    # plaza's test windows: constant velocity 0.0139, standing still 0.0235.
+    # plaza's test windows: constant velocity 0.0139, standing still 0.0235. Both thresholds are below constant
+    # velocity's, so on these data the baseline (TrainingTask.baseline) is the looser bar; it binds where a
+    # profile's threshold is looser than the baseline (tests/test_training.py loosens one to show it).
     # CPU: about 16-26 s per run on one thread. The reference over seeds 0-19: 0.0090-0.0127 (mean 0.0108).
     "cpu": TrainingProfile("cpu", dict(MODEL_DEFAULTS), epochs=20, batch_size=32, lr=1e-3, threshold=0.0135,
                            timeout=300.0, schedule="linear"),

@@ -45,7 +45,7 @@ MHA_SWITCHES = mha_switches(masked=True)
 ENCODER_SWITCHES = {f"enc_{name}": values for name, values in block_switches(masked=False).items()}
 
 MODEL_PARTS = (POSITIONS, MASK, DECODER, MHA, ENCODER_BLOCK)
-NAN_MASKS = ("inverted", "strict")  # the mask mistakes that leave step 0 nothing to attend to  # what a TrajectoryTransformer is built from
+NAN_MASKS = ("inverted", "strict")  # the mask mistakes that leave a step nothing to attend to
 
 
 def mask_reference(size: int) -> Reference:
@@ -87,11 +87,15 @@ def model_reference(case: ModelCase) -> Reference:
 
 def predict_reference(case: ModelCase, steps: int, own: bool = True) -> Reference:
     """``predict(source, steps)`` (B, steps, 2), greedy: the input is the source alone. With ``own``, predict's
-    own known mistakes are its switches; without, only the forward's (the training check's scorer)."""
+    own known mistakes are its switches, judged given what the model's forward computes (its own known
+    mistakes are charged by its values checks); without, only the forward's (the training check's scorer, which
+    is given the trained model's function)."""
     def compute(p, xs, **kw):
         return [ref.predict(p, xs[0], steps, case.num_heads, case.num_encoder_blocks, case.num_decoder_blocks, **kw)]
 
-    return Reference(compute, PREDICT_SWITCHES if own else {}, parts=MODEL_PARTS)
+    if own:
+        return Reference(compute, PREDICT_SWITCHES, parts=MODEL_PARTS + (MODEL,))
+    return Reference(compute, {}, parts=MODEL_PARTS)
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -104,10 +108,14 @@ PROBE_MODEL = MODEL_CASES[1]
 def mask_probe(ctx: Context):
     size = 6
     reply = ctx.run(MASK, inputs=[size])
-    if reply.structure != "Tensor" or np.shape(reply.outputs[0][0]) != (size, size):
+    if reply.structure != "Tensor" or reply.outputs[0][0] is None:
         return None
-    got = np.asarray(reply.outputs[0][0]).astype(np.float64)
-    return mask_reference(size).identify([got], {}, [])
+    got = np.asarray(reply.outputs[0][0])
+    while got.ndim > 2 and got.shape[0] == 1:  # (1, size, size) broadcasts as the contract's mask: its shape is
+        got = got[0]                          # mask.values' to charge, what it allows is the model's to use
+    if got.shape != (size, size):
+        return None
+    return mask_reference(size).identify([got.astype(np.float64)], {}, [])
 
 
 def positions_probe(ctx: Context):
