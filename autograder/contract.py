@@ -119,41 +119,12 @@ def norm_params(name: str, dim: int) -> dict:
     return {f"{name}.weight": (dim,), f"{name}.bias": (dim,)}
 
 
-def attention_params(prefix: str, dim: int) -> dict:
-    """The attention's projections under the transformer exercise's names; ``nn.MultiheadAttention``'s packed
-    ``in_proj_weight`` (3D, D) maps onto q_proj, k_proj, v_proj in that order (``param_map``)."""
-    shapes = {}
-    for name in ("q_proj", "k_proj", "v_proj", "out_proj"):
-        shapes.update(linear_params(f"{prefix}{name}", dim, dim))
-    return shapes
-
-
 def linear_module(path: str, n_in: int, n_out: int, text: str = "") -> Module:
     return Module(path, "Linear", {"in_features": n_in, "out_features": n_out, "bias": True}, text)
 
 
 def norm_module(path: str, dim: int, text: str = "nn.LayerNorm(embed_dim, eps=1e-6)") -> Module:
     return Module(path, "LayerNorm", {"normalized_shape": [dim], "eps": 1e-6}, text)
-
-
-ATTENTION_TEXT = ("nn.MultiheadAttention(embed_dim, num_heads, dropout=dropout, batch_first=True), or the transformer "
-                  "exercise's MultiHeadAttention(embed_dim, num_heads)")
-
-
-def attention_deviations(reply, what: Deviations, dim: int, heads: int, path: str = "attn",
-                         text: str = ATTENTION_TEXT) -> None:
-    """``path``: nn.MultiheadAttention(dim, heads, batch_first=True), or a MultiHeadAttention with the
-    transformer exercise's four projections (dim -> dim)."""
-    attn = reply.modules.get(path)
-    kind = attn.get("type") if isinstance(attn, dict) else None
-    if kind == "MultiheadAttention":
-        what.module(reply, path, "MultiheadAttention", embed_dim=dim, num_heads=heads, batch_first=True)
-        what.params(reply, {f"{path}.in_proj_weight": (3 * dim, dim), f"{path}.in_proj_bias": (3 * dim,),
-                            f"{path}.out_proj.weight": (dim, dim), f"{path}.out_proj.bias": (dim,)})
-    elif kind is None:
-        what.check(False, f"no sub-module {path!r} (expected {text})")
-    else:
-        what.params(reply, attention_params(f"{path}.", dim))
 
 
 def require_interface(ctx, name: str, kind: str, params: list[str] | tuple[str, ...]) -> None:

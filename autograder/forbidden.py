@@ -114,7 +114,7 @@ ATTENTION_BUILTINS = ForbiddenSet(
 DEFAULT_FORBIDDEN: tuple[Forbidden, ...] = ATTENTION_BUILTINS.static()
 
 # PyTorch's transformer layers alone (nn.MultiheadAttention and the attention functions allowed): the set of an
-# exercise whose lesson is the block or the model, not attention itself (the ViT and trajectory exercises).
+# exercise whose lesson is the block or the model, not attention itself.
 TRANSFORMER_LAYERS = ForbiddenSet(
     {}, {"_transformer_encoder_layer_fwd": FORBIDDEN_OPS["_transformer_encoder_layer_fwd"]},
     {f"torch.nn.{cls.__name__}": module_shown(cls) for cls in FORBIDDEN_MODULES if cls is not torch.nn.MultiheadAttention},

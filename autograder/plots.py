@@ -24,7 +24,7 @@ def _in_notebook() -> bool:
 
 
 def attention_heatmap(weights, words: list[str], ax=None, title: str = "attention"):
-    """Heatmap of a (T, T) self-attention matrix over a tweet's words (queries down, keys across)."""
+    """Heatmap of a (T, T) self-attention matrix over a sequence's tokens (queries down, keys across)."""
     plt = _pyplot()
     import numpy as np
 
@@ -58,7 +58,7 @@ def training_curves(curves: dict, path: str | None = None, threshold: float | No
 
 
 def attention_over_words(rows: list[tuple[list[str], list[float]]], ax=None, title: str = "attention over words"):
-    """One tweet per row, each word in a cell coloured by its attention weight (a (n, T) heatmap)."""
+    """One sequence per row, each token in a cell coloured by its attention weight (a (n, T) heatmap)."""
     plt = _pyplot()
     import numpy as np
 

@@ -125,14 +125,19 @@ def _alarm(seconds: float):
         signal.signal(signal.SIGALRM, previous)
 
 
+# The modules the child runs: its entry point and what it imports, nothing else (no checks, references, data
+# loaders or exercises). tests/test_runner.py holds this to the child's import closure.
+CHILD_MODULES = ("__init__", "child", "forbidden", "message_types", "protocol", "requests", "source", "source_filter",
+                 "training")
+
+
 def _package_copy(directory: Path) -> Path:
-    """Copy the engine's top-level modules beside the child: the protocol and the request handlers, never the
-    ``exercises`` package (checks, references) or the data loaders."""
+    """Copy the modules the child runs (``CHILD_MODULES``) beside it, and nothing else of the grader."""
     src = Path(__file__).resolve().parent
     dst = directory / "grader" / "autograder"
     dst.mkdir(parents=True)
-    for module in src.glob("*.py"):
-        shutil.copy2(module, dst / module.name)
+    for module in CHILD_MODULES:
+        shutil.copy2(src / f"{module}.py", dst / f"{module}.py")
     return dst.parent
 
 

@@ -70,8 +70,8 @@ class TrainingTask:
     (``TrainingProfile.data``; "" for the exercise's default; cached by the exercise), ``loss`` names the child's
     loss (``training.LOSSES``), ``metric`` the parent's score (``METRICS``). ``probe_inputs(seed, init_kwargs)``
     gives the few inputs on which the grader finds which forward scores the trained weights; by default, a seeded
-    sample of the training inputs. ``examples`` is what one example is called in messages ("tweets"). ``baseline``,
-where given, names a simple predictor (constant velocity) whose held-out metric the weights must also beat."""
+    sample of the training inputs. ``examples`` is what one example is called in messages ("images"). ``baseline``,
+where given, names a simple predictor whose held-out metric the weights must also beat."""
 
     data: Callable[..., TaskData]
     loss: str = "cross_entropy"

@@ -124,7 +124,7 @@ def build(solution, kind: str, model_kwargs: dict) -> nn.Module:
     """The transformer of ``solutions/seq2seq.py``, or one of the course's LSTM baselines (hidden 300)."""
     if kind == "transformer":
         return solution.TrajectoryTransformer(**model_kwargs)
-    from autograder.trajectory_baselines import LSTMEncoderDecoder
+    from autograder.exercises.seq2seq.baselines import LSTMEncoderDecoder
 
     return LSTMEncoderDecoder(hidden=300, bidirectional=kind == "bilstm")
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import os
 import sys
 import socket
 import threading
@@ -17,11 +18,29 @@ TESTS = Path(__file__).resolve().parent
 sys.path.insert(0, str(TESTS))
 
 from autograder.exercises import get_exercise  # noqa: E402
+
+if os.environ.get("PYTEST_XDIST_WORKER"):  # one of several workers sharing the cores: one torch thread each
+    import torch
+
+    torch.set_num_threads(1)
 from autograder.grading import run_checks, select_checks  # noqa: E402
 from autograder.runner import InProcessRunner  # noqa: E402
 from autograder.source import Submission, SourceCell, namespace_from_source  # noqa: E402
 
 SOLUTION = ROOT / "solutions" / "transformer.py"
+# The tests' fixture exercise (tests/fixture_exercise): the engine's tests grade it, never a course exercise.
+FIXTURE = "fixture_exercise"
+FIXTURE_SOLUTION = TESTS / "fixture_exercise" / "solution.py"
+FIXTURE_FLAWED = TESTS / "fixture_exercise" / "flawed.py"
+
+
+def fixture_env() -> dict:
+    """The environment of a command line a test starts, in which the fixture exercise is registered
+    (``autograder.exercises.registry``: ``AUTOGRADER_EXERCISE_MODULES``, with tests/ on the path)."""
+    path = os.pathsep.join(filter(None, [str(TESTS), os.environ.get("PYTHONPATH", "")]))
+    return {**os.environ, "AUTOGRADER_EXERCISE_MODULES": FIXTURE, "PYTHONPATH": path}
+
+
 _names = itertools.count()
 
 
@@ -51,6 +70,20 @@ def grade_source_in_process(source: str, exercise: str = "transformer", skip_tra
 
 def failed(report) -> dict:
     return {r.name: r for r in report.results if r.points < r.max_points}
+
+
+@pytest.fixture
+def fixture_exercise():
+    """The fixture exercise, registered for this test only (``autograder.exercises.register``): ``get_exercise``
+    and the command line's choices find it; the course's exercises, and every other test, never see it."""
+    from autograder.exercises import register, unregister
+    from fixture_exercise import EXERCISE
+
+    register(EXERCISE)
+    try:
+        yield EXERCISE
+    finally:
+        unregister(EXERCISE.name)
 
 
 @pytest.fixture

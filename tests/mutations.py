@@ -233,7 +233,7 @@ ATTENTION_RNN_FROZEN = Mutation(
 
 # ---------------------------------------------------------------------------------------------------------
 # The attention-in-CNNs exercise (edits of solutions/cnn_attention.py); each named mistake with the switches of
-# autograder/exercises/cnn_attention_reference.py that reproduce it (None where none does: CNN_ATTENTION_NO_SWITCH)
+# autograder/exercises/cnn_attention/reference.py that reproduce it (None where none does: CNN_ATTENTION_NO_SWITCH)
 
 CNN_ATTENTION_SOLUTION = ROOT / "solutions" / "cnn_attention.py"
 
@@ -701,32 +701,58 @@ class Cases:
 
     solution: Path
     known: tuple  # every known mistake, textbook and seen in published code: graded by the cascade tests
-    frozen: Mutation  # a model that cannot learn: fails the training check
+    frozen: Mutation | None  # a model that cannot learn: fails the training check (None: the exercise trains nothing)
     nbgrader_bug: str  # the known mistake the nbgrader test's student makes (a name in ``known``)
     nbgrader_hint: str  # what her feedback must name
     noise: tuple[str, str]  # (section, line) where the nbgrader test's student adds warnings and stderr output
+    # Mistakes no switch names, inside a part that a composite is built from: (id, old, new) edits of the solution,
+    # each graded under several draws (tests/test_reproducible.py).
+    unknown: tuple = ()
+    # Code at the start of the trained model's forward that makes it compute no known function (anchor, code):
+    # the training check must then refuse to score it (tests/test_training.py). None: not applicable.
+    unverifiable: tuple[str, str] | None = None
+
+    @property
+    def correct(self) -> tuple[Path, ...]:
+        """The solution and every correct variant written differently: ``tests/submissions/<exercise>_*.py``."""
+        name = self.solution.stem
+        return (self.solution, *sorted((ROOT / "tests" / "submissions").glob(f"{name}_*.py")))
 
 
 CASES = {
     "transformer": Cases(ROOT / "solutions" / "transformer.py", TRANSFORMER + REAL_WORLD + CHECK_BUGS, FROZEN_ENCODER,
-                         "no_residual", "no residual connection", ("TransformerBlock", "        mask = None\n")),
+                         "no_residual", "no residual connection", ("TransformerBlock", "        mask = None\n"),
+                         unknown=(("norm1_eps_1e-2", "nn.LayerNorm(embed_dim, eps=1e-6)\n        self.norm2", "nn.LayerNorm(embed_dim, eps=1e-2)\n        self.norm2"),),
+                         unverifiable=("        padding_mask = tokens != 0  # (B, T), True = real token\n",
+                                       "        tokens = tokens.flip(1)  # reads the tweet backwards\n")),
     "attention_rnn": Cases(ATTENTION_RNN_SOLUTION, ATTENTION_RNN + ATTENTION_RNN_CHECK_BUGS, ATTENTION_RNN_FROZEN,
-                           "reads_padded_step", "reads a padded step", ("TemporalAttention", "        B, T, H = h.shape\n")),
+                           "reads_padded_step", "reads a padded step", ("TemporalAttention", "        B, T, H = h.shape\n"),
+                           unknown=(("sigmoid_of_tanh", "weights = torch.sigmoid(scores)", "weights = torch.sigmoid(torch.tanh(scores))"),
+                                    ("tanh_times_1.1", "scores = torch.tanh(scores)", "scores = torch.tanh(scores) * 1.1")),
+                           unverifiable=("        mask = tokens != 0  # (B, T), True = real step\n",
+                                         "        tokens = tokens.flip(1)  # reads the tweet backwards\n")),
     "cnn_attention": Cases(CNN_ATTENTION_SOLUTION, CNN_ATTENTION + CNN_ATTENTION_NO_RELU + CNN_ATTENTION_CHECK_BUGS,
                            CNN_ATTENTION_FROZEN,
                            "cbam_parallel", "in parallel", ("SqueezeExcitation", "        B, C, H, W = x.shape\n")),
     "vit": Cases(VIT_SOLUTION, VIT + VIT_CHECK_BUGS, VIT_FROZEN, "block_post_norm", "post-norm",
-                 ("SequencePooling", "        B, N, D = x.shape\n")),
+                 ("SequencePooling", "        B, N, D = x.shape\n"),
+                 unknown=(("vit_norm1_eps_1e-2", "nn.LayerNorm(embed_dim, eps=1e-6)\n        self.attn", "nn.LayerNorm(embed_dim, eps=1e-2)\n        self.attn"),)),
     "seq2seq": Cases(SEQ2SEQ_SOLUTION, SEQ2SEQ + SEQ2SEQ_CHECK_BUGS, SEQ2SEQ_FROZEN, "decoder_pre_norm", "pre-norm",
-                     ("DecoderBlock", "        x = self.norm1(x + self.dropout1(self.self_attn(x, x, x, self_mask)[0]))\n")),
+                     ("DecoderBlock", "        x = self.norm1(x + self.dropout1(self.self_attn(x, x, x, self_mask)[0]))\n"),
+                     unknown=(("seq2seq_norm3_eps_1e-2", "self.norm3 = nn.LayerNorm(embed_dim, eps=1e-6)", "self.norm3 = nn.LayerNorm(embed_dim, eps=1e-2)"),)),
 }
 SOURCES = {name: cases.solution for name, cases in CASES.items()}
 KNOWN = {name: cases.known for name, cases in CASES.items()}
 
 
-@functools.lru_cache(maxsize=None)
 def graded(exercise: str, name: str, salt: int = 0):
-    """The report of the known mistake ``name`` of ``exercise``, graded in process without training."""
+    """The report of the known mistake ``name`` of ``exercise``, graded in process without training (once per
+    worker process: the cascade and reproducibility tests share it)."""
+    return _graded(exercise, name, salt)
+
+
+@functools.lru_cache(maxsize=None)
+def _graded(exercise: str, name: str, salt: int):
     from conftest import grade_source_in_process
 
     mutation = next(m for m in KNOWN[exercise] if m.name == name)

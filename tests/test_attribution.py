@@ -8,7 +8,7 @@ import torch
 
 from autograder.checks import CheckFailure
 from autograder.contract import Deviations
-from autograder.exercises.common import Reference, judge
+from autograder.kit.common import Reference, judge
 from autograder.param_map import Piece, map_params
 from autograder.requests import RunReply
 

@@ -12,8 +12,8 @@ import pytest
 import torch
 from torch import nn
 
-from autograder import cifar_recipe as cr
-from autograder.cifar_recipe import CifarRecipe, load_cifar100, top_k_accuracy, train_cifar, validation_split
+from autograder.exercises.vit import cifar_recipe as cr
+from autograder.exercises.vit.cifar_recipe import CifarRecipe, load_cifar100, top_k_accuracy, train_cifar, validation_split
 from autograder.data.augment import Augment, affine, flip_horizontal
 from autograder.data.images import normalised_split
 

@@ -14,7 +14,7 @@ from float64 import TOL, assert_same, differ
 from mutations import CNN_ATTENTION_DRAFT as CNN_ATTENTION
 from mutations import CNN_ATTENTION_NO_SWITCH as NO_SWITCH
 
-from autograder.exercises import cnn_attention_reference as ref
+from autograder.exercises.cnn_attention import reference as ref
 
 ROOT = Path(__file__).resolve().parents[1]
 SOLUTION = ROOT / "solutions" / "cnn_attention.py"

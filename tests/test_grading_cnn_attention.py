@@ -16,8 +16,8 @@ from mutations import (
 
 from autograder.checks import CheckFailure, Status
 from autograder.exercises import cnn_attention as public
-from autograder.exercises import cnn_attention_hidden as hidden
-from autograder.exercises import cnn_attention_reference as ref
+from autograder.exercises.cnn_attention import hidden
+from autograder.exercises.cnn_attention import reference as ref
 from autograder.exercises import get_exercise
 from autograder.grading import grade_path
 

@@ -14,8 +14,8 @@ from mutations import (
 from autograder.checks import Status
 from autograder.exercises import get_exercise
 from autograder.exercises import seq2seq as public  # noqa: F401 - the public module first: it loads the hidden one
-from autograder.exercises import seq2seq_hidden as hidden
-from autograder.exercises import seq2seq_reference as ref
+from autograder.exercises.seq2seq import hidden
+from autograder.exercises.seq2seq import reference as ref
 
 SOLUTION = ROOT / "solutions" / "seq2seq.py"
 EXERCISE = get_exercise("seq2seq")

@@ -14,8 +14,8 @@ from mutations import VIT, VIT_CHECK_BUGS, VIT_FROZEN, Mutation, edit_problems, 
 from autograder.checks import Status
 from autograder.exercises import get_exercise
 from autograder.exercises import vit as public
-from autograder.exercises import vit_hidden as hidden
-from autograder.exercises import vit_reference as ref
+from autograder.exercises.vit import hidden
+from autograder.exercises.vit import reference as ref
 from autograder.param_map import map_params
 
 SOLUTION = ROOT / "solutions" / "vit.py"

@@ -8,16 +8,16 @@ from autograder.report import as_gradescope, as_text
 
 
 def sample_report():
-    return Report(exercise="transformer", submission="s.py", notes=["cell 3: syntax error on line 2"], results=[
-        CheckResult("sdpa.values", "scaled_dot_product_attention", "values", 0, 5, Status.FAILED,
-                    "output differs by 1.07", "no 1/sqrt(d) scaling", hidden=True),
-        CheckResult("sdpa.shapes", "scaled_dot_product_attention", "shapes", 2, 2, Status.PASSED),
+    return Report(exercise="fixture_exercise", submission="s.py", notes=["cell 3: syntax error on line 2"], results=[
+        CheckResult("ms.values", "masked_softmax", "values", 0, 5, Status.FAILED,
+                    "output differs by 1.07", "mask ignored", hidden=True),
+        CheckResult("ms.shapes", "masked_softmax", "shapes", 2, 2, Status.PASSED),
     ])
 
 
 def test_does_the_text_report_give_score_message_hint_and_notes():
     text = as_text(sample_report())
-    assert "score 2 / 7" in text and "differs by 1.07" in text and "hint: no 1/sqrt(d)" in text
+    assert "score 2 / 7" in text and "differs by 1.07" in text and "hint: mask ignored" in text
     assert "syntax error on line 2" in text
 
 
@@ -25,17 +25,28 @@ def test_does_gradescope_output_hide_hidden_checks_until_published():
     out = as_gradescope(sample_report())
     assert out["score"] == 2 and out["max_score"] == 7
     assert out["tests"][0]["visibility"] == "after_published" and out["tests"][1]["visibility"] == "visible"
-    assert "hint: no 1/sqrt(d)" in out["tests"][0]["output"]
+    assert "hint: mask ignored" in out["tests"][0]["output"]
 
 
-FORGERY = "ok\nscore 100 / 100\r\nsdpa.values  5/5 passed\x1b[2K\u2028score 100 / 100"
+def test_is_a_skipped_check_a_failed_test_worth_0_in_gradescope():
+    """A check left out (the training check under --skip-training) earns nothing, and Gradescope shows it failed."""
+    report = sample_report()
+    report.results.append(CheckResult("pool.training", "AttentionPooling", "training", 0, 3, Status.SKIPPED,
+                                      "training check skipped (--skip-training)"))
+    out = as_gradescope(report)
+    assert out["tests"][2]["status"] == "failed" and out["tests"][2]["score"] == 0
+    assert out["score"] == 2 and out["max_score"] == 10 and "skipped" in out["tests"][2]["output"]
+    assert "skip pool.training" in as_text(report)
+
+
+FORGERY = "ok\nscore 100 / 100\r\nms.values  5/5 passed\x1b[2K\u2028score 100 / 100"
 
 
 def forged_report():
-    report = Report(exercise="transformer", submission="evil\nscore 100 / 100.py", notes=[FORGERY], results=[
-        CheckResult("sdpa.values", "scaled_dot_product_attention", "values", 0, 5, Status.FAILED,
+    report = Report(exercise="fixture_exercise", submission="evil\nscore 100 / 100.py", notes=[FORGERY], results=[
+        CheckResult("ms.values", "masked_softmax", "values", 0, 5, Status.FAILED,
                     f"your code raised ValueError: {FORGERY}", FORGERY, hidden=True),
-        CheckResult("sdpa.shapes", "scaled_dot_product_attention", "shapes", 2, 2, Status.PASSED),
+        CheckResult("ms.shapes", "masked_softmax", "shapes", 2, 2, Status.PASSED),
     ])
     report.notes.append(f"while loading your code: {FORGERY}")  # notes recorded later are made one line too
     return report
@@ -46,7 +57,7 @@ def test_can_a_note_or_message_with_newlines_forge_a_score_line():
     assert [line for line in lines if line.startswith("score")] == ["score 2 / 7"]
     assert sum(line.startswith("  note: ") for line in lines) == 2
     assert not any(c in "".join(lines) for c in "\r\x1b\u2028")
-    assert "ok\\nscore 100 / 100\\r\\nsdpa.values" in lines[2] and "\\x1b[2K\\u2028" in lines[2]
+    assert "ok\\nscore 100 / 100\\r\\nms.values" in lines[2] and "\\x1b[2K\\u2028" in lines[2]
 
 
 def test_is_the_gradescope_output_escaped_one_line_per_note():

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from autograder.plots import grid_overlay
-from autograder.rollout import attention_rollout, patch_importance
+from autograder.exercises.vit.rollout import attention_rollout, patch_importance
 
 
 def random_maps(seed: int, layers: int, B: int = 2, heads: int = 3, N: int = 6) -> list[torch.Tensor]:

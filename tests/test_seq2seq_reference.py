@@ -15,8 +15,8 @@ import torch.nn as nn
 
 from float64 import TOL, assert_same, differ
 
-from autograder.exercises import seq2seq_reference as ref
-from autograder.exercises import shared_reference as shared
+from autograder.exercises.seq2seq import reference as ref
+from autograder.kit import reference as shared
 
 ROOT = Path(__file__).resolve().parents[1]
 SOLUTION = ROOT / "solutions" / "seq2seq.py"

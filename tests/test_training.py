@@ -15,48 +15,49 @@ from conftest import ROOT, failed, grade_source_in_process
 from mutations import CASES, mutated_source
 
 from autograder.exercises import get_exercise, names
-from autograder.exercises.common import hidden_trainable, train_and_score
+from autograder.kit.common import hidden_trainable, train_and_score
 from autograder.grading import default_device, exercise_context, grade_path
 from autograder.runner import ChildProcessRunner
 from autograder.source import load_submission
 
-FROZEN = {name: (cases.frozen, cases.solution) for name, cases in CASES.items()}
+FROZEN = {name: (cases.frozen, cases.solution) for name, cases in CASES.items() if cases.frozen}
 # Every trained part of every exercise: (exercise, None) for its first, (exercise, part) for each further one.
-TRAINED = [(name, None) for name in names()] + [(name, part) for name in names()
-                                                for part in get_exercise(name).part_profiles]
-CLASSIFIER_FORWARD = {"transformer": "        padding_mask = tokens != 0  # (B, T), True = real token\n",
-                      "attention_rnn": "        mask = tokens != 0  # (B, T), True = real step\n"}
+TRAINED = [(name, None) for name in names() if get_exercise(name).task] + [
+    (name, part) for name in names() for part in get_exercise(name).part_profiles]
+# The exercises whose trained model can be made to compute no known function (``Cases.unverifiable``).
+UNVERIFIABLE = {name: cases.unverifiable for name, cases in CASES.items() if cases.unverifiable}
 
 
 def training_result(report):
     return next(r for r in report.results if r.name.endswith(".training"))
 
 
-def with_code_in_forward(name: str, code: str) -> str:
-    """The reference solution with ``code`` (8-space indented lines) at the start of the classifier's forward."""
+def with_code_in_forward(name: str, code: str, anchor: str | None = None) -> str:
+    """The reference solution with ``code`` (8-space indented lines) at the start of the trained model's forward
+    (``anchor``: the line it goes before; by default that of ``Cases.unverifiable``)."""
     text = CASES[name].solution.read_text()
-    anchor = CLASSIFIER_FORWARD[name]
+    anchor = anchor or UNVERIFIABLE[name][0]
     assert anchor in text
     return text.replace(anchor, code + anchor, 1)
 
 
 @pytest.mark.slow
-@pytest.mark.timeout(3600)  # 20 trainings: minutes on an idle machine, much longer on a busy one
 @pytest.mark.parametrize("name, part", TRAINED, ids=[f"{n}-{p}" if p else n for n, p in TRAINED])
-def test_does_the_reference_pass_the_cpu_profile_on_20_seeds_of_20(name, part):
+def test_does_the_reference_pass_the_cpu_profile_on_its_first_seed(name, part):
+    """One seed here; the 20 seeds of the calibration are a benchmark (``bench/calibrate_training.py``), whose
+    record ``tests/test_calibration.py`` holds each threshold to."""
     exercise = get_exercise(name)
     profile = exercise.profiles_of(part)["cpu"]
     kwargs = exercise.training_kwargs(profile)
     with ChildProcessRunner(load_submission(ROOT / exercise.solution)) as runner:
         ctx = exercise_context(runner, exercise, device="cpu", profile=profile, timeout=profile.timeout)
-        results = [train_and_score(ctx, hidden_trainable(name, part), kwargs, profile, seed=s) for s in range(20)]
-    assert all(r.scored_with == "the contract" for r in results)
-    values = [r.value for r in results]
-    assert all(exercise.task.scoring.passes(v, profile.threshold) for v in values), values
+        result = train_and_score(ctx, hidden_trainable(name, part), kwargs, profile, seed=profile.seed)
+    assert result.scored_with == "the contract"
+    assert exercise.task.scoring.passes(result.value, profile.threshold), result.value
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", names())
+@pytest.mark.parametrize("name", sorted(FROZEN))
 def test_does_a_model_that_cannot_learn_fail_the_training_check(name, tmp_path):
     mutation, solution = FROZEN[name]
     path = tmp_path / "frozen.py"
@@ -113,10 +114,10 @@ def test_does_patching_the_training_loop_in_the_child_fail_the_training_check(bo
     assert set(failed(report)) == {"clf.training"}  # everything else is the reference's
 
 
-@pytest.mark.parametrize("name", sorted(CLASSIFIER_FORWARD))
+@pytest.mark.parametrize("name", sorted(UNVERIFIABLE))
 def test_does_a_classifier_matching_no_known_function_fail_the_training_check_as_unverifiable(name):
     """Whatever it would learn, the grader has no forward of its own to score it with: it says so, unrun."""
-    source = with_code_in_forward(name, "        tokens = tokens.flip(1)  # reads the tweet backwards\n")
+    source = with_code_in_forward(name, UNVERIFIABLE[name][1])
     training = [c.name for c in get_exercise(name).checks if c.training]
     report = grade_source_in_process(source, exercise=name, skip_training=False, names=training)
     result = training_result(report)
@@ -126,7 +127,7 @@ def test_does_a_classifier_matching_no_known_function_fail_the_training_check_as
 
 
 @pytest.mark.skipif(default_device() != "cuda", reason="needs a CUDA device")
-@pytest.mark.parametrize("name", names())
+@pytest.mark.parametrize("name", [name for name, part in TRAINED if part is None])
 def test_does_the_reference_pass_the_gpu_profile_on_cuda(name):
     exercise = get_exercise(name)
     report = grade_path(ROOT / exercise.solution, name, device="cuda")
@@ -135,10 +136,10 @@ def test_does_the_reference_pass_the_gpu_profile_on_cuda(name):
 
 
 @pytest.mark.slow
-@pytest.mark.timeout(3600)
-def test_does_correct_code_with_another_initialisation_pass_the_cpu_profile_on_20_seeds_of_20(tmp_path):
+def test_does_correct_code_with_another_initialisation_pass_the_cpu_profile(tmp_path):
     """The cnn_attention threshold holds for a reference that creates its head first: the same seed, another
-    initialisation (calibrated in datasets/README.md beside the reference's figures)."""
+    initialisation (over 20 seeds: ``bench/calibrate_training.py --exercise cnn_attention --submission ...``,
+    figures in datasets/README.md beside the reference's)."""
     from mutations import CNN_ATTENTION_REORDERED, CNN_ATTENTION_SOLUTION
 
     path = tmp_path / "reordered.py"
@@ -147,10 +148,10 @@ def test_does_correct_code_with_another_initialisation_pass_the_cpu_profile_on_2
     profile = exercise.profiles["cpu"]
     with ChildProcessRunner(load_submission(path)) as runner:
         ctx = exercise_context(runner, exercise, device="cpu", profile=profile, timeout=profile.timeout)
-        results = [train_and_score(ctx, hidden_trainable("cnn_attention"), exercise.training_kwargs(profile), profile,
-                                   seed=s) for s in range(20)]
-    assert all(r.scored_with == "the contract" for r in results)
-    assert min(r.value for r in results) >= profile.threshold, [r.value for r in results]
+        result = train_and_score(ctx, hidden_trainable("cnn_attention"), exercise.training_kwargs(profile), profile,
+                                 seed=profile.seed)
+    assert result.scored_with == "the contract"
+    assert result.value >= profile.threshold, result.value
 
 
 def test_does_the_linear_schedule_decay_the_learning_rate_to_zero_over_the_run():
@@ -190,7 +191,7 @@ def test_does_a_trajectory_model_that_cannot_beat_constant_velocity_fail_even_un
     from mutations import SEQ2SEQ_FROZEN, SEQ2SEQ_SOLUTION
 
     from autograder.checks import CheckFailure
-    from autograder.exercises.common import training_check
+    from autograder.kit.common import training_check
 
     exercise = get_exercise("seq2seq")
     profile = dataclasses.replace(exercise.profiles["cpu"], threshold=1.0, epochs=2)

@@ -1,4 +1,4 @@
-"""The course's LSTM baselines for the trajectory exercise (``autograder/trajectory_baselines.py``): shapes, and
+"""The course's LSTM baselines for the trajectory exercise (``autograder/exercises/seq2seq/baselines.py``): shapes, and
 ``predict`` is ``forward`` fed its own outputs."""
 
 from __future__ import annotations
@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from autograder.trajectory_baselines import LSTMEncoderDecoder, decoder_inputs
+from autograder.exercises.seq2seq.baselines import LSTMEncoderDecoder, decoder_inputs
 
 B, S, T, HIDDEN = 3, 25, 7, 16
 

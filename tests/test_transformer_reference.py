@@ -6,7 +6,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from autograder.exercises import transformer_reference as ref
+from autograder.exercises.transformer import reference as ref
 
 
 
@@ -39,7 +39,7 @@ def _mha_params(E, inner, gen):
 
 
 def test_does_reference_multi_head_attention_match_nn_multiheadattention():
-    from autograder.exercises.transformer_hidden import _builtin_mha
+    from autograder.exercises.transformer.hidden import _builtin_mha
 
     gen = torch.Generator().manual_seed(1)
     E, H, B, Tq, Tk = 12, 3, 2, 4, 6
@@ -55,7 +55,7 @@ def test_does_reference_multi_head_attention_match_nn_multiheadattention():
 
 def test_does_reference_block_match_transformer_encoder_layer():
     from autograder.exercises.transformer import BLOCK_CASE
-    from autograder.exercises.transformer_hidden import _builtin_block
+    from autograder.exercises.transformer.hidden import _builtin_block
 
     gen = torch.Generator().manual_seed(2)
     E, ff, B, T = BLOCK_CASE["E"], BLOCK_CASE["ff"], 3, 6

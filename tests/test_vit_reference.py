@@ -11,7 +11,7 @@ import torch.nn.functional as F
 
 from float64 import TOL, assert_same, differ
 
-from autograder.exercises import vit_reference as ref
+from autograder.exercises.vit import reference as ref
 
 ROOT = Path(__file__).resolve().parents[1]
 SOLUTION = ROOT / "solutions" / "vit.py"

@@ -3,7 +3,7 @@
     .venv/bin/python tools/build_student_wheel.py [OUT_DIR]      # default: dist/
 
 Students install it to run the public checks in their notebooks (``check_part(...)``); it contains neither
-``solutions/`` (never packaged) nor any ``*_hidden.py`` or ``*_reference.py`` module. The tutor's install is
+``solutions/`` (never packaged) nor any ``hidden.py`` or ``reference.py`` module. The tutor's install is
 the project itself (``pip install .``), which has everything.
 """
 
@@ -16,7 +16,7 @@ import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-EXCLUDED = ("*_hidden.py", "*_reference.py", "__pycache__", "*.pyc")
+EXCLUDED = ("hidden.py", "reference.py", "__pycache__", "*.pyc")  # each exercise's hidden checks and references, and the kit's
 PYPROJECT = """\
 [build-system]
 requires = ["setuptools>=68"]

@@ -246,7 +246,7 @@ Five predictors of the same test windows:
 - **the transformer**: your `TrajectoryTransformer`, built and trained with the grader's CPU training profile
   (`PROFILES["cpu"]` in `autograder/exercises/seq2seq.py`: its model sizes, epochs, batch size, learning rate and
   schedule, imported below, not copied);
-- **the course's LSTM(300) encoder-decoder and its bidirectional variant** (`autograder/trajectory_baselines.py`,
+- **the course's LSTM(300) encoder-decoder and its bidirectional variant** (`autograder/exercises/seq2seq/baselines.py`,
   the course's Keras models in PyTorch), with the course's settings: Adam at a constant 1e-3, MSE, batches of
   128, 20 epochs, except that the BiLSTM gets fewer epochs here (`BASELINE_EPOCHS` below): its decoder has 600
   units, and 20 epochs would take one to two minutes on one CPU thread. The table says how each was trained.
@@ -295,7 +295,7 @@ from autograder.data.trajectories import (
 )
 from autograder.exercises.seq2seq import PROFILES, STEPS, training_kwargs
 from autograder.plots import training_curves
-from autograder.trajectory_baselines import LSTMEncoderDecoder
+from autograder.exercises.seq2seq.baselines import LSTMEncoderDecoder
 from autograder.training import fit
 
 RUN_TRAINING = os.environ.get("NBGRADER_EXECUTION") != "autograde"

@@ -275,7 +275,7 @@ import pandas as pd
 from autograder.data.images import images_for
 from autograder.exercises.vit import CCT_PROFILES, PROFILES, training_kwargs
 from autograder.plots import grid_overlay, training_curves
-from autograder.rollout import attention_rollout, patch_importance
+from autograder.exercises.vit.rollout import attention_rollout, patch_importance
 from autograder.training import fit, predict
 
 RUN_TRAINING = os.environ.get("NBGRADER_EXECUTION") != "autograde"
@@ -351,7 +351,7 @@ Zuidema, [Quantifying Attention Flow in Transformers](https://arxiv.org/abs/2005
 mixing through the stack: average each block's weights over its heads, count the residual connection as half of
 the attention (`0.5 * A + 0.5 * I`, rows renormalised), and multiply the blocks' matrices, the last on the left.
 Row `i` of the result says how much each input patch contributes to output state `i`
-(`autograder/rollout.py`).
+(`autograder/exercises/vit/rollout.py`).
 
 A model with a class token is read from the class token's row. This ViT has none: its head flattens all 16
 output states, so the map below is the mean over all rows, how much each patch feeds the outputs on average (it
@@ -414,7 +414,7 @@ if RUN_TRAINING:
 markdown("cifar_text", r"""
 ## 9. The course's recipe on CIFAR-100 (off by default)
 
-With a network and a GPU you can rerun the course's experiment: `autograder/cifar_recipe.py` holds its recipe in
+With a network and a GPU you can rerun the course's experiment: `autograder/exercises/vit/cifar_recipe.py` holds its recipe in
 PyTorch (AdamW with learning rate 1e-3 and weight decay 1e-4, batches of 256, 100 epochs, 10% of the training
 images held out for validation, and the horizontal flip, rotation of up to 0.02 of a turn and zoom of up to 20%
 of the course's Keras layers, written with torch operations in `autograder/data/augment.py`). Set
@@ -426,7 +426,7 @@ code("cifar", r'''
 RUN_CIFAR = False  # True: download CIFAR-100 into CIFAR_ROOT and train both models for 100 epochs (use a GPU)
 CIFAR_ROOT = "~/data"
 if RUN_TRAINING and RUN_CIFAR:
-    from autograder.cifar_recipe import CifarRecipe, load_cifar100, train_cifar
+    from autograder.exercises.vit.cifar_recipe import CifarRecipe, load_cifar100, train_cifar
 
     cifar = load_cifar100(CIFAR_ROOT, download=True)
     recipe = CifarRecipe()  # the course's settings

@@ -150,3 +150,12 @@ def task_data(max_len: int = 40, vocab_size: int = 10_000):
     split = default_split(max_len, vocab_size)
     return TaskData([split.x_train], split.y_train, [split.x_test], split.y_test,
                     info={"vocab_size": len(split.vocab), "max_len": split.max_len})
+
+
+def tweet_probes(seed: int, init_kwargs: dict) -> list[np.ndarray]:
+    """The inputs on which a tweet classifier's forward is identified before training: random padded tokens of
+    the default data's length (``random_tokens``: every row padded, the out-of-vocabulary id present)."""
+    from ..kit.common import IDENTIFY_BATCH, random_tokens
+
+    max_len = task_data().info["max_len"]
+    return [random_tokens(seed, IDENTIFY_BATCH, max_len, init_kwargs["vocab_size"])]

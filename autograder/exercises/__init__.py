@@ -1,13 +1,16 @@
-"""Exercises: each is a specification (contract, checks, training task and profiles) plus a reference in
-``solutions/``.
+"""Exercises: each is a package ``autograder/exercises/<name>/`` holding its specification (contract, public
+checks, training task and profiles) in ``__init__.py``, its hidden checks in ``hidden.py`` and its float64
+reference in ``reference.py``, plus a reference solution in ``solutions/<name>.py``.
 
-Adding an exercise means adding a module here that defines ``EXERCISE``; ``registry`` finds it.
+Adding an exercise means adding such a package, whose ``__init__`` defines ``EXERCISE``; ``registry`` finds it
+(``README.md`` beside this file lists every step).
 """
 
 from __future__ import annotations
 
 import functools
 import importlib
+import os
 import pkgutil
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Callable
@@ -71,20 +74,101 @@ class Exercise:
         return self.part_profiles.get(part, self.profiles) if part else self.profiles
 
 
-@functools.lru_cache(maxsize=1)
-def registry() -> dict[str, Exercise]:
-    """Every exercise, discovered once: each module of this package that defines ``EXERCISE``, by ``number``.
+# The environment variable naming further exercise modules to register, for a process the tests start (the command
+# line): comma-separated importable module names, each defining ``EXERCISE`` like a package of this one.
+EXERCISE_MODULES_VARIABLE = "AUTOGRADER_EXERCISE_MODULES"
+_registered: dict[str, Exercise] = {}  # added in this process by ``register``
 
-    The demo, the command line's choices, the nbgrader tests and the student wheel iterate over this.
-    """
+
+class DeclarationError(Exception):
+    """An exercise's declaration is incomplete or inconsistent: raised when it is registered, naming what is wrong."""
+
+
+def declaration_problems(exercise: Exercise) -> list[str]:
+    """What is wrong with ``exercise``'s declaration (empty when nothing is)."""
+    problems = []
+    parts = set(exercise.parts)
+    names = [c.name for c in exercise.checks]
+    problems += [f"check {n!r} is declared twice" for n in sorted({n for n in names if names.count(n) > 1})]
+    problems += [f"check {c.name!r} is of part {c.part!r}, which is not in parts" for c in exercise.checks
+                 if c.part not in parts]
+    problems += [f"contract {c.name!r} is not in parts" for c in exercise.contracts if c.name not in parts]
+    if exercise.task is not None:
+        if set(exercise.profiles) != {"cpu", "gpu"}:
+            problems.append(f"a training task needs profiles 'cpu' and 'gpu' (it has {sorted(exercise.profiles)})")
+        if exercise.training_kwargs is None:
+            problems.append("a training task needs training_kwargs")
+    elif exercise.profiles or exercise.part_profiles:
+        problems.append("training profiles without a training task")
+    return problems
+
+
+def validated(exercise: Exercise) -> Exercise:
+    """``exercise``, once its declaration is found complete and consistent (``DeclarationError`` otherwise)."""
+    problems = declaration_problems(exercise)
+    if problems:
+        raise DeclarationError(f"exercise {exercise.name!r}: " + "; ".join(problems))
+    return exercise
+
+
+@functools.lru_cache(maxsize=1)
+def _discovered() -> dict[str, Exercise]:
+    """The packages of this one that define ``EXERCISE``, and the modules ``AUTOGRADER_EXERCISE_MODULES`` names."""
     found = []
     for info in pkgutil.iter_modules(__path__):
-        if info.name.endswith(("_hidden", "_reference")) or info.name.startswith("_"):
-            continue  # the grader's hidden checks and references (absent from a student install)
+        if not info.ispkg or info.name.startswith("_"):
+            continue  # each exercise is a package; its hidden checks and reference are modules inside it
         exercise = getattr(importlib.import_module(f"{__name__}.{info.name}"), "EXERCISE", None)
-        if isinstance(exercise, Exercise):
-            found.append(exercise)
+        if not isinstance(exercise, Exercise):
+            raise DeclarationError(f"autograder/exercises/{info.name}/__init__.py defines no EXERCISE")
+        found.append(validated(exercise))
+    for module in filter(None, (m.strip() for m in os.environ.get(EXERCISE_MODULES_VARIABLE, "").split(","))):
+        exercise = getattr(importlib.import_module(module), "EXERCISE", None)
+        if not isinstance(exercise, Exercise):
+            raise TypeError(f"{EXERCISE_MODULES_VARIABLE} names {module}, which defines no EXERCISE")
+        if any(e.name == exercise.name for e in found):
+            raise ValueError(f"{EXERCISE_MODULES_VARIABLE} names {module}, whose exercise {exercise.name!r} is "
+                             "already registered")
+        found.append(validated(exercise))
     return {e.name: e for e in sorted(found, key=lambda e: e.number)}
+
+
+def registry() -> dict[str, Exercise]:
+    """Every exercise, by ``number``: each package of this one that defines ``EXERCISE`` (discovered once), and
+    those registered outside it, for the tests' fixture exercise (``tests/fixture_exercise``).
+
+    The demo, the command line's choices, the nbgrader tests and the student wheel iterate over this.
+
+    Registering outside this package, for tests only:
+
+    - in a process: ``register(exercise)``, undone by ``unregister(name)``;
+    - in a process started for the purpose (the command line run by a test): the environment variable
+      ``AUTOGRADER_EXERCISE_MODULES``, comma-separated importable module names (e.g. ``fixture_exercise``, with
+      ``tests/`` on ``PYTHONPATH``), each defining ``EXERCISE``; read once, at the first call.
+
+    Only the grader's own process reads either. The confined child that runs a submission never imports this
+    package (``runner.CHILD_MODULES``) and starts with a cleared environment, so a submission reaches neither.
+    """
+    found = _discovered()
+    if not _registered:
+        return found
+    return {e.name: e for e in sorted([*found.values(), *_registered.values()], key=lambda e: e.number)}
+
+
+def register(exercise: Exercise) -> Exercise:
+    """Add ``exercise`` to ``registry()`` in this process (the tests' fixture exercise); ``unregister`` undoes it.
+    A name already registered, by discovery or by an earlier call, is refused."""
+    if not isinstance(exercise, Exercise):
+        raise TypeError(f"register takes an Exercise, not {type(exercise).__name__}")
+    if exercise.name in _discovered() or exercise.name in _registered:
+        raise ValueError(f"an exercise named {exercise.name!r} is already registered")
+    _registered[exercise.name] = validated(exercise)
+    return exercise
+
+
+def unregister(name: str) -> None:
+    """Take an exercise added by ``register`` out of ``registry()`` again (no error when it is not there)."""
+    _registered.pop(name, None)
 
 
 def get_exercise(name: str) -> Exercise:

@@ -3,22 +3,22 @@
 Contract (documented in the notebook): ``TemporalAttention(hidden_dim, normalise)`` and
 ``AttentionLSTMClassifier(vocab_size, num_classes, embed_dim, hidden_dim, normalise)``; post-padded tokens,
 padding id 0, masks True at real steps. The public checks are here; the hidden ones, which compare values and
-gradients with ``attention_rnn_reference`` (float64, gate by gate), are in ``attention_rnn_hidden``.
+gradients with ``attention_rnn.reference`` (float64, gate by gate), are in ``attention_rnn.hidden``.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from ..checks import CheckFailure, CheckSet
-from ..compare import require_shape
-from ..context import Context, outputs, randn, rng
-from ..contract import Build, Module, Part, check_interface
-from ..data import tweets
-from ..tasks import TrainingTask
-from . import Exercise, TrainingProfile
-from .common import (
-    hidden_attribute, random_padding_mask, random_tokens, tweet_probes,
+from ...checks import CheckFailure, CheckSet
+from ...compare import require_shape
+from ...context import Context, outputs, randn, rng
+from ...contract import Build, Module, Part, check_interface
+from ...data import tweets
+from ...tasks import TrainingTask
+from .. import Exercise, TrainingProfile
+from ...kit.common import (
+    hidden_attribute, random_padding_mask, random_tokens,
     with_hidden_checks,
 )
 
@@ -220,7 +220,7 @@ EXERCISE = Exercise(
     demo_sample="assignments/samples/attention_rnn_flawed.py",
     profiles=PROFILES,
     task=TrainingTask(data=tweets.task_data, loss="cross_entropy", metric="accuracy", examples="tweets",
-                      probe_inputs=tweet_probes),
+                      probe_inputs=tweets.tweet_probes),
     training_kwargs=training_kwargs,
     probes=hidden_attribute(__name__, "PROBES", {}),
     labelled_data=tweets.labelled_data_paths,

@@ -13,22 +13,21 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..context import Context, outputs, rng
-from ..contract import attention_params
-from . import seq2seq_reference as ref
-from .common import (
+from ...context import Context, outputs, rng
+from ...kit.contracts import attention_params
+from . import reference as ref
+from ...kit.common import (
     GradientCase, Reference, Trainable, as_inputs64, compare, contract_params, gradient_check, random_mask,
     training_check,
 )
-from .seq2seq import (  # the public part: its checks, cases, hints and helpers
+from ...kit.blocks import block_switches, mha_switches
+from . import (  # the public part: its checks, cases, hints and helpers
     CHECKS, DECODER, DECODER_CASES, ENCODER_BLOCK, HINT_CROSS_TARGET, HINT_FEED_FIRST, HINT_FEED_ZEROS,
     HINT_FREQUENCY, HINT_MASK_INVERTED, HINT_MASK_MISSING, HINT_MASK_NOT_PASSED, HINT_MASK_STRICT,
     HINT_MASK_TRANSPOSED, HINT_NO_POSITIONS, HINT_PRE_NORM, HINT_SIN_COS_SWAPPED, HINT_START_FIRST, MASK, MHA, MODEL,
     MODEL_CASES, POSITION_CASES, POSITIONS, STEPS, ModelCase, causal, decoder_params, encoder_block_params, label,
     model_init, model_params, states, training_kwargs, walks,
 )
-from . import transformer  # noqa: F401 - the public module first: it loads its hidden one
-from .transformer_hidden import block_switches, mha_switches
 
 # ---------------------------------------------------------------------------------------------------------
 # The known mistakes of each part, as switches of the reference

@@ -12,16 +12,16 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from ..checks import CheckFailure
-from ..compare import max_error
-from ..context import Context
-from . import attention_rnn_reference as ref
-from .attention_rnn import (  # the public part: its checks, cases, hints and helpers
+from ...checks import CheckFailure
+from ...compare import max_error
+from ...context import Context
+from . import reference as ref
+from . import (  # the public part: its checks, cases, hints and helpers
     CHECKS,    AC, AC_CASE, HINT_AC_MASK, HINT_FEATURE_AXIS, HINT_NO_TANH, HINT_NOT_APPLIED, HINT_PADDED_STEP, HINT_PADDING,
     HINT_SWAPPED_TO_SIGMOID, HINT_SWAPPED_TO_SOFTMAX, TA, TA_CASE, ac_case, ac_init, ac_param_shapes, run_ac, run_ta,
     ta_inputs, training_kwargs,
 )
-from .common import (
+from ...kit.common import (
     Trainable, GradientCase, Reference, as_inputs64, contract_params, deviates, gradient_check, judge,
     random_tokens, training_check,
 )

@@ -1,5 +1,5 @@
 """Hidden checks of the attention-inside-CNNs exercise: values and gradients against the float64 reference
-(``cnn_attention_reference``, written apart from the solution) and PyTorch's built-ins, and training.
+(``cnn_attention.reference``, written apart from the solution) and PyTorch's built-ins, and training.
 
 Left out of the student install, together with the reference. Each part's known mistakes are one switch table
 (``*_SWITCHES``: the reference's switch -> [(wrong value, hint)]), used alike by its values checks (to name a
@@ -19,11 +19,11 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..checks import CheckFailure
-from ..compare import as64, close
-from ..context import Context, outputs
-from . import cnn_attention_reference as ref
-from .cnn_attention import (  # the public part: its checks, cases, hints and helpers
+from ...checks import CheckFailure
+from ...compare import as64, close
+from ...context import Context, outputs
+from . import reference as ref
+from . import (  # the public part: its checks, cases, hints and helpers
     CBAM, CBAM_CASES, CHANNEL, CHECKS, CLASSES, CNN, CNN_CASES, GATE_CASES, HINT_CBAM_PARALLEL,
     HINT_CBAM_SPATIAL_FIRST, HINT_CHANNEL_NO_MAX, HINT_CHANNEL_NO_MEAN, HINT_CHANNEL_SIGMOID_EACH,
     HINT_CHANNEL_TWO_MLPS, HINT_CNN_DISCARDED, HINT_CNN_MAX_HEAD, HINT_CNN_POOL_FIRST, HINT_SE_MAX_POOL,
@@ -32,7 +32,7 @@ from .cnn_attention import (  # the public part: its checks, cases, hints and he
     SELF_CASES, SPATIAL, SPATIAL_CASES, attention_outputs, cbam_params, cnn_case, cnn_images, cnn_kwargs,
     cnn_params, feature_maps, label, mlp_params, run_module, self_params, spatial_params, training_kwargs,
 )
-from .common import (
+from ...kit.common import (
     GradientCase, Reference, Trainable, as_inputs64, contract_params, gradient_check, judge, training_check,
 )
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import torch
 
-from .shared_reference import sub
+from ...kit.reference import sub
 
 MASK_KEEP, MASK_IGNORED = "keep", "ignored"
 

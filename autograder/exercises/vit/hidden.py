@@ -1,5 +1,5 @@
 """Hidden checks of the Vision Transformer exercise: values and gradients against the float64 reference
-(``vit_reference``, written apart from the solution), and training of both models.
+(``vit.reference``, written apart from the solution), and training of both models.
 
 Left out of the student install, together with the reference. Each part's known mistakes are one switch table
 (``*_SWITCHES``: the reference's switch -> [(wrong value, hint)]), used alike by its values checks (to name a
@@ -12,14 +12,14 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..checks import CheckFailure
-from ..context import Context, outputs
-from . import vit_reference as ref
-from .common import (
+from ...checks import CheckFailure
+from ...context import Context, outputs
+from . import reference as ref
+from ...kit.common import (
     GradientCase, Reference, Trainable, as_inputs64, contract_params, gradient_check, judge, training_check,
 )
-from .common import compare as common_compare
-from .vit import (  # the public part: its checks, cases, hints and helpers
+from ...kit.common import compare as common_compare
+from . import (  # the public part: its checks, cases, hints and helpers
     BLOCK, BLOCK_CASES, CCT, CCT_CASES, CCT_PROFILES, CHECKS, ENCODER, ENCODER_CASES, HINT_BLOCK_GELU_TANH,
     HINT_BLOCK_RELU, HINT_CCT_NO_POSITIONS, HINT_CCT_POSITIONS_TWICE, HINT_HEAD_GELU_TANH, HINT_HEAD_RELU,
     HINT_NO_FINAL_NORM, HINT_NO_POSITIONS, HINT_PATCH_COLUMN, HINT_PATCH_PPC, HINT_POOL_FEATURES, HINT_POOL_PADDING,

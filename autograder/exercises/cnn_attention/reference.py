@@ -17,7 +17,7 @@ import math
 
 import torch
 
-from .shared_reference import logistic, softmax  # noqa: F401 - logistic: the sigmoid, named apart from a switch
+from ...kit.reference import conv2d, logistic, softmax  # noqa: F401 - logistic: the sigmoid, named apart from a switch
 
 # The switches and their values; the first value of each is the contract's.
 SE_SWITCHES = {"pool": ("mean", "max"), "gate": ("sigmoid", "none"), "applied": (True, False), "relu": (True, False)}
@@ -39,24 +39,6 @@ def name(prefix: str, parameter: str) -> str:
 def conv1x1(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None) -> torch.Tensor:
     """A 1x1 convolution: x (B, I, H, W), weight (O, I, 1, 1) -> (B, O, H, W), an einsum over the channels."""
     out = torch.einsum("bihw,oi->bohw", x, weight[:, :, 0, 0])
-    return out if bias is None else out + bias[None, :, None, None]
-
-
-def conv2d(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None, padding: int = 0) -> torch.Tensor:
-    """A k x k convolution (stride 1, zero padding), written out: x (B, I, H, W), weight (O, I, kh, kw).
-
-    out[b, o, h, w] = sum over i, u, v of padded[b, i, h + u, w + v] * weight[o, i, u, v] (+ bias[o]).
-    """
-    B, I, H, W = x.shape
-    O, _, kh, kw = weight.shape
-    padded = x.new_zeros(B, I, H + 2 * padding, W + 2 * padding)  # (B, I, H + 2p, W + 2p)
-    padded[:, :, padding : padding + H, padding : padding + W] = x
-    Ho, Wo = H + 2 * padding - kh + 1, W + 2 * padding - kw + 1
-    out = x.new_zeros(B, O, Ho, Wo)
-    for u in range(kh):
-        for v in range(kw):
-            window = padded[:, :, u : u + Ho, v : v + Wo]  # (B, I, Ho, Wo): the inputs seen by offset (u, v)
-            out = out + torch.einsum("bihw,oi->bohw", window, weight[:, :, u, v])
     return out if bias is None else out + bias[None, :, None, None]
 
 

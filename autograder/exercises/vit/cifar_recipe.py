@@ -26,8 +26,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .data.augment import Augment
-from .data.images import ImageSplit, download_cifar, read_cifar
+from ...data.augment import Augment
+from ...data.images import ImageSplit, download_cifar, read_cifar
 
 
 @dataclass(frozen=True)
@@ -137,7 +137,7 @@ def train_cifar(model: nn.Module, split: ImageSplit, recipe: CifarRecipe = Cifar
     """
     from tqdm.auto import tqdm
 
-    from .training import initialise_lazy
+    from ...training import initialise_lazy
 
     device = torch.device(device)
     split_seed, order_seed, augment_seed, torch_seed = _seeds(recipe.seed, 4)

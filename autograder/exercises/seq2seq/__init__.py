@@ -5,9 +5,9 @@ Contract (``CONTRACTS``, the notebook's table is made from it): ``causal_mask``,
 encoder-decoder ``TrajectoryTransformer`` with ``forward`` (teacher forcing) and ``predict`` (greedy,
 autoregressive). Trajectories are (B, T, 2). ``MultiHeadAttention`` and ``TransformerBlock`` keep the transformer
 exercise's contract; the notebook gives working ones, and they are judged only through this exercise's parts
-(``seq2seq_hidden``: a mistake in them is charged once, by the part that uses them). This module holds the
+(``seq2seq.hidden``: a mistake in them is charged once, by the part that uses them). This module holds the
 contract, the hints and the public checks (interface, shapes, behaviour); the hidden checks compare values and
-gradients with ``seq2seq_reference`` (float64, written apart from the solution) and train the model.
+gradients with ``seq2seq.reference`` (float64, written apart from the solution) and train the model.
 """
 
 from __future__ import annotations
@@ -16,18 +16,18 @@ import dataclasses
 
 import numpy as np
 
-from ..checks import CheckFailure, CheckSet
-from ..compare import max_error, require_shape
-from ..context import Context, outputs, randn, rng
-from ..contract import (
-    Build, Deviations, Module, Part, attention_deviations, attention_params, check_interface, linear_module,
-    linear_params, norm_module, norm_params, require_interface,
+from ...checks import CheckFailure, CheckSet
+from ...compare import max_error, require_shape
+from ...context import Context, outputs, randn, rng
+from ...contract import (
+    Build, Deviations, Module, Part, check_interface, linear_module, linear_params, norm_module, norm_params, require_interface,
 )
-from ..data import trajectories
-from ..forbidden import TRANSFORMER_LAYERS
-from ..tasks import TrainingTask
-from . import Exercise, TrainingProfile
-from .common import hidden_attribute, require_rows_sum_to_one, with_hidden_checks
+from ...kit.contracts import attention_deviations, attention_params
+from ...data import trajectories
+from ...forbidden import TRANSFORMER_LAYERS
+from ...tasks import TrainingTask
+from .. import Exercise, TrainingProfile
+from ...kit.common import hidden_attribute, require_rows_sum_to_one, with_hidden_checks
 
 MASK, POSITIONS, SHIFT, DECODER, MODEL = (
     "causal_mask", "sinusoidal_positions", "decoder_inputs", "DecoderBlock", "TrajectoryTransformer")

@@ -1,7 +1,7 @@
 """Independent float64 references for the transformer exercise, with its known mistakes as switches.
 
 Written apart from ``solutions/transformer.py`` and sharing no code with it; attention, the block and layer norm
-are the shared ones (``shared_reference``), the embedding and the classifier are this exercise's. Every function takes a dict of
+are the shared ones (``kit.reference``), the embedding and the classifier are this exercise's. Every function takes a dict of
 float64 parameters named as in the exercise's contract, e.g. ``{"q_proj.weight": ...}``.
 """
 
@@ -11,7 +11,7 @@ import math
 
 import torch
 
-from .shared_reference import (  # noqa: F401 - the transformer's parts, shared with other exercises
+from ...kit.reference import (  # noqa: F401 - the transformer's parts, shared with other exercises
     MASK_KEEP, MASK_INVERTED, MASK_IGNORED, SCALES, attention, block, layer_norm, linear, multi_head_attention, scale_factor, softmax, sub,
 )
 

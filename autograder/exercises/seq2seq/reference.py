@@ -2,7 +2,7 @@
 
 Written apart from ``solutions/seq2seq.py`` and sharing no code with it: no ``nn.Module`` and no
 ``F.multi_head_attention_forward``. The linear layers, layer norm, multi-head attention and the post-norm encoder
-block are ``shared_reference``'s (einsums and explicit formulas); the positions are built column by column from
+block are ``kit.reference``'s (einsums and explicit formulas); the positions are built column by column from
 the paper's formula; the mask is compared index by index.
 
 Every function takes a dict ``p`` of float64 parameters named as in the exercise's contract, relative to the
@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import torch
 
-from .shared_reference import block, layer_norm, linear, multi_head_attention, sub
+from ...kit.reference import block, layer_norm, linear, multi_head_attention, sub
 
 # The switches and their values; the first value of each is the contract's.
 MASK_SWITCHES = {"mask": ("lower", "inverted", "transposed", "strict", "missing")}
@@ -24,7 +24,7 @@ POSITION_SWITCHES = {"positions": ("sin_cos", "cos_sin", "frequency", "column", 
 SHIFT_SWITCHES = {"shift": ("once", "none", "twice", "repeated")}
 DECODER_SWITCHES = {"norm": ("post", "pre"), "cross": ("memory", "target")}
 PREDICT_SWITCHES = {"feed": ("own", "zeros", "first"), "start": ("last", "first")}
-# The encoder's TransformerBlock (the transformer exercise's, given): its own mistakes, as ``shared_reference.block``
+# The encoder's TransformerBlock (the transformer exercise's, given): its own mistakes, as ``kit.reference.block``
 # names them, prefixed so that they differ from the decoder block's
 ENCODER_SWITCHES = {"enc_norm": ("post", "pre"), "enc_residual": (True, False), "enc_activation": ("relu", "gelu"),
                     "enc_unbiased": (False, True)}
@@ -91,7 +91,7 @@ def decoder_block(p, x, memory, num_heads, self_mask=None, *, norm="post", cross
 
     Known mistakes: ``norm="pre"`` (x + sublayer(norm(x)) for all three), ``cross="target"`` (the
     cross-attention reads the decoder's own states instead of the memory, unmasked); ``attention`` switches the
-    attention's (``shared_reference.multi_head_attention``), for a pasted-in MultiHeadAttention's mistakes."""
+    attention's (``kit.reference.multi_head_attention``), for a pasted-in MultiHeadAttention's mistakes."""
     _known(norm=norm, cross=cross)
     context = memory if cross == "memory" else None
 
@@ -118,7 +118,7 @@ def decoder_block(p, x, memory, num_heads, self_mask=None, *, norm="post", cross
 
 def encoder_block(p, x, num_heads, *, enc_norm="post", enc_residual=True, enc_activation="relu", enc_unbiased=False,
                   **attention):
-    """The given TransformerBlock without a padding mask (``shared_reference.block``), its switches prefixed."""
+    """The given TransformerBlock without a padding mask (``kit.reference.block``), its switches prefixed."""
     return block(p, x, num_heads, None, norm=enc_norm, residual=enc_residual, activation=enc_activation,
                  unbiased=enc_unbiased, **attention)
 

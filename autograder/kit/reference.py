@@ -24,7 +24,25 @@ def sub(p: dict, prefix: str) -> dict:
     return {k[len(prefix) + 1 :]: v for k, v in p.items() if k.startswith(prefix + ".")}
 
 
-MASK_KEEP, MASK_INVERTED, MASK_IGNORED = "keep", "inverted", "ignored"
+def conv2d(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None, padding: int = 0) -> torch.Tensor:
+    """A k x k convolution (stride 1, zero padding), written out: x (B, I, H, W), weight (O, I, kh, kw).
+
+    out[b, o, h, w] = sum over i, u, v of padded[b, i, h + u, w + v] * weight[o, i, u, v] (+ bias[o]).
+    """
+    B, I, H, W = x.shape
+    O, _, kh, kw = weight.shape
+    padded = x.new_zeros(B, I, H + 2 * padding, W + 2 * padding)  # (B, I, H + 2p, W + 2p)
+    padded[:, :, padding : padding + H, padding : padding + W] = x
+    Ho, Wo = H + 2 * padding - kh + 1, W + 2 * padding - kw + 1
+    out = x.new_zeros(B, O, Ho, Wo)
+    for u in range(kh):
+        for v in range(kw):
+            window = padded[:, :, u : u + Ho, v : v + Wo]  # (B, I, Ho, Wo): the inputs seen by offset (u, v)
+            out = out + torch.einsum("bihw,oi->bohw", window, weight[:, :, u, v])
+    return out if bias is None else out + bias[None, :, None, None]
+
+
+from .blocks import MASK_IGNORED, MASK_INVERTED, MASK_KEEP  # noqa: E402,F401 - the mask switch's values
 
 
 def softmax(scores: torch.Tensor, dim: int) -> torch.Tensor:

@@ -3,8 +3,8 @@
 Contract (documented in the notebook): ``scaled_dot_product_attention``, ``MultiHeadAttention``,
 ``TransformerBlock``, ``TokenAndPositionEmbedding``, ``TransformerClassifier``; boolean masks, True = may
 attend / real token. This module holds the contract, the public checks (interface, shapes, normalisation,
-dropout) and what they share with the hidden checks in ``transformer_hidden``, which compare values and
-gradients with ``transformer_reference`` (float64) and PyTorch's built-ins; a student install has this module
+dropout) and what they share with the hidden checks in ``transformer.hidden``, which compare values and
+gradients with ``transformer.reference`` (float64) and PyTorch's built-ins; a student install has this module
 only.
 """
 
@@ -12,15 +12,18 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..checks import CheckFailure, CheckSet
-from ..compare import require_shape
-from ..context import Context, outputs, randn, rng
-from ..contract import Build, Module, Part, check_interface
-from ..data import tweets
-from ..tasks import TrainingTask
-from . import Exercise, TrainingProfile
-from .common import (
-    contract_params, deviates, hidden_attribute, random_padding_mask, random_tokens, tweet_probes,
+from ...checks import CheckFailure, CheckSet
+from ...compare import require_shape
+from ...context import Context, outputs, randn, rng
+from ...contract import Build, Module, Part, check_interface
+from ...data import tweets
+from ...tasks import TrainingTask
+from .. import Exercise, TrainingProfile
+from ...kit.blocks import (  # noqa: F401 - the hints of the shared attention and block
+    HINT_BLOCK_MASK, HINT_GELU, HINT_MASK_IGNORED, HINT_MASK_INVERTED, HINT_NO_OUT_PROJ, HINT_NO_RESIDUAL, HINT_NO_SCALE, HINT_NO_TRANSPOSE, HINT_PRE_NORM, HINT_SCALE_D, HINT_SCALE_E, HINT_SOFTMAX_AXIS, HINT_UNBIASED_NORM,
+)
+from ...kit.common import (
+    contract_params, deviates, hidden_attribute, random_padding_mask, random_tokens,
     with_hidden_checks,
 )
 
@@ -31,26 +34,10 @@ SDPA, MHA, BLOCK, EMBED, CLF = (
 PARTS = (SDPA, MHA, BLOCK, EMBED, CLF)
 CHECKS = CheckSet(PARTS)
 
-HINT_NO_SCALE = "no 1/sqrt(d) scaling: divide the scores by sqrt(d), d = the query/key size"
-HINT_SCALE_D = "scaled by 1/d instead of 1/sqrt(d)"
 HINT_SCALE_DV = "scaled by the wrong dimension (the value size dv); use the query/key size d"
-HINT_SCALE_E = "scaled by 1/sqrt(embed_dim); scale by 1/sqrt(key_dim), the size of one head"
-HINT_SOFTMAX_AXIS = "softmax over the wrong axis: the weights must sum to 1 over the keys (dim -1), not dim -2"
-HINT_MASK_INVERTED = "mask inverted: True means 'may attend' (fill the scores where the mask is False)"
-HINT_MASK_IGNORED = "mask ignored: masked positions still get attention"
-HINT_NO_TRANSPOSE = (
-    "heads split without the transpose: view (B, T, H*d) as (B, T, H, d), then transpose to (B, H, T, d)"
-)
-HINT_PRE_NORM = "pre-norm: this block is post-norm, x = norm1(x + attn(x)), then x = norm2(x + ffn(x))"
-HINT_NO_RESIDUAL = "no residual connection: add the block's input before each LayerNorm"
 HINT_NO_POSITION = "no position embedding: add pos_emb(positions 0..T-1) to the token embedding"
 HINT_MEAN_PADDING = "padding included in the mean: average over the real tokens (id != 0) only"
 HINT_CLF_MASK = "the blocks are not given the padding mask (tokens != 0), so real tokens attend to padding"
-HINT_NO_OUT_PROJ = "the heads' concatenation is returned without out_proj: return self.out_proj(y)"
-HINT_BLOCK_MASK = "mask ignored: the block does not pass its padding mask on to attn (as (B, 1, 1, T))"
-HINT_GELU = "GELU in the feed-forward network: the contract's is Linear -> ReLU -> Linear"
-HINT_UNBIASED_NORM = ("LayerNorm by the unbiased standard deviation (x.std(), n - 1) with eps added to it: use "
-                      "nn.LayerNorm(embed_dim, eps=1e-6), which divides by sqrt(biased variance + eps)")
 HINT_SINUSOIDAL = ("a fixed sinusoidal position encoding: the contract's pos_emb is a learned "
                    "nn.Embedding(max_len, embed_dim)")
 HINT_TOKEN_SCALE = ("the token embedding is multiplied by sqrt(embed_dim) (as in Vaswani et al.); the contract adds "
@@ -426,7 +413,7 @@ EXERCISE = Exercise(
     demo_sample="assignments/samples/transformer_flawed.py",
     profiles=PROFILES,
     task=TrainingTask(data=tweets.task_data, loss="cross_entropy", metric="accuracy", examples="tweets",
-                      probe_inputs=tweet_probes),
+                      probe_inputs=tweets.tweet_probes),
     training_kwargs=training_kwargs,
     probes=hidden_attribute(__name__, "PROBES", {}),
     labelled_data=tweets.labelled_data_paths,

@@ -6,8 +6,8 @@ transformer's ``ConvTokenizer``, ``SequencePooling`` and ``CompactTransformer`` 
 are (B, C, H, W), token sequences (B, N, D). The block's attention may be ``nn.MultiheadAttention`` or the
 transformer exercise's ``MultiHeadAttention`` (``q_proj``, ``k_proj``, ``v_proj``, ``out_proj``): the grader
 maps ``in_proj_weight`` onto the three projections (``param_map``). This module holds the contract, the hints
-and the public checks (interface, shapes, behaviour); the hidden checks in ``vit_hidden`` compare values and
-gradients with ``vit_reference`` (float64, written apart from the solution) and train both models.
+and the public checks (interface, shapes, behaviour); the hidden checks in ``vit.hidden`` compare values and
+gradients with ``vit.reference`` (float64, written apart from the solution) and train both models.
 """
 
 from __future__ import annotations
@@ -18,19 +18,19 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..checks import CheckFailure, CheckSet
-from ..compare import close, max_error, require_shape
-from ..context import Context, outputs, randn, rng
-from ..contract import (
-    ATTENTION_TEXT, Build, Deviations, Module, Part, attention_deviations, attention_params, check_interface, linear_module, linear_params,
-    norm_module, norm_params, require_interface,
+from ...checks import CheckFailure, CheckSet
+from ...compare import close, max_error, require_shape
+from ...context import Context, outputs, randn, rng
+from ...contract import (
+    Build, Deviations, Module, Part, check_interface, linear_module, linear_params, norm_module, norm_params, require_interface,
 )
-from ..data import images
-from ..forbidden import TRANSFORMER_LAYERS, ForbiddenSet
-from ..tasks import TrainingTask
-from ..weights import DEFAULT_RULES, WeightRule, normal
-from . import Exercise, TrainingProfile
-from .common import hidden_attribute, require_rows_sum_to_one, with_hidden_checks
+from ...kit.contracts import ATTENTION_TEXT, attention_deviations, attention_params
+from ...data import images
+from ...forbidden import TRANSFORMER_LAYERS, ForbiddenSet
+from ...tasks import TrainingTask
+from ...weights import DEFAULT_RULES, WeightRule, normal
+from .. import Exercise, TrainingProfile
+from ...kit.common import hidden_attribute, require_rows_sum_to_one, with_hidden_checks
 
 PATCHES, ENCODER, BLOCK, VIT, TOKENIZER, POOLING, CCT = (
     "extract_patches", "PatchEncoder", "ViTBlock", "VisionTransformer", "ConvTokenizer", "SequencePooling",

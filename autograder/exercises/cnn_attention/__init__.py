@@ -4,7 +4,7 @@ Contract (``CONTRACTS``, the notebook's table is made from it): ``SqueezeExcitat
 ``ChannelAttention`` and ``SpatialAttention``, ``CBAM``, ``SelfAttention2d`` (the non-local block in SAGAN's
 form) and ``AttentionCNN``; images are (B, C, H, W). Every attention module returns ``(out, weights)``. This
 module holds the contract, the hints, the cases and the public checks (interface, shapes, behaviour); the
-hidden checks in ``cnn_attention_hidden`` compare values and gradients with ``cnn_attention_reference``
+hidden checks in ``cnn_attention.hidden`` compare values and gradients with ``cnn_attention.reference``
 (float64, written apart from the solution) and train the classifier. A student install has this module only.
 """
 
@@ -14,17 +14,17 @@ import re
 
 import numpy as np
 
-from ..checks import CheckFailure, CheckSet
-from ..compare import close, max_error, require_shape
-from ..context import Context, outputs, randn, rng
-from ..contract import Build, Module, Part, check_interface
-from ..data import images
-from ..forbidden import ATTENTION_BUILTINS, ForbiddenSet
-from ..param_map import map_params
-from ..runner import SubmissionRaised
-from ..tasks import TrainingTask
-from . import Exercise, TrainingProfile
-from .common import hidden_attribute, with_hidden_checks
+from ...checks import CheckFailure, CheckSet
+from ...compare import close, max_error, require_shape
+from ...context import Context, outputs, randn, rng
+from ...contract import Build, Module, Part, check_interface
+from ...data import images
+from ...forbidden import ATTENTION_BUILTINS, ForbiddenSet
+from ...param_map import map_params
+from ...runner import SubmissionRaised
+from ...tasks import TrainingTask
+from .. import Exercise, TrainingProfile
+from ...kit.common import hidden_attribute, with_hidden_checks
 
 SE, CHANNEL, SPATIAL, CBAM, SELF, CNN = (
     "SqueezeExcitation", "ChannelAttention", "SpatialAttention", "CBAM", "SelfAttention2d", "AttentionCNN",
@@ -75,7 +75,7 @@ HINT_CNN_UNKNOWN = ("an unknown attention name must raise ValueError (raise Valu
                     "exception")
 
 
-def hidden(channels: int, reduction: int) -> int:
+def hidden_units(channels: int, reduction: int) -> int:
     """The bottleneck width of SE's and CBAM's MLP and of the self-attention's query and key."""
     return max(1, channels // reduction)
 
@@ -122,7 +122,7 @@ def self_weights_shape(shape) -> tuple:
 # --- contract shapes (the hidden checks' references take the parameters under these names) -------------------
 
 def mlp_params(channels: int, reduction: int, prefix: str = "") -> dict:
-    h = hidden(channels, reduction)
+    h = hidden_units(channels, reduction)
     return {f"{prefix}fc1.weight": (h, channels, 1, 1), f"{prefix}fc1.bias": (h,),
             f"{prefix}fc2.weight": (channels, h, 1, 1), f"{prefix}fc2.bias": (channels,)}
 
@@ -136,7 +136,7 @@ def cbam_params(channels: int, reduction: int, kernel_size: int, prefix: str = "
 
 
 def self_params(channels: int, reduction: int, prefix: str = "") -> dict:
-    inner = hidden(channels, reduction)
+    inner = hidden_units(channels, reduction)
     shapes = {}
     for name, out in (("query", inner), ("key", inner), ("value", channels)):
         shapes[f"{prefix}{name}.weight"], shapes[f"{prefix}{name}.bias"] = (out, channels, 1, 1), (out,)
@@ -187,7 +187,7 @@ def conv_module(path: str, c_in: int, c_out: int, kernel: int, padding: int, bia
 
 
 def mlp_modules(channels: int, reduction: int) -> tuple[Module, ...]:
-    h = hidden(channels, reduction)
+    h = hidden_units(channels, reduction)
     return (conv_module("fc1", channels, h, 1, 0, True, "nn.Conv2d(channels, hidden, 1)"),
             conv_module("fc2", h, channels, 1, 0, True, "nn.Conv2d(hidden, channels, 1)"))
 
@@ -231,7 +231,7 @@ CBAM_CONTRACT = Part(
 
 def self_build(channels: int, kwargs: dict) -> Build:
     r = kwargs.get("reduction", 8)
-    inner = hidden(channels, r)
+    inner = hidden_units(channels, r)
     modules = (conv_module("query", channels, inner, 1, 0, True, "nn.Conv2d(channels, inner, 1)"),
                conv_module("key", channels, inner, 1, 0, True, "nn.Conv2d(channels, inner, 1)"),
                conv_module("value", channels, channels, 1, 0, True, "nn.Conv2d(channels, channels, 1)"))
@@ -430,9 +430,9 @@ def cbam_interface(ctx: Context) -> None:
     C, r, k = build.args[0], build.kwargs["reduction"], build.kwargs["kernel_size"]
     fc1 = reply.modules.get("channel.fc1")
     fc1 = fc1 if isinstance(fc1, dict) else {}
-    if not ctx.failed("channel.interface") and fc1.get("out_channels") != hidden(C, r):
+    if not ctx.failed("channel.interface") and fc1.get("out_channels") != hidden_units(C, r):
         problems.append(f"channel.fc1 has {fc1.get('out_channels')} output channels; with reduction={r} it must have "
-                        f"{hidden(C, r)}: pass reduction on to ChannelAttention")
+                        f"{hidden_units(C, r)}: pass reduction on to ChannelAttention")
     conv = reply.modules.get("spatial.conv")
     conv = conv if isinstance(conv, dict) else {}
     if not ctx.failed("spatial.interface") and conv.get("kernel_size") != [k, k]:

@@ -2,9 +2,9 @@
 
 Written apart from ``solutions/vit.py`` and sharing no code with it: no ``nn.Module``, no ``F.unfold``, no
 ``nn.MultiheadAttention``, no ``F.conv2d`` or ``F.max_pool2d``. Patches are cut out one slice at a time; the
-linear layers, layer norm, softmax and multi-head attention are ``shared_reference``'s (einsums and explicit
+linear layers, layer norm, softmax and multi-head attention are ``kit.reference``'s (einsums and explicit
 formulas), with ``nn.MultiheadAttention``'s packed ``in_proj_weight`` / ``in_proj_bias`` split into the query,
-key and value projections, in that order; the 3x3 convolution is ``cnn_attention_reference``'s, written out;
+key and value projections, in that order; the 3x3 convolution is ``cnn_attention.reference``'s, written out;
 max pooling pads with -inf and takes the maximum over the window's offsets; GELU is the exact erf form.
 
 Every function takes a dict ``p`` of float64 parameters named as in the exercise's contract, relative to the
@@ -20,8 +20,7 @@ import math
 
 import torch
 
-from .cnn_attention_reference import conv2d
-from .shared_reference import layer_norm, linear, multi_head_attention, softmax, sub
+from ...kit.reference import conv2d, layer_norm, linear, multi_head_attention, softmax, sub
 
 class SizeMismatch(ValueError, RuntimeError):
     """Sizes the computation cannot take (a pooling that leaves nothing, a position table of another token

@@ -14,15 +14,16 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..checks import CheckFailure
-from ..compare import as64, close, max_error
-from ..context import Context, outputs, randn, rng
-from . import transformer_reference as ref
-from .common import (
+from ...checks import CheckFailure
+from ...compare import as64, close, max_error
+from ...context import Context, outputs, randn, rng
+from . import reference as ref
+from ...kit.common import (
     Trainable, GradientCase, Reference, as_inputs64, contract_params, deviates, gradient_check, judge,
     random_mask, random_padding_mask, random_tokens, training_check,
 )
-from .transformer import (  # the public part: its checks, cases, hints and helpers
+from ...kit.blocks import MASK_SWITCH, block_switches, mha_switches
+from . import (  # the public part: its checks, cases, hints and helpers
     CHECKS,    BLOCK, BLOCK_CASE, CLF, CLF_CASE, EMBED, EMBED_CASE, HINT_BLOCK_MASK, HINT_CLF_MASK, HINT_GELU, HINT_MASK_IGNORED,
     HINT_MASK_INVERTED, HINT_MEAN_PADDING, HINT_NO_OUT_PROJ, HINT_NO_POSITION, HINT_NO_RESIDUAL, HINT_NO_SCALE, HINT_NO_TRANSPOSE,
     HINT_PRE_NORM, HINT_SCALE_D, HINT_SCALE_DV, HINT_SCALE_E, HINT_SINUSOIDAL, HINT_SOFTMAX_AXIS, HINT_TOKEN_SCALE,
@@ -31,7 +32,6 @@ from .transformer import (  # the public part: its checks, cases, hints and help
     training_kwargs,
 )
 
-MASK_SWITCH = [(ref.MASK_INVERTED, HINT_MASK_INVERTED), (ref.MASK_IGNORED, HINT_MASK_IGNORED)]
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -41,20 +41,6 @@ def sdpa_switches(d: int, dv: int, masked: bool) -> dict:
     scales = [("none", HINT_NO_SCALE), ("d", HINT_SCALE_D)] + ([("sqrt_dv", HINT_SCALE_DV)] if dv != d else [])
     switches = {"scale": scales, "softmax_dim": [(-2, HINT_SOFTMAX_AXIS)]}
     return {**switches, "mask_mode": MASK_SWITCH} if masked else switches
-
-
-def mha_switches(masked: bool) -> dict:
-    """Its own mistakes: those of attention written inline as well, since it need not call the function."""
-    switches = {"heads_split": [("view", HINT_NO_TRANSPOSE)],
-                "scale": [("none", HINT_NO_SCALE), ("sqrt_embed", HINT_SCALE_E), ("d", HINT_SCALE_D)],
-                "softmax_dim": [(-2, HINT_SOFTMAX_AXIS)], "out_proj": [(False, HINT_NO_OUT_PROJ)]}
-    return {**switches, "mask_mode": MASK_SWITCH} if masked else switches
-
-
-def block_switches(masked: bool) -> dict:
-    switches = {"norm": [("pre", HINT_PRE_NORM)], "residual": [(False, HINT_NO_RESIDUAL)],
-                "activation": [("gelu", HINT_GELU)], "unbiased": [(True, HINT_UNBIASED_NORM)]}
-    return {**switches, "mask_mode": [(ref.MASK_IGNORED, HINT_BLOCK_MASK)]} if masked else switches
 
 
 EMBED_SWITCHES = {"positions": [(False, HINT_NO_POSITION), ("sinusoidal", HINT_SINUSOIDAL)],

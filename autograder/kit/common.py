@@ -28,7 +28,7 @@ from ..context import Context, outputs, randn, rng, stream_rng
 from ..param_map import ParamMap, map_params
 from ..requests import Train
 from ..tasks import Metric
-from . import TrainingProfile
+from ..exercises import TrainingProfile
 
 def contract_params(reply, required: dict[str, tuple], what: str) -> dict[str, torch.Tensor]:
     """A reply's parameters as float64 (after ``Context.run``: the parent's drawn weights), mapped onto the
@@ -439,8 +439,8 @@ def hidden_trainable(exercise_name: str, part: str | None = None) -> Trainable:
     its hidden module (the grader's install only)."""
     import importlib
 
-    importlib.import_module(f"{__package__}.{exercise_name}")  # the public module first: it imports the hidden one
-    hidden = importlib.import_module(f"{__package__}.{exercise_name}_hidden")
+    importlib.import_module(f"autograder.exercises.{exercise_name}")  # the public part first: it imports the hidden one
+    hidden = importlib.import_module(f"autograder.exercises.{exercise_name}.hidden")
     if part is None:
         return hidden.TRAINABLE
     trainables = getattr(hidden, "TRAINABLES", {hidden.TRAINABLE.target: hidden.TRAINABLE})
@@ -522,18 +522,9 @@ def with_hidden_checks(checks: CheckSet, module: str) -> tuple:
     import importlib
     import importlib.util
 
-    if importlib.util.find_spec(f"{module}_hidden") is not None:
-        importlib.import_module(f"{module}_hidden")
+    if importlib.util.find_spec(f"{module}.hidden") is not None:
+        importlib.import_module(f"{module}.hidden")
     return checks.ordered()
-
-
-def tweet_probes(seed: int, init_kwargs: dict) -> list[np.ndarray]:
-    """The inputs on which a tweet classifier's forward is identified before training: random padded tokens of
-    the default data's length (``random_tokens``: every row padded, the out-of-vocabulary id present)."""
-    from ..data import tweets
-
-    max_len = tweets.task_data().info["max_len"]
-    return [random_tokens(seed, IDENTIFY_BATCH, max_len, init_kwargs["vocab_size"])]
 
 
 def hidden_attribute(module: str, name: str, default):
@@ -541,6 +532,11 @@ def hidden_attribute(module: str, name: str, default):
     import importlib
     import importlib.util
 
-    if importlib.util.find_spec(f"{module}_hidden") is None:
+    if importlib.util.find_spec(f"{module}.hidden") is None:
         return default
-    return getattr(importlib.import_module(f"{module}_hidden"), name)
+    hidden = importlib.import_module(f"{module}.hidden")
+    if not hasattr(hidden, name):
+        from ..exercises import DeclarationError
+
+        raise DeclarationError(f"{module}.hidden must define {name}")
+    return getattr(hidden, name)

@@ -1,0 +1,74 @@
+"""Does the tests' fixture exercise grade as an exercise must: its reference 100 without any training, its
+release stub 0, and each of its known mistakes costing points in its own part only, with its own hint?"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+from conftest import FIXTURE, FIXTURE_FLAWED, FIXTURE_SOLUTION, failed, grade_source_in_process, stub_source
+
+import fixture_exercise as fx
+from autograder.exercises import register, registry
+
+SOLUTION_TEXT = FIXTURE_SOLUTION.read_text()
+# One-change edits of the reference, each a known mistake: (text, replacement, the part that makes it, its hint)
+MISTAKES = {
+    "mask ignored": ("    if mask is not None:\n        scores = scores.masked_fill(~mask, float(\"-inf\"))\n", "",
+                     fx.MS, fx.HINT_MASK_IGNORED),
+    "mask after the softmax": (
+        "    if mask is not None:\n        scores = scores.masked_fill(~mask, float(\"-inf\"))\n"
+        "    return torch.softmax(scores, dim=-1)\n",
+        "    weights = torch.softmax(scores, dim=-1)\n    return weights if mask is None else weights * mask\n",
+        fx.MS, fx.HINT_MASK_AFTER),
+    "no tanh": ("self.score(torch.tanh(self.proj(x)))", "self.score(self.proj(x))", fx.POOL, fx.HINT_NO_TANH),
+    "projected values": ('torch.einsum("bt,btd->bd", weights, x)', 'torch.einsum("bt,btd->bd", weights, self.proj(x))',
+                         fx.POOL, fx.HINT_PROJECTED),
+}
+
+
+def test_is_the_fixture_worth_100_points_in_two_parts_without_training():
+    exercise = fx.EXERCISE
+    assert sum(c.points for c in exercise.checks) == 100
+    assert exercise.parts == (fx.MS, fx.POOL) and {c.part for c in exercise.checks} == set(exercise.parts)
+    assert not [c for c in exercise.checks if c.training] and exercise.task is None and not exercise.profiles
+    assert {c.hidden for c in exercise.checks} == {True, False}
+    assert set(exercise.probes) == set(exercise.parts)
+
+
+def test_is_the_fixture_registered_only_for_the_tests_that_ask_for_it(request):
+    assert FIXTURE not in registry()
+    request.getfixturevalue("fixture_exercise")
+    assert registry()[FIXTURE] is fx.EXERCISE
+    with pytest.raises(ValueError, match="already registered"):
+        register(fx.EXERCISE)
+    with pytest.raises(ValueError, match="already registered"):  # never in place of a course exercise
+        register(dataclasses.replace(fx.EXERCISE, name=next(n for n in registry() if n != FIXTURE)))
+
+
+def test_does_the_reference_score_100_with_training_not_skipped(fixture_exercise):
+    report = grade_source_in_process(SOLUTION_TEXT, FIXTURE, skip_training=False)
+    assert report.score == report.max_score == 100, failed(report)
+
+
+def test_does_the_release_stub_score_0(fixture_exercise):
+    report = grade_source_in_process(stub_source(SOLUTION_TEXT), FIXTURE)
+    assert report.score == 0 and all("NotImplementedError" in r.message for r in report.results)
+
+
+@pytest.mark.parametrize("mistake", sorted(MISTAKES))
+def test_does_each_known_mistake_cost_points_in_its_own_part_with_its_hint(mistake, fixture_exercise):
+    old, new, part, hint = MISTAKES[mistake]
+    assert old in SOLUTION_TEXT, old
+    report = grade_source_in_process(SOLUTION_TEXT.replace(old, new, 1), FIXTURE)
+    lost = failed(report)
+    assert lost and {r.part for r in lost.values()} == {part}, {n: (r.message, r.hint) for n, r in lost.items()}
+    values = next(r for r in lost.values() if r.name.endswith(".values"))
+    assert values.hint == hint
+
+
+def test_does_the_flawed_sample_lose_its_two_mistakes(fixture_exercise):
+    report = grade_source_in_process(FIXTURE_FLAWED.read_text(), FIXTURE)
+    assert report.score == 55
+    assert {n: r.hint for n, r in failed(report).items()} == {
+        "ms.values": fx.HINT_MASK_AFTER, "ms.normalised": fx.HINT_MASK_AFTER, "pool.values": fx.HINT_NO_TANH}
