@@ -112,7 +112,13 @@ class CheckSet:
         self._checks: list[Check] = []
 
     def check(self, name: str, part: str, points: float, description: str, *, kind: str, hidden: bool = False,
-              timeout: float = 60.0):
+              timeout: float | None = None):
+        """Declare a check. ``timeout``: its time budget in seconds (default 60); a training check's is its training
+        profile's (``TrainingProfile.timeout``), so it takes none here."""
+        if kind == "training" and timeout is not None:
+            raise ValueError(f"check {name}: a training check's time limit is its profile's (TrainingProfile.timeout)")
+        if timeout is None:  # a training check without a profile (none is ever run so) keeps the profiles' default
+            timeout = 300.0 if kind == "training" else 60.0
         if kind not in KINDS:
             raise ValueError(f"check {name}: kind {kind!r} is not one of {KINDS}")
         if part not in self.parts:

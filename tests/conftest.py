@@ -79,9 +79,9 @@ def fixture_exercise():
     from autograder.exercises import register, unregister
     from fixture_exercise import EXERCISE
 
-    register(EXERCISE)
+    exercise = register(EXERCISE, "fixture_exercise")
     try:
-        yield EXERCISE
+        yield exercise
     finally:
         unregister(EXERCISE.name)
 

@@ -96,25 +96,49 @@ REFERENCE = Reference(_scaled, {"shift": [(1.0, "shifted by one")]}, parts=("Inn
 X = [torch.arange(4, dtype=torch.float64)]
 
 
+class Graded:
+    """A grading's context as ``judge`` asks it: what each part computes (``Context.base`` and ``unknown``)."""
+
+    def __init__(self, base: dict | None = None, unknown: tuple = ()):
+        self.switches, self.unknown_parts = dict(base or {}), set(unknown)
+
+    def base(self, *parts):
+        return dict(self.switches) if parts else {}
+
+    def unknown(self, *parts):
+        return [p for p in parts if p in self.unknown_parts]
+
+
+INNER_DOUBLES = Graded(base={"scale": 2.0})
+
+
 def test_does_a_composite_pass_when_only_its_part_makes_the_mistake():
     got = [np.arange(4, dtype=np.float32) * 2]  # the part inside doubles; the composite's own logic is right
-    judge("composite", got, REFERENCE, {}, X, base={"scale": 2.0})
+    judge(INNER_DOUBLES, "composite", got, REFERENCE, {}, X)
 
 
 def test_does_a_composite_own_mistake_fail_with_its_hint_on_top_of_its_parts():
     got = [np.arange(4, dtype=np.float32) * 2 + 1]
     with pytest.raises(CheckFailure) as caught:
-        judge("composite", got, REFERENCE, {}, X, base={"scale": 2.0})
+        judge(INNER_DOUBLES, "composite", got, REFERENCE, {}, X)
     assert caught.value.hint == "shifted by one"
 
 
 def test_does_a_composite_that_does_not_use_its_part_pass_when_it_matches_the_contract():
-    judge("composite", [np.arange(4, dtype=np.float32)], REFERENCE, {}, X, base={"scale": 2.0})
+    judge(INNER_DOUBLES, "composite", [np.arange(4, dtype=np.float32)], REFERENCE, {}, X)
+
+
+def test_does_a_composite_whose_part_computes_no_known_function_fail_whatever_it_returns():
+    """The engine asks the grading what the parts compute: a check cannot forget it and give a verdict that
+    depends on the draw."""
+    for got in ([np.arange(4, dtype=np.float32)], [np.arange(4, dtype=np.float32) * 2]):
+        with pytest.raises(CheckFailure, match="cannot be judged on its own logic while your Inner computes"):
+            judge(Graded(unknown=("Inner",)), "composite", got, REFERENCE, {}, X)
 
 
 def test_is_an_output_of_the_wrong_shape_left_to_the_shapes_check():
     reference = Reference(lambda p, xs: [xs[0], xs[0][:2]])
-    judge("two outputs", [np.arange(4, dtype=np.float32), np.zeros((3, 3), np.float32)], reference, {}, X)
+    judge(Graded(), "two outputs", [np.arange(4, dtype=np.float32), np.zeros((3, 3), np.float32)], reference, {}, X)
 
 
 def test_does_a_renamed_container_map_with_its_layers_under_their_own_names():

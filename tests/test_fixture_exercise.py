@@ -9,7 +9,7 @@ import pytest
 from conftest import FIXTURE, FIXTURE_FLAWED, FIXTURE_SOLUTION, failed, grade_source_in_process, stub_source
 
 import fixture_exercise as fx
-from autograder.exercises import register, registry
+from autograder.exercises import completed, register, registry
 
 SOLUTION_TEXT = FIXTURE_SOLUTION.read_text()
 # One-change edits of the reference, each a known mistake: (text, replacement, the part that makes it, its hint)
@@ -28,7 +28,7 @@ MISTAKES = {
 
 
 def test_is_the_fixture_worth_100_points_in_two_parts_without_training():
-    exercise = fx.EXERCISE
+    exercise = completed(fx.EXERCISE, "fixture_exercise")  # as the registry completes it
     assert sum(c.points for c in exercise.checks) == 100
     assert exercise.parts == (fx.MS, fx.POOL) and {c.part for c in exercise.checks} == set(exercise.parts)
     assert not [c for c in exercise.checks if c.training] and exercise.task is None and not exercise.profiles
@@ -38,12 +38,12 @@ def test_is_the_fixture_worth_100_points_in_two_parts_without_training():
 
 def test_is_the_fixture_registered_only_for_the_tests_that_ask_for_it(request):
     assert FIXTURE not in registry()
-    request.getfixturevalue("fixture_exercise")
-    assert registry()[FIXTURE] is fx.EXERCISE
+    registered = request.getfixturevalue("fixture_exercise")
+    assert registry()[FIXTURE] is registered and registered.name == fx.EXERCISE.name
     with pytest.raises(ValueError, match="already registered"):
-        register(fx.EXERCISE)
+        register(fx.EXERCISE, "fixture_exercise")
     with pytest.raises(ValueError, match="already registered"):  # never in place of a course exercise
-        register(dataclasses.replace(fx.EXERCISE, name=next(n for n in registry() if n != FIXTURE)))
+        register(dataclasses.replace(fx.EXERCISE, name=next(n for n in registry() if n != FIXTURE)), "fixture_exercise")
 
 
 def test_does_the_reference_score_100_with_training_not_skipped(fixture_exercise):

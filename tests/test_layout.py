@@ -112,9 +112,47 @@ def test_does_an_inconsistent_declaration_fail_at_registration_with_a_message_na
     assert validated(exercise) is exercise
 
 
-def test_does_a_hidden_module_missing_a_declaration_fail_with_a_message_naming_it():
-    from autograder.exercises import DeclarationError
-    from autograder.kit.common import hidden_attribute
+def test_does_a_hidden_module_missing_its_probes_fail_at_registration_with_a_message_naming_it(tmp_path, monkeypatch):
+    from autograder.exercises import DeclarationError, completed
 
-    with pytest.raises(DeclarationError, match=r"autograder\.exercises\.transformer\.hidden must define PROBE_TABLE"):
-        hidden_attribute("autograder.exercises.transformer", "PROBE_TABLE", {})
+    package = tmp_path / "probeless"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    (package / "hidden.py").write_text("TRAINABLE = None  # no PROBES\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    exercise = get_exercise(names()[0])
+    with pytest.raises(DeclarationError, match=r"probeless\.hidden must define PROBES"):
+        completed(exercise, "probeless")
+
+
+def test_does_a_training_check_take_its_time_limit_from_its_profile_only():
+    from autograder.checks import CheckSet
+
+    checks = CheckSet(("Part",))
+    with pytest.raises(ValueError, match="a training check's time limit is its profile's"):
+        checks.check("part.training", "Part", 10, "trains", kind="training", hidden=True, timeout=300.0)
+    checks.check("part.values", "Part", 10, "values", kind="values")(lambda ctx: None)
+    assert checks.ordered()[0].timeout == 60.0
+
+
+def test_does_the_registry_refuse_a_package_not_named_as_its_exercise(tmp_path, monkeypatch):
+    import autograder.exercises as exercises
+
+    stray = tmp_path / "renamed"
+    stray.mkdir()
+    (stray / "__init__.py").write_text(f"from autograder.exercises.{names()[0]} import EXERCISE\n")
+    monkeypatch.setattr(exercises, "__path__", [*exercises.__path__, str(tmp_path)])
+    with pytest.raises(exercises.DeclarationError, match="renamed/ declares the exercise .*named as its exercise"):
+        exercises._discovered.__wrapped__()
+
+
+def test_does_the_registry_refuse_two_exercises_with_one_number(tmp_path, monkeypatch):
+    import autograder.exercises as exercises
+
+    (tmp_path / "same_number.py").write_text(
+        "import dataclasses\nfrom autograder.exercises import get_exercise\n"
+        f"EXERCISE = dataclasses.replace(get_exercise({names()[0]!r}), name='same_number')\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setenv(exercises.EXERCISE_MODULES_VARIABLE, "same_number")
+    with pytest.raises(exercises.DeclarationError, match="share a number"):
+        exercises._discovered.__wrapped__()

@@ -11,9 +11,14 @@ import pytest
 from conftest import FIXTURE_SOLUTION
 
 from autograder.checks import Status
+from autograder.exercises import completed
 from autograder.grading import grade_path
 from autograder.sandbox import Limits
-from fixture_exercise import EXERCISE, MS, POOL
+from fixture_exercise import MS, POOL
+
+import fixture_exercise
+
+EXERCISE = completed(fixture_exercise.EXERCISE, "fixture_exercise")  # with its hidden checks and probes
 
 # 15% of each check's time budget (9 s of 60): an endless loop is cut short, while a correct check keeps a
 # margin of ten times its time on an idle machine when other jobs share the cores.

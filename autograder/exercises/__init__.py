@@ -9,11 +9,15 @@ Adding an exercise means adding such a package, whose ``__init__`` defines ``EXE
 from __future__ import annotations
 
 import functools
+import dataclasses
 import importlib
+import importlib.util
 import os
 import pkgutil
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Callable
+
+from ..checks import CheckSet
 
 if TYPE_CHECKING:
     from ..forbidden import ForbiddenSet
@@ -35,7 +39,7 @@ class TrainingProfile:
     batch_size: int
     lr: float
     threshold: float
-    timeout: float
+    timeout: float = 300.0  # seconds for the training request (scaled by the grading's timeout factor)
     seed: int = 0
     data: str = ""  # the data set this profile trains on (``TrainingTask.data``); "": the exercise's default
     schedule: str = "constant"  # the learning rate over the run: constant or "linear" decay to 0 (``training.SCHEDULES``)
@@ -111,6 +115,29 @@ def validated(exercise: Exercise) -> Exercise:
     return exercise
 
 
+def completed(exercise: Exercise, module: str) -> Exercise:
+    """``exercise`` (declared in ``module``) with what its hidden module adds, where that is installed (the
+    grader's install, not a student's): the hidden checks it declares into the exercise's ``CheckSet``, and its
+    ``PROBES``. The engine imports ``<module>.hidden`` once the public module is loaded, so no statement order in
+    the public module carries it."""
+    probes = dict(exercise.probes)
+    package = hasattr(importlib.import_module(module), "__path__")  # a plain module has no hidden.py beside it
+    if package and importlib.util.find_spec(f"{module}.hidden") is not None:
+        hidden = importlib.import_module(f"{module}.hidden")
+        if not isinstance(getattr(hidden, "PROBES", None), dict):
+            raise DeclarationError(f"{module}.hidden must define PROBES, a dict: part -> probe(ctx)")
+        probes = {**hidden.PROBES, **probes}
+    checks = exercise.checks.ordered() if isinstance(exercise.checks, CheckSet) else tuple(exercise.checks)
+    return validated(dataclasses.replace(exercise, checks=checks, probes=probes))
+
+
+def _loaded(module: str, where: str) -> Exercise:
+    exercise = getattr(importlib.import_module(module), "EXERCISE", None)
+    if not isinstance(exercise, Exercise):
+        raise DeclarationError(f"{where} defines no EXERCISE")
+    return completed(exercise, module)
+
+
 @functools.lru_cache(maxsize=1)
 def _discovered() -> dict[str, Exercise]:
     """The packages of this one that define ``EXERCISE``, and the modules ``AUTOGRADER_EXERCISE_MODULES`` names."""
@@ -118,18 +145,21 @@ def _discovered() -> dict[str, Exercise]:
     for info in pkgutil.iter_modules(__path__):
         if not info.ispkg or info.name.startswith("_"):
             continue  # each exercise is a package; its hidden checks and reference are modules inside it
-        exercise = getattr(importlib.import_module(f"{__name__}.{info.name}"), "EXERCISE", None)
-        if not isinstance(exercise, Exercise):
-            raise DeclarationError(f"autograder/exercises/{info.name}/__init__.py defines no EXERCISE")
-        found.append(validated(exercise))
+        exercise = _loaded(f"{__name__}.{info.name}", f"autograder/exercises/{info.name}/__init__.py")
+        if exercise.name != info.name:
+            raise DeclarationError(f"autograder/exercises/{info.name}/ declares the exercise {exercise.name!r}: a "
+                                   "package is named as its exercise")
+        found.append(exercise)
     for module in filter(None, (m.strip() for m in os.environ.get(EXERCISE_MODULES_VARIABLE, "").split(","))):
-        exercise = getattr(importlib.import_module(module), "EXERCISE", None)
-        if not isinstance(exercise, Exercise):
-            raise TypeError(f"{EXERCISE_MODULES_VARIABLE} names {module}, which defines no EXERCISE")
+        exercise = _loaded(module, f"{module} (named by {EXERCISE_MODULES_VARIABLE})")
         if any(e.name == exercise.name for e in found):
             raise ValueError(f"{EXERCISE_MODULES_VARIABLE} names {module}, whose exercise {exercise.name!r} is "
                              "already registered")
-        found.append(validated(exercise))
+        found.append(exercise)
+    numbers = [e.number for e in found]
+    clashes = sorted(e.name for e in found if numbers.count(e.number) > 1)
+    if clashes:
+        raise DeclarationError(f"exercises {', '.join(clashes)} share a number: each orders the course uniquely")
     return {e.name: e for e in sorted(found, key=lambda e: e.number)}
 
 
@@ -155,15 +185,15 @@ def registry() -> dict[str, Exercise]:
     return {e.name: e for e in sorted([*found.values(), *_registered.values()], key=lambda e: e.number)}
 
 
-def register(exercise: Exercise) -> Exercise:
+def register(exercise: Exercise, module: str) -> Exercise:
     """Add ``exercise`` to ``registry()`` in this process (the tests' fixture exercise); ``unregister`` undoes it.
     A name already registered, by discovery or by an earlier call, is refused."""
     if not isinstance(exercise, Exercise):
         raise TypeError(f"register takes an Exercise, not {type(exercise).__name__}")
     if exercise.name in _discovered() or exercise.name in _registered:
         raise ValueError(f"an exercise named {exercise.name!r} is already registered")
-    _registered[exercise.name] = validated(exercise)
-    return exercise
+    _registered[exercise.name] = completed(exercise, module)
+    return _registered[exercise.name]
 
 
 def unregister(name: str) -> None:

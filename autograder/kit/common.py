@@ -148,15 +148,17 @@ class Reference:
                         [Variant(v.hint, pick(v.outputs, keep), v.mistakes, v.switches) for v in variants])
 
 
-def judge(label: str, got: list, reference: Reference, params: dict, inputs: list, base: dict | None = None,
-          select: tuple[int, ...] | None = None, unknown: Sequence[str] = ()) -> None:
+def judge(ctx: Context, label: str, got: list, reference: Reference, params: dict, inputs: list,
+          select: tuple[int, ...] | None = None) -> None:
     """A values check's verdict: pass when ``got`` is the contract's function, or the contract's with the parts
-    it is built from computing what they compute (``base``, their own checks charge their mistakes); else fail
-    and name the part's own known mistakes that match. Outputs of another shape than the reference's are the
-    shapes check's to charge: the values of the others are still compared. ``unknown``: parts it is built from
-    that compute no known function. No reference can stand in for them, and their effect here may fall either
-    side of the tolerance depending on the draw, so the check fails on every draw and says why.
+    it is built from (``reference.parts``) computing what they compute (their own checks charge their mistakes:
+    ``ctx.base``); else fail and name the part's own known mistakes that match. Outputs of another shape than the
+    reference's are the shapes check's to charge: the values of the others are still compared. Where a part it is
+    built from computes no known function (``ctx.unknown``), no reference can stand in for it, and its effect here
+    may fall either side of the tolerance depending on the draw, so the check fails on every draw and says why.
+    Both come from ``ctx``: no check can forget them.
     """
+    base, unknown = ctx.base(*reference.parts), ctx.unknown(*reference.parts)
     if unknown:  # its effect here may fall either side of the tolerance, depending on the draw: never compared
         raise CheckFailure(f"{label}: cannot be judged on its own logic while your {', '.join(unknown)} computes "
                            "neither the contract nor a known mistake (see its values check); it is judged once that "
@@ -209,8 +211,7 @@ def compare(ctx: Context, part: str, reference: Reference, args: list | None, kw
     p = contract_params(reply, shapes, part) if args is not None else {}
     if select is not None:
         got = [got[i] for i in select]
-    judge(what, got, reference, p, as_inputs64(inputs), ctx.base(*reference.parts), select=select,
-          unknown=ctx.unknown(*reference.parts))
+    judge(ctx, what, got, reference, p, as_inputs64(inputs), select=select)
 
 
 def deviates(function) -> bool:
@@ -514,29 +515,3 @@ def training_check(ctx: Context, trainable: Trainable, init_kwargs: dict,
             f"{metric.name} {result.value:.4f} of the trained weights after the {profile.name} training profile is "
             f"not better than the {result.baseline} baseline's {result.baseline_value:.4f} on the same held-out "
             f"{ctx.task.examples}")
-
-
-def with_hidden_checks(checks: CheckSet, module: str) -> tuple:
-    """The exercise's checks in order: the public ones declared in ``module`` plus, where its hidden module is
-    installed (the grader's, not a student's), the hidden ones it declares into the same ``CheckSet``."""
-    import importlib
-    import importlib.util
-
-    if importlib.util.find_spec(f"{module}.hidden") is not None:
-        importlib.import_module(f"{module}.hidden")
-    return checks.ordered()
-
-
-def hidden_attribute(module: str, name: str, default):
-    """``name`` from the exercise's hidden module where it is installed (the grader's), else ``default``."""
-    import importlib
-    import importlib.util
-
-    if importlib.util.find_spec(f"{module}.hidden") is None:
-        return default
-    hidden = importlib.import_module(f"{module}.hidden")
-    if not hasattr(hidden, name):
-        from ..exercises import DeclarationError
-
-        raise DeclarationError(f"{module}.hidden must define {name}")
-    return getattr(hidden, name)

@@ -22,7 +22,7 @@ from autograder.compare import require_shape
 from autograder.context import Context, outputs, randn, rng
 from autograder.contract import Build, Part, check_interface, linear_module, linear_params
 from autograder.exercises import Exercise
-from autograder.kit.common import hidden_attribute, random_padding_mask, with_hidden_checks
+from autograder.kit.common import random_padding_mask
 
 MS, POOL = "masked_softmax", "AttentionPooling"
 PARTS = (MS, POOL)  # the part built from another comes after it
@@ -146,9 +146,8 @@ EXERCISE = Exercise(
     title="A masked softmax and the attention pooling built from it (the tests' fixture)",
     number=90,
     parts=PARTS,
-    checks=with_hidden_checks(CHECKS, __name__),  # after every public name hidden.py imports from here
+    checks=CHECKS,  # the hidden checks join it where hidden.py is installed (the registry)
     solution="tests/fixture_exercise/solution.py",
     demo_sample="tests/fixture_exercise/flawed.py",
-    probes=hidden_attribute(__name__, "PROBES", {}),
     contracts=(MS_CONTRACT, POOL_CONTRACT),
 )

@@ -1,7 +1,7 @@
 """The fixture exercise's hidden checks: values and gradients against the float64 reference, padding, and the
 probes (``PROBES``) that say what each part computes.
 
-Imported by ``with_hidden_checks`` at the end of the public module, into the same ``CheckSet``.
+Imported by the registry once the public module is loaded (``exercises.completed``): its checks join the same ``CheckSet``.
 """
 
 from __future__ import annotations
@@ -72,7 +72,7 @@ def ms_values(ctx: Context) -> None:
             inputs = ms_inputs(100 + i, shape, with_mask)
             _, got = run_ms(ctx, inputs, shapes=False)
             label = f"scores {inputs[0].shape}{' with a mask' if with_mask else ''}"
-            judge(label, got, ms_reference(with_mask), {}, as_inputs64(inputs))
+            judge(ctx, label, got, ms_reference(with_mask), {}, as_inputs64(inputs))
 
 
 @CHECKS.check("pool.values", POOL, 20, "pooled and weights match a float64 reference", kind="values", hidden=True)
@@ -82,8 +82,8 @@ def pool_values(ctx: Context) -> None:
         inputs = pool_inputs(seed)[: 2 if with_mask else 1]
         reply, got = run_pool(ctx, inputs, shapes=False, seed=seed)
         p = contract_params(reply, pool_param_shapes(), POOL)
-        judge(f"{POOL}({POOL_CASE['D']}){' with a mask' if with_mask else ''}", got, reference, p,
-              as_inputs64(inputs), ctx.base(*reference.parts), unknown=ctx.unknown(*reference.parts))
+        judge(ctx, f"{POOL}({POOL_CASE['D']}){' with a mask' if with_mask else ''}", got, reference, p,
+              as_inputs64(inputs))
 
 
 @CHECKS.check("pool.padding", POOL, 10, "appending masked positions does not change pooled", kind="behaviour",

@@ -99,7 +99,7 @@ def _ta_compare(ctx: Context, normalise: str, seed: int) -> None:
         reply, got = run_ta(ctx, normalise, inputs, shapes=False, seed=seed)
         p = contract_params(reply, {"score.weight": (1, TA_CASE["H"]), "score.bias": (1,)}, TA)
         label = f"TemporalAttention(normalise={normalise!r}){' with a padding mask' if with_mask else ''}"
-        judge(label, got, ta_reference(normalise, with_mask), p, as_inputs64(inputs))
+        judge(ctx, label, got, ta_reference(normalise, with_mask), p, as_inputs64(inputs))
 
 
 @CHECKS.check("ta.softmax_values", TA, 12,
@@ -123,8 +123,8 @@ def _ac_compare(ctx: Context, seed: int, only_weights: bool) -> None:
         reference = ac_reference(normalise)
         label = f"AttentionLSTMClassifier(normalise={normalise!r}) in eval mode, tokens {tokens.shape} with padding"
         index = 1 if only_weights else 0
-        judge(f"{label}: {'attention weights' if only_weights else 'logits'}", got[index:index + 1], reference, p,
-              as_inputs64([tokens]), ctx.base(*reference.parts), select=(index,), unknown=ctx.unknown(*reference.parts))
+        judge(ctx, f"{label}: {'attention weights' if only_weights else 'logits'}", got[index:index + 1], reference, p,
+              as_inputs64([tokens]), select=(index,))
 
 
 @CHECKS.check("ac.values", AC, 16,
@@ -190,6 +190,6 @@ TRAINABLE = Trainable(target=AC, contract=lambda kwargs: ac_param_shapes(ac_case
 
 @CHECKS.check("ac.training", AC, 25,
                "trains to the calibrated test accuracy on held-out tweets",
-               kind="training", hidden=True, timeout=300.0)
+               kind="training", hidden=True)
 def ac_training(ctx: Context) -> None:
     training_check(ctx, TRAINABLE, training_kwargs(ctx.profile))

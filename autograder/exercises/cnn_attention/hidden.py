@@ -279,8 +279,7 @@ def compare_module(ctx: Context, part: str, reference: Reference, cases: list, s
         what = f"{label(part, args, kwargs)} on x of shape {shape}"
         mine = got if select is None else [got[j] for j in select]
         which = "" if select is None else f": {' and '.join(['out', 'weights'][j] for j in select)}"
-        judge(f"{what}{which}", mine, reference, p, as_inputs64([x]), ctx.base(*reference.parts), select=select,
-              unknown=ctx.unknown(*reference.parts))
+        judge(ctx, f"{what}{which}", mine, reference, p, as_inputs64([x]), select=select)
         if builtin and not ctx.base(*reference.parts):
             second_opinion(what, part, got, p, as64(x), reference, {k: v for k, v in contract.items()
                                                                      if not k.startswith(SECOND)})
@@ -363,11 +362,10 @@ def cnn_values(ctx: Context) -> None:
             case = cnn_case({"in_channels": shape[1], "num_classes": CLASSES, **kwargs})
             what = f"{label(CNN, (shape[1], CLASSES), kwargs)} on images of shape {shape}"
             reference = cnn_reference(attention, widths)
-            base, unknown = ctx.base(*reference.parts), ctx.unknown(*reference.parts)
             reply = ctx.run(CNN, init_args=[shape[1], CLASSES], init_kwargs=kwargs, inputs=[images], seed=seed)
             (logits,) = outputs(reply, 1, f"{what}: forward")
             p = contract_params(reply, cnn_shapes(case), CNN)
-            judge(f"{what}: logits", [logits], reference, p, as_inputs64([images]), base, unknown=unknown)
+            judge(ctx, f"{what}: logits", [logits], reference, p, as_inputs64([images]))
             reply = ctx.run(CNN, init_args=[shape[1], CLASSES], init_kwargs=kwargs, inputs=[images], seed=seed,
                             call_kwargs={"return_attention": True})
             try:
@@ -376,11 +374,11 @@ def cnn_values(ctx: Context) -> None:
             except CheckFailure:
                 continue  # what it returns is the attention check's to charge; its logits were judged above
             if maps is None:
-                judge(f"{what}: logits with return_attention=True", [logits], reference, p, as_inputs64([images]),
-                      base, unknown=unknown)
+                judge(ctx, f"{what}: logits with return_attention=True", [logits], reference, p,
+                      as_inputs64([images]))
             else:  # the stages' weights travelled (see ``attention_outputs``)
-                judge(f"{what}: logits and weights with return_attention=True", [logits, *maps],
-                      cnn_reference(attention, widths, maps=True), p, as_inputs64([images]), base, unknown=unknown)
+                judge(ctx, f"{what}: logits and weights with return_attention=True", [logits, *maps],
+                      cnn_reference(attention, widths, maps=True), p, as_inputs64([images]))
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -461,6 +459,6 @@ TRAINABLE = Trainable(target=CNN, contract=lambda kwargs: cnn_shapes(cnn_case(kw
 
 
 @CHECKS.check("cnn.training", CNN, 20, "AttentionCNN(attention='cbam') trains to the calibrated test accuracy on "
-              "held-out images", kind="training", hidden=True, timeout=300.0)
+              "held-out images", kind="training", hidden=True)
 def cnn_training(ctx: Context) -> None:
     training_check(ctx, TRAINABLE, training_kwargs(ctx.profile))

@@ -287,7 +287,7 @@ TRAINABLE = Trainable(target=MODEL, contract=lambda kwargs: model_params(ModelCa
 
 
 @CHECKS.check("model.training", MODEL, 20, "trains to the calibrated test MSE of its greedy predictions, and beats "
-              "constant velocity", kind="training", hidden=True, timeout=300.0)
+              "constant velocity", kind="training", hidden=True)
 def model_training(ctx: Context) -> None:
     training_check(ctx, TRAINABLE, training_kwargs(ctx.profile))
 

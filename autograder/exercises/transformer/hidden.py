@@ -133,7 +133,7 @@ def _compare_sdpa(label: str, got, q, k, v, mask=None) -> None:
     expected = ref.attention(*inputs)
     builtin = _builtin_sdpa(*inputs)
     assert close(builtin, expected[0], atol=1e-9), "reference and torch disagree: a grader bug"
-    judge(label, got, sdpa_reference(q.shape[-1], v.shape[-1], mask is not None), {}, inputs)
+    judge(ctx, label, got, sdpa_reference(q.shape[-1], v.shape[-1], mask is not None), {}, inputs)
     err, _ = max_error(got[0], builtin)
     if not close(got[0], builtin):  # cannot happen when the reference matched; kept as a second opinion
         raise CheckFailure(f"{label}: output differs from torch.nn.functional.scaled_dot_product_attention by {err:.3g}")
@@ -201,8 +201,7 @@ def _compare_mha(ctx: Context, label: str, case, seed: int, mask=None, cross=Non
     got = outputs(reply, 2, f"{MHA}.forward")
     p = contract_params(reply, mha_param_shapes(E, H, kd), f"MultiHeadAttention({E}, {H})")
     reference = mha_reference(H, mask is not None)
-    judge(label, got, reference, p, as_inputs64(call_inputs), ctx.base(*reference.parts),
-          unknown=ctx.unknown(*reference.parts))
+    judge(ctx, label, got, reference, p, as_inputs64(call_inputs))
     if (kd is None or kd * H == E) and not ctx.base(*reference.parts) and len(p) == 8:
         q, k, v = (as64(x) for x in inputs)
         m = None if mask is None else torch.as_tensor(mask)
@@ -269,8 +268,7 @@ def block_values(ctx: Context) -> None:
         p = contract_params(reply, shapes, BLOCK)
         label = f"TransformerBlock in eval mode{', with a padding mask' if with_mask else ''}"
         reference = block_reference(with_mask)
-        judge(label, [got], reference, p, as_inputs64(inputs), ctx.base(*reference.parts),
-              unknown=ctx.unknown(*reference.parts))
+        judge(ctx, label, [got], reference, p, as_inputs64(inputs))
         if not ctx.base(*reference.parts) and len(p) == len(shapes):
             x, m = as64(inputs[0]), torch.as_tensor(inputs[1]) if with_mask else None
             builtin = _builtin_block(p, x, m)
@@ -314,7 +312,7 @@ def embed_values(ctx: Context) -> None:
         reply = ctx.run(EMBED, inputs=[tokens], seed=T, **embed_init())
         (got,) = outputs(reply, 1, f"{EMBED}.forward")
         p = contract_params(reply, embed_param_shapes(), EMBED)
-        judge(f"TokenAndPositionEmbedding on tokens of shape {tokens.shape}", [got], EMBED_REFERENCE, p,
+        judge(ctx, f"TokenAndPositionEmbedding on tokens of shape {tokens.shape}", [got], EMBED_REFERENCE, p,
               as_inputs64([tokens]))
 
 
@@ -328,8 +326,8 @@ def clf_values(ctx: Context) -> None:
     (got,) = outputs(reply, 1, f"{CLF}.forward")
     p = contract_params(reply, clf_param_shapes(), CLF)
     reference = clf_reference(CLF_CASE)
-    judge(f"TransformerClassifier logits in eval mode, tokens {tokens.shape} with padding", [got], reference, p,
-          as_inputs64([tokens]), ctx.base(*reference.parts), unknown=ctx.unknown(*reference.parts))
+    judge(ctx, f"TransformerClassifier logits in eval mode, tokens {tokens.shape} with padding", [got], reference, p,
+          as_inputs64([tokens]))
 
 
 @CHECKS.check("clf.padding", CLF, 4, "appending padding does not change the logits", kind="behaviour", hidden=True)
@@ -414,6 +412,6 @@ TRAINABLE = Trainable(target=CLF, contract=lambda kwargs: clf_param_shapes(clf_c
 
 @CHECKS.check("clf.training", CLF, 22,
                "trains to the calibrated test accuracy on held-out tweets",
-               kind="training", hidden=True, timeout=300.0)
+               kind="training", hidden=True)
 def clf_training(ctx: Context) -> None:
     training_check(ctx, TRAINABLE, training_kwargs(ctx.profile))

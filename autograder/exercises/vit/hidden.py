@@ -166,8 +166,8 @@ def with_maps(ctx: Context, part: str, args: list, kwargs: dict, x: np.ndarray, 
     if ctx.failed("block.values"):  # the blocks' weights are wrong in the block: judge the rest
         select = (0, 1 + blocks) if pooled else (0,)
         got = [got[i] for i in select]
-    judge(f"{what}: outputs with return_attention=True", got, reference, contract_params(reply, shapes, part),
-          as_inputs64([x]), ctx.base(*reference.parts), select=select, unknown=ctx.unknown(*reference.parts))
+    judge(ctx, f"{what}: outputs with return_attention=True", got, reference, contract_params(reply, shapes, part),
+          as_inputs64([x]), select=select)
 
 
 @CHECKS.check("patches.values", PATCHES, 2, "the patches match a float64 reference that cuts them out one by one",
@@ -177,7 +177,7 @@ def patches_values(ctx: Context) -> None:
         x = image_batch(190 + i, shape)
         what = f"extract_patches(images of shape {shape}, {P})"
         got = outputs(ctx.run(PATCHES, inputs=[x, P]), 1, what)
-        judge(what, got, patches_reference(P), {}, as_inputs64([x]))
+        judge(ctx, what, got, patches_reference(P), {}, as_inputs64([x]))
 
 
 @CHECKS.check("encoder.values", ENCODER, 4, "projection plus the position embedding of each patch: a float64 "
@@ -321,13 +321,13 @@ TRAINABLE = TRAINABLES[VIT]
 
 
 @CHECKS.check("vit.training", VIT, 10, "VisionTransformer trains to the calibrated test accuracy on held-out images",
-              kind="training", hidden=True, timeout=300.0)
+              kind="training", hidden=True)
 def vit_training(ctx: Context) -> None:
     training_check(ctx, TRAINABLE, training_kwargs(ctx.profile))
 
 
 @CHECKS.check("cct.training", CCT, 10, "CompactTransformer trains to the calibrated test accuracy on held-out images",
-              kind="training", hidden=True, timeout=300.0)
+              kind="training", hidden=True)
 def cct_training(ctx: Context) -> None:
     profile = CCT_PROFILES[ctx.profile.name]
     training_check(ctx, TRAINABLES[CCT], training_kwargs(profile), profile)
