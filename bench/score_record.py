@@ -2,7 +2,7 @@
 can prove its behaviour unchanged, check for check.
 
     .venv/bin/python bench/score_record.py --output record.json [--salt 0] [--only PATTERN] [--training]
-    .venv/bin/python bench/score_record.py --compare before.json after.json [--points-only]
+    .venv/bin/python bench/score_record.py --compare before.json after.json [--points-only] [--only PATTERN]
 
 Run from the repository root. The script grades the ``autograder`` package of the checkout it lives in (the
 repository root and its ``tests/`` go first on ``sys.path``, ahead of any editable install of another checkout;
@@ -168,7 +168,8 @@ def submissions(skipped: list[str]) -> list[Entry]:
             entries.append(Entry(f"{exercise}/frozen/{frozen.name}", exercise,
                                  lambda m=frozen, e=exercise: mutated(m, Path(sources[e]))))
         # A correct variant graded by the training tests only (the parameters created in another order).
-        reordered = getattr(mutations, "CNN_ATTENTION_REORDERED", None)
+        reordered = getattr(mutations, "CNN_ATTENTION_REORDERED", None) or getattr(
+            _import_first("mistake_edits.cnn_attention"), "CNN_ATTENTION_REORDERED", None)
         if reordered is not None:
             entries.append(Entry(f"cnn_attention/variant/{reordered.name}", "cnn_attention",
                                  lambda m=reordered: mutated(m, Path(sources["cnn_attention"]))))
@@ -362,8 +363,11 @@ def record(args) -> int:
     return 1 if failures else 0
 
 
-def compare(a: Path, b: Path, points_only: bool) -> int:
+def compare(a: Path, b: Path, points_only: bool, only: str | None = None) -> int:
     left, right = json.loads(Path(a).read_text()), json.loads(Path(b).read_text())
+    if only:  # compare the keys matching ``only`` in both
+        left = {k: v for k, v in left.items() if _matches(k, only)}
+        right = {k: v for k, v in right.items() if _matches(k, only)}
     differences: list[str] = []
     checks = 0
     for key in sorted(set(left) | set(right)):
@@ -420,7 +424,7 @@ def main(argv=None) -> int:
                         help="with --compare: compare totals and points only (not statuses, hints, grader errors)")
     args = parser.parse_args(argv)
     if args.compare:
-        return compare(Path(args.compare[0]), Path(args.compare[1]), args.points_only)
+        return compare(Path(args.compare[0]), Path(args.compare[1]), args.points_only, args.only)
     if not args.output:
         parser.error("--output is required (or --compare A B)")
     return record(args)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from mutations import ROOT, Mutation, mutated_source
+from mistake_edits import ROOT, Mutation, mutated_source
 
 SOLUTION = ROOT / "solutions" / "transformer.py"
 

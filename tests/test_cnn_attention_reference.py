@@ -11,8 +11,8 @@ import torch
 import torch.nn.functional as F
 
 from float64 import TOL, assert_same, differ
-from mutations import CNN_ATTENTION_DRAFT as CNN_ATTENTION
-from mutations import CNN_ATTENTION_NO_SWITCH as NO_SWITCH
+from mistake_edits.cnn_attention import CNN_ATTENTION_DRAFT as CNN_ATTENTION
+from mistake_edits.cnn_attention import CNN_ATTENTION_NO_SWITCH as NO_SWITCH
 
 from autograder.exercises.cnn_attention import reference as ref
 

@@ -4,7 +4,7 @@ points (with the right named hint) for each known mistake?"""
 from __future__ import annotations
 
 from conftest import TESTS, failed, grade_source_in_process, stub_source
-from mutations import ATTENTION_RNN_SOLUTION
+from mistake_edits.attention_rnn import ATTENTION_RNN_SOLUTION
 
 from autograder.checks import Status
 from autograder.exercises import get_exercise

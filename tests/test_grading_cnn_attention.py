@@ -9,9 +9,9 @@ import pytest
 import torch
 
 from conftest import ROOT, failed, grade_source_in_process, stub_source
-from mutations import (
-    CNN_ATTENTION, CNN_ATTENTION_CHECK_BUGS, CNN_ATTENTION_DRAFT, CNN_ATTENTION_FROZEN, Mutation, edit_problems,
-    mutated_source,
+from mistake_edits import Mutation, edit_problems, mutated_source
+from mistake_edits.cnn_attention import (
+    CNN_ATTENTION, CNN_ATTENTION_CHECK_BUGS, CNN_ATTENTION_DRAFT, CNN_ATTENTION_FROZEN,
 )
 
 from autograder.checks import CheckFailure, Status

@@ -7,9 +7,8 @@ from __future__ import annotations
 import pytest
 
 from conftest import ROOT, failed, grade_source_in_process, stub_source
-from mutations import (
-    SEQ2SEQ, SEQ2SEQ_CHECK_BUGS, SEQ2SEQ_FROZEN, SEQ2SEQ_PREDICT_LOOP, Mutation, edit_problems, mutated_source,
-)
+from mistake_edits import Mutation, edit_problems, mutated_source
+from mistake_edits.seq2seq import SEQ2SEQ, SEQ2SEQ_CHECK_BUGS, SEQ2SEQ_FROZEN, SEQ2SEQ_PREDICT_LOOP
 
 from autograder.checks import Status
 from autograder.exercises import get_exercise

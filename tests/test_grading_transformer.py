@@ -6,7 +6,8 @@ from __future__ import annotations
 import pytest
 
 from conftest import SOLUTION, failed, grade_source_in_process, stub_source
-from mutations import TRANSFORMER, mutated_source
+from mistake_edits import mutated_source
+from mistake_edits.transformer import TRANSFORMER, TRANSFORMER_SOLUTION
 
 from autograder.checks import Status
 from autograder.exercises import get_exercise
@@ -95,7 +96,7 @@ def test_does_the_child_process_grade_like_the_in_process_runner(tmp_path):
     """Both runners carry the same requests; a file graded in a child gets the same results."""
     mutation = next(m for m in TRANSFORMER if m.name == "heads_without_transpose")
     path = tmp_path / "sub.py"
-    path.write_text(mutated_source(mutation))
+    path.write_text(mutated_source(mutation, TRANSFORMER_SOLUTION))
     child = grade_path(path, "transformer", skip_training=True, device="cpu")
     inproc = grade_source_in_process(path.read_text())
     assert [(r.name, r.status, r.points, r.hint) for r in child.results] == \
@@ -182,5 +183,5 @@ def test_may_the_key_bias_that_softmax_ignores_get_no_gradient(solution_text, bi
 def test_is_a_known_mistake_not_charged_again_by_the_gradient_checks():
     """The gradients are those of the function the outputs compute: a named mistake costs its values only."""
     mutation = next(m for m in TRANSFORMER if m.name == "heads_without_transpose")
-    lost = failed(grade_source_in_process(mutated_source(mutation)))
+    lost = failed(grade_source_in_process(mutated_source(mutation, TRANSFORMER_SOLUTION)))
     assert not {name for name in lost if name.endswith(".gradients")}

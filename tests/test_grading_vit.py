@@ -9,7 +9,8 @@ import pytest
 import torch
 
 from conftest import ROOT, failed, grade_source_in_process, stub_source
-from mutations import VIT, VIT_CHECK_BUGS, VIT_FROZEN, Mutation, edit_problems, mutated_source
+from mistake_edits import Mutation, edit_problems, mutated_source
+from mistake_edits.vit import VIT, VIT_CHECK_BUGS, VIT_FROZEN
 
 from autograder.checks import Status
 from autograder.exercises import get_exercise

@@ -140,7 +140,7 @@ def test_does_correct_code_with_another_initialisation_pass_the_cpu_profile(tmp_
     """The cnn_attention threshold holds for a reference that creates its head first: the same seed, another
     initialisation (over 20 seeds: ``bench/calibrate_training.py --exercise cnn_attention --submission ...``,
     figures in datasets/README.md beside the reference's)."""
-    from mutations import CNN_ATTENTION_REORDERED, CNN_ATTENTION_SOLUTION
+    from mistake_edits.cnn_attention import CNN_ATTENTION_REORDERED, CNN_ATTENTION_SOLUTION
 
     path = tmp_path / "reordered.py"
     path.write_text(mutated_source(CNN_ATTENTION_REORDERED, CNN_ATTENTION_SOLUTION))
@@ -188,7 +188,7 @@ def test_does_a_trajectory_model_that_cannot_beat_constant_velocity_fail_even_un
     baseline."""
     import dataclasses
 
-    from mutations import SEQ2SEQ_FROZEN, SEQ2SEQ_SOLUTION
+    from mistake_edits.seq2seq import SEQ2SEQ_FROZEN, SEQ2SEQ_SOLUTION
 
     from autograder.checks import CheckFailure
     from autograder.kit.common import training_check

@@ -66,6 +66,7 @@ class Exercise:
     probes: dict = field(default_factory=dict)  # part -> probe(ctx): what the part computes (``Context.function``)
     labelled_data: Callable[[], list] | None = None  # () -> paths of labelled data the confined child must not see
     contracts: tuple = ()  # contract.Part of each part: the notebook's table and the interface checks
+    mistakes: tuple = ()  # mistakes.Mistake: every known mistake, declared once (the exercise's mistakes.py)
     # An exercise that trains more than one part: part -> "cpu" / "gpu" -> TrainingProfile of each further part
     # (``profiles`` are the first trained part's; the hidden module's ``TRAINABLES`` says how each is scored).
     part_profiles: dict = field(default_factory=dict)
@@ -97,6 +98,10 @@ def declaration_problems(exercise: Exercise) -> list[str]:
     problems += [f"check {c.name!r} is of part {c.part!r}, which is not in parts" for c in exercise.checks
                  if c.part not in parts]
     problems += [f"contract {c.name!r} is not in parts" for c in exercise.contracts if c.name not in parts]
+    problems += [f"mistake {m.name!r} is of part {m.part!r}, which is not in parts" for m in exercise.mistakes
+                 if m.part not in parts]
+    declared = [m.name for m in exercise.mistakes]
+    problems += [f"mistake {n!r} is declared twice" for n in sorted({n for n in declared if declared.count(n) > 1})]
     if exercise.task is not None:
         if set(exercise.profiles) != {"cpu", "gpu"}:
             problems.append(f"a training task needs profiles 'cpu' and 'gpu' (it has {sorted(exercise.profiles)})")

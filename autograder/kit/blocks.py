@@ -1,41 +1,87 @@
-"""The known mistakes of the attention and the post-norm block that several exercises share (the float64 forms are
-``kit.reference``'s): each mistake's hint, and the switch tables that name it when the reference with that switch
-matches what a submission computes."""
+"""The known mistakes of the attention and the post-norm block that several exercises share (their float64 forms
+are ``kit.reference``'s), each declared once, and the switch tables that name them when the reference with that
+switch matches what a submission computes. The parts are named as the attention exercise's contract names them."""
 
 from __future__ import annotations
 
+from ..mistakes import Mistake, Mistakes, switch_table
+
 # The values of the reference's mask switch (``kit.reference``: ``mask_mode``).
 MASK_KEEP, MASK_INVERTED, MASK_IGNORED = "keep", "inverted", "ignored"
+SDPA, MHA, BLOCK = "scaled_dot_product_attention", "MultiHeadAttention", "TransformerBlock"
 
-HINT_NO_SCALE = "no 1/sqrt(d) scaling: divide the scores by sqrt(d), d = the query/key size"
-HINT_SCALE_D = "scaled by 1/d instead of 1/sqrt(d)"
-HINT_SCALE_E = "scaled by 1/sqrt(embed_dim); scale by 1/sqrt(key_dim), the size of one head"
-HINT_SOFTMAX_AXIS = "softmax over the wrong axis: the weights must sum to 1 over the keys (dim -1), not dim -2"
-HINT_MASK_INVERTED = "mask inverted: True means 'may attend' (fill the scores where the mask is False)"
-HINT_MASK_IGNORED = "mask ignored: masked positions still get attention"
-HINT_NO_TRANSPOSE = (
-    "heads split without the transpose: view (B, T, H*d) as (B, T, H, d), then transpose to (B, H, T, d)"
-)
-HINT_PRE_NORM = "pre-norm: this block is post-norm, x = norm1(x + attn(x)), then x = norm2(x + ffn(x))"
-HINT_NO_RESIDUAL = "no residual connection: add the block's input before each LayerNorm"
-HINT_NO_OUT_PROJ = "the heads' concatenation is returned without out_proj: return self.out_proj(y)"
-HINT_BLOCK_MASK = "mask ignored: the block does not pass its padding mask on to attn (as (B, 1, 1, T))"
-HINT_GELU = "GELU in the feed-forward network: the contract's is Linear -> ReLU -> Linear"
-HINT_UNBIASED_NORM = ("LayerNorm by the unbiased standard deviation (x.std(), n - 1) with eps added to it: use "
-                      "nn.LayerNorm(embed_dim, eps=1e-6), which divides by sqrt(biased variance + eps)")
+NO_SCALING = Mistake(
+    "no_scaling", SDPA,
+    "no 1/sqrt(d) scaling: divide the scores by sqrt(d), d = the query/key size",
+    ("scale", "none"))
+SCALED_BY_D = Mistake(
+    "scaled_by_d", SDPA,
+    "scaled by 1/d instead of 1/sqrt(d)",
+    ("scale", "d"))
+SCALED_BY_EMBED_DIM = Mistake(
+    "scale_by_embed_dim", MHA,
+    "scaled by 1/sqrt(embed_dim); scale by 1/sqrt(key_dim), the size of one head",
+    ("scale", "sqrt_embed"))
+SOFTMAX_WRONG_AXIS = Mistake(
+    "softmax_wrong_axis", SDPA,
+    "softmax over the wrong axis: the weights must sum to 1 over the keys (dim -1), not dim -2",
+    ("softmax_dim", -2))
+MASK_INVERTED_MISTAKE = Mistake(
+    "mask_inverted", SDPA,
+    "mask inverted: True means 'may attend' (fill the scores where the mask is False)",
+    ("mask_mode", MASK_INVERTED))
+MASK_IGNORED_MISTAKE = Mistake(
+    "mask_ignored", SDPA,
+    "mask ignored: masked positions still get attention",
+    ("mask_mode", MASK_IGNORED))
+HEADS_WITHOUT_TRANSPOSE = Mistake(
+    "heads_without_transpose", MHA,
+    "heads split without the transpose: view (B, T, H*d) as (B, T, H, d), then transpose to (B, H, T, d)",
+    ("heads_split", "view"))
+NO_OUT_PROJ = Mistake(
+    "mha_no_out_proj", MHA,
+    "the heads' concatenation is returned without out_proj: return self.out_proj(y)",
+    ("out_proj", False))
+PRE_NORM = Mistake(
+    "pre_norm", BLOCK,
+    "pre-norm: this block is post-norm, x = norm1(x + attn(x)), then x = norm2(x + ffn(x))",
+    ("norm", "pre"))
+NO_RESIDUAL = Mistake(
+    "no_residual", BLOCK,
+    "no residual connection: add the block's input before each LayerNorm",
+    ("residual", False))
+FFN_GELU = Mistake(
+    "ffn_gelu", BLOCK,
+    "GELU in the feed-forward network: the contract's is Linear -> ReLU -> Linear",
+    ("activation", "gelu"))
+UNBIASED_NORM = Mistake(
+    "unbiased_layer_norm", BLOCK,
+    "LayerNorm by the unbiased standard deviation (x.std(), n - 1) with eps added to it: use "
+    "nn.LayerNorm(embed_dim, eps=1e-6), which divides by sqrt(biased variance + eps)",
+    ("unbiased", True))
+BLOCK_MASK_NOT_PASSED = Mistake(
+    "block_mask_not_passed", BLOCK,
+    "mask ignored: the block does not pass its padding mask on to attn (as (B, 1, 1, T))",
+    ("mask_mode", MASK_IGNORED))
 
-MASK_SWITCH = [(MASK_INVERTED, HINT_MASK_INVERTED), (MASK_IGNORED, HINT_MASK_IGNORED)]
+SHARED_MISTAKES = Mistakes(NO_SCALING, SCALED_BY_D, SCALED_BY_EMBED_DIM, SOFTMAX_WRONG_AXIS, MASK_INVERTED_MISTAKE, MASK_IGNORED_MISTAKE, HEADS_WITHOUT_TRANSPOSE, NO_OUT_PROJ, PRE_NORM, NO_RESIDUAL, FFN_GELU, UNBIASED_NORM, BLOCK_MASK_NOT_PASSED)
 
 
 def mha_switches(masked: bool) -> dict:
     """Its own mistakes: those of attention written inline as well, since it need not call the function."""
-    switches = {"heads_split": [("view", HINT_NO_TRANSPOSE)],
-                "scale": [("none", HINT_NO_SCALE), ("sqrt_embed", HINT_SCALE_E), ("d", HINT_SCALE_D)],
-                "softmax_dim": [(-2, HINT_SOFTMAX_AXIS)], "out_proj": [(False, HINT_NO_OUT_PROJ)]}
-    return {**switches, "mask_mode": MASK_SWITCH} if masked else switches
+    return switch_table(HEADS_WITHOUT_TRANSPOSE, NO_SCALING, SCALED_BY_EMBED_DIM, SCALED_BY_D, SOFTMAX_WRONG_AXIS,
+                        NO_OUT_PROJ, *((MASK_INVERTED_MISTAKE, MASK_IGNORED_MISTAKE) if masked else ()))
 
 
 def block_switches(masked: bool) -> dict:
-    switches = {"norm": [("pre", HINT_PRE_NORM)], "residual": [(False, HINT_NO_RESIDUAL)],
-                "activation": [("gelu", HINT_GELU)], "unbiased": [(True, HINT_UNBIASED_NORM)]}
-    return {**switches, "mask_mode": [(MASK_IGNORED, HINT_BLOCK_MASK)]} if masked else switches
+    return switch_table(PRE_NORM, NO_RESIDUAL, FFN_GELU, UNBIASED_NORM, *((BLOCK_MASK_NOT_PASSED,) if masked else ()))
+
+
+# TEMPORARY (removed by the transformer migration): the old names, until every exercise reads the declarations.
+HINT_NO_SCALE, HINT_SCALE_D, HINT_SCALE_E = NO_SCALING.hint, SCALED_BY_D.hint, SCALED_BY_EMBED_DIM.hint
+HINT_SOFTMAX_AXIS, HINT_MASK_INVERTED, HINT_MASK_IGNORED = (SOFTMAX_WRONG_AXIS.hint, MASK_INVERTED_MISTAKE.hint,
+                                                            MASK_IGNORED_MISTAKE.hint)
+HINT_NO_TRANSPOSE, HINT_NO_OUT_PROJ, HINT_PRE_NORM = HEADS_WITHOUT_TRANSPOSE.hint, NO_OUT_PROJ.hint, PRE_NORM.hint
+HINT_NO_RESIDUAL, HINT_GELU, HINT_UNBIASED_NORM = NO_RESIDUAL.hint, FFN_GELU.hint, UNBIASED_NORM.hint
+HINT_BLOCK_MASK = BLOCK_MASK_NOT_PASSED.hint
+MASK_SWITCH = switch_table(MASK_INVERTED_MISTAKE, MASK_IGNORED_MISTAKE)["mask_mode"]

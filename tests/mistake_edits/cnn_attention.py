@@ -1,0 +1,214 @@
+"""Known mistakes of the attention-in-CNNs exercise (edits of solutions/cnn_attention.py)."""
+
+from __future__ import annotations
+
+from mistake_edits import ROOT, Cases, Mutation
+
+CNN_ATTENTION_SOLUTION = ROOT / "solutions" / "cnn_attention.py"
+
+CNN_ATTENTION_DRAFT = (  # (name, edits, failing, hint, reference switches or None)
+    # SqueezeExcitation
+    ("se_max_pool",
+     (("squeezed = x.mean((2, 3), keepdim=True)", "squeezed = x.amax((2, 3), keepdim=True)"),),
+     ("se.values",), "max pooling instead of the mean", {"pool": "max"}),
+    ("se_no_sigmoid",
+     (("weights = torch.sigmoid(self.fc2(F.relu(self.fc1(squeezed))))", "weights = self.fc2(F.relu(self.fc1(squeezed)))"),),
+     ("se.values", "se.range"), "no sigmoid", {"gate": "none"}),
+    ("se_weights_not_applied",
+     (("out = x * weights  # (B, C, H, W): each channel rescaled by its gate", "out = x  # (B, C, H, W)"),),
+     ("se.values",), "not applied", {"applied": False}),
+    # ChannelAttention
+    ("channel_no_max_branch",
+     (("weights = torch.sigmoid(avg_out + max_out)", "weights = torch.sigmoid(avg_out)"),),
+     ("channel.values",), "max branch missing", {"branches": "mean"}),
+    ("channel_sigmoid_each",
+     (("weights = torch.sigmoid(avg_out + max_out)", "weights = torch.sigmoid(avg_out) + torch.sigmoid(max_out)"),),
+     ("channel.values", "channel.range"), "sigmoid on each branch", {"sigmoid": "each"}),
+    ("channel_two_mlps",
+     (("self.fc2 = nn.Conv2d(hidden, channels, 1)  # one MLP, shared by both descriptors",
+       "self.fc2 = nn.Conv2d(hidden, channels, 1)\n"
+       "        self.fc1_max = nn.Conv2d(channels, hidden, 1)\n        self.fc2_max = nn.Conv2d(hidden, channels, 1)"),
+      ("max_out = self.fc2(F.relu(self.fc1(max_desc)))", "max_out = self.fc2_max(F.relu(self.fc1_max(max_desc)))")),
+     ("channel.interface", "channel.values"), "one MLP shared", None),
+    # SpatialAttention
+    ("spatial_max_mean_swapped",
+     (("[x.mean(1, keepdim=True), x.amax(1, keepdim=True)]", "[x.amax(1, keepdim=True), x.mean(1, keepdim=True)]"),),
+     ("spatial.values",), "max and mean swapped", {"order": "max_mean"}),
+    ("spatial_pool_over_space",
+     (("[x.mean(1, keepdim=True), x.amax(1, keepdim=True)]", "[x.mean((2, 3), keepdim=True), x.amax((2, 3), keepdim=True)]"),),
+     ("spatial.shapes", "spatial.values"), "over the channels", None),
+    ("spatial_no_sigmoid",
+     (("weights = torch.sigmoid(self.conv(pooled))", "weights = self.conv(pooled)"),),
+     ("spatial.values", "spatial.range"), "no sigmoid", {"gate": "none"}),
+    # CBAM
+    ("cbam_spatial_first",
+     (("refined, _ = self.channel(x)  # (B, C, H, W): channel attention first\n"
+       "        out, weights = self.spatial(refined)  # (B, C, H, W), (B, 1, H, W): then spatial, on its output",
+       "refined, weights = self.spatial(x)  # (B, C, H, W), (B, 1, H, W)\n"
+       "        out, _ = self.channel(refined)  # (B, C, H, W)"),),
+     ("cbam.values",), "spatial attention before channel", {"arrangement": "spatial_first"}),
+    ("cbam_parallel",
+     (("refined, _ = self.channel(x)  # (B, C, H, W): channel attention first\n"
+       "        out, weights = self.spatial(refined)  # (B, C, H, W), (B, 1, H, W): then spatial, on its output",
+       "_, channel_weights = self.channel(x)  # (B, C, 1, 1)\n"
+       "        _, weights = self.spatial(x)  # (B, 1, H, W)\n"
+       "        out = x * channel_weights * weights  # (B, C, H, W)"),),
+     ("cbam.values",), "in parallel", {"arrangement": "parallel"}),
+    # AttentionCNN
+    ("cnn_pool_before_attention",
+     (("x = F.relu(conv(x))  # (B, width, H_i, W_i)", "x = F.max_pool2d(F.relu(conv(x)), 2)  # (B, width, H_i // 2, W_i // 2)"),
+      ("            x = F.max_pool2d(x, 2)  # (B, width, H_i // 2, W_i // 2)\n", "")),
+     ("cnn.values", "cnn.attention"), "pooling before the attention", {"pool_first": True}),
+    ("cnn_max_before_head",
+     (("pooled = x.mean((2, 3))", "pooled = x.amax((2, 3))"),),
+     ("cnn.values",), "max instead of the mean", {"head_pool": "max"}),
+    ("cnn_attention_discarded",
+     (("x, weights = self.attentions[i](x)", "_, weights = self.attentions[i](x)"),),
+     ("cnn.values",), "output discarded", {"discard": True}),
+    # SelfAttention2d
+    ("self_softmax_over_queries",
+     (("weights = torch.softmax(scores, dim=-1)", "weights = torch.softmax(scores, dim=1)"),),
+     ("self.weights_sum", "self.values"), "softmax over the queries", {"softmax_dim": "queries"}),
+    ("self_gamma_ignored",
+     (("out = x + self.gamma * attended", "out = x + attended"),),
+     ("self.values", "self.identity_at_init"), "gamma ignored", {"gamma": False}),
+    ("self_query_key_swapped",
+     (("q = self.query(x).view(B, -1, N)", "q = self.key(x).view(B, -1, N)"),
+      ("k = self.key(x).view(B, -1, N)", "k = self.query(x).view(B, -1, N)")),
+     ("self.values", "self.weights"), "query and key swapped", {"swapped": True}),
+    ("self_positions_column_major",
+     (("q = self.query(x).view(B, -1, N)", "q = self.query(x).transpose(2, 3).reshape(B, -1, N)"),
+      ("k = self.key(x).view(B, -1, N)", "k = self.key(x).transpose(2, 3).reshape(B, -1, N)"),
+      ("v = self.value(x).view(B, C, N)", "v = self.value(x).transpose(2, 3).reshape(B, C, N)"),
+      ("attended = torch.bmm(v, weights.transpose(1, 2)).view(B, C, H, W)",
+       "attended = torch.bmm(v, weights.transpose(1, 2)).view(B, C, W, H).transpose(2, 3)")),
+     ("self.weights",), "column-major", {"positions": "column"}),
+    ("self_scaled",
+     (("scores = torch.bmm(q, k)", "scores = torch.bmm(q, k) / q.size(-1) ** 0.5"),),
+     ("self.values", "self.weights"), "scaled by 1/sqrt", {"scale": "sqrt_d"}),
+)
+
+# What the mistakes without a reference switch do (checked by tests/test_cnn_attention_reference.py).
+CNN_ATTENTION_NO_SWITCH = {
+    "channel_two_mlps": "adds parameters fc1_max, fc2_max; equals the reference when they are copies of fc1, "
+                        "fc2, differs from it otherwise",
+    "spatial_pool_over_space": "the conv gets 2C channels of size 1 x 1: RuntimeError whenever C > 1 (with C == 1 "
+                               "it runs and returns weights of shape (B, 1, 1, 1))",
+}
+
+_CNN_DRAFT = {entry[0]: entry for entry in CNN_ATTENTION_DRAFT}
+
+
+def named(name: str, failing: tuple, parts: tuple = (), cascade: str = "") -> Mutation:
+    """A known mistake of ``CNN_ATTENTION_DRAFT``: its edits and hint, with the checks it fails."""
+    _, edits, _, hint, _ = _CNN_DRAFT[name]
+    return Mutation(name, edits, failing, hint, parts, cascade)
+
+
+# The named mistakes of the issue, each with the checks it must fail.
+CNN_ATTENTION = (
+    named("se_max_pool", ("se.values",)),
+    named("se_no_sigmoid", ("se.values", "se.range")),
+    named("se_weights_not_applied", ("se.values", "se.range")),
+    named("channel_no_max_branch", ("channel.values",)),
+    named("channel_sigmoid_each", ("channel.values", "channel.range")),
+    named("channel_two_mlps", ("channel.interface", "channel.values")),
+    named("spatial_max_mean_swapped", ("spatial.values",)),
+    named("spatial_pool_over_space", ("spatial.shapes", "spatial.values", "spatial.range", "spatial.gradients"),
+          parts=("SpatialAttention", "CBAM", "AttentionCNN"),
+          cascade="the spatial attention crashes for C > 1, and so do the submission's own CBAM and CNN, which call it"),
+    named("spatial_no_sigmoid", ("spatial.values", "spatial.range")),
+    named("cbam_spatial_first", ("cbam.values",)),
+    named("cbam_parallel", ("cbam.values",)),
+    named("cnn_pool_before_attention", ("cnn.values", "cnn.attention")),
+    named("cnn_max_before_head", ("cnn.values",)),
+    named("cnn_attention_discarded", ("cnn.values",)),
+    named("self_softmax_over_queries", ("self.weights_sum", "self.values", "self.weights")),
+    named("self_gamma_ignored", ("self.values", "self.identity")),
+    named("self_query_key_swapped", ("self.values", "self.weights")),
+    named("self_positions_column_major", ("self.weights",)),
+    named("self_scaled", ("self.values", "self.weights")),
+)
+
+# The bottleneck MLP without its ReLU (the grader's weights give its hidden units both signs): the part's values
+# check names it, and the composites built on it are judged on the function it computes.
+CNN_ATTENTION_NO_RELU = (
+    Mutation("se_no_relu", (("weights = torch.sigmoid(self.fc2(F.relu(self.fc1(squeezed))))",
+                             "weights = torch.sigmoid(self.fc2(self.fc1(squeezed)))"),), ("se.values",), "no ReLU"),
+    Mutation("channel_no_relu", (("avg_out = self.fc2(F.relu(self.fc1(avg_desc)))", "avg_out = self.fc2(self.fc1(avg_desc))"),
+                                 ("max_out = self.fc2(F.relu(self.fc1(max_desc)))", "max_out = self.fc2(self.fc1(max_desc))")),
+             ("channel.values",), "no ReLU"),
+)
+
+# One bug for each check that the named mistakes do not already catch: every check has a submission failing it.
+CNN_ATTENTION_CHECK_BUGS = (
+    Mutation("se_fc2_without_bias", (("self.fc2 = nn.Conv2d(hidden, channels, 1)\n",
+                                      "self.fc2 = nn.Conv2d(hidden, channels, 1, bias=False)\n"),), ("se.interface",)),
+    Mutation("se_weights_flat", (("out = x * weights  # (B, C, H, W): each channel rescaled by its gate\n        return out, weights",
+                                  "out = x * weights  # (B, C, H, W): each channel rescaled by its gate\n"
+                                  "        return out, weights.flatten(1)"),), ("se.shapes", "se.range")),
+    Mutation("se_detached_squeeze", (("squeezed = x.mean((2, 3), keepdim=True)",
+                                      "squeezed = x.detach().mean((2, 3), keepdim=True)"),), ("se.gradients",)),
+    Mutation("channel_weights_flat", (("return x * weights, weights\n        ### END SOLUTION\n\n\n# %% [SpatialAttention]",
+                                       "return x * weights, weights.flatten(1)\n        ### END SOLUTION\n\n\n"
+                                       "# %% [SpatialAttention]"),), ("channel.shapes", "channel.range")),
+    Mutation("channel_detached_max", (("max_desc = x.amax((2, 3), keepdim=True)",
+                                       "max_desc = x.detach().amax((2, 3), keepdim=True)"),), ("channel.gradients",)),
+    Mutation("spatial_conv_renamed", (("self.conv = nn.Conv2d(2, 1", "self.gate = nn.Conv2d(2, 1"),
+                                      ("weights = torch.sigmoid(self.conv(pooled))",
+                                       "weights = torch.sigmoid(self.gate(pooled))")), ("spatial.interface",)),
+    Mutation("spatial_detached_pooling", (("weights = torch.sigmoid(self.conv(pooled))",
+                                           "weights = torch.sigmoid(self.conv(pooled.detach()))"),), ("spatial.gradients",)),
+    Mutation("cbam_kernel_size_ignored", (("self.spatial = SpatialAttention(kernel_size)",
+                                           "self.spatial = SpatialAttention()"),), ("cbam.interface",)),
+    Mutation("cbam_returns_channel_weights", (
+        ("refined, _ = self.channel(x)  # (B, C, H, W): channel attention first", "refined, channel_weights = self.channel(x)"),
+        ("return out, weights\n        ### END SOLUTION\n\n\n# %% [SelfAttention2d]",
+         "return out, channel_weights\n        ### END SOLUTION\n\n\n# %% [SelfAttention2d]")), ("cbam.shapes",)),
+    Mutation("cbam_detached_refined", (("out, weights = self.spatial(refined)",
+                                        "out, weights = self.spatial(refined.detach())"),), ("cbam.gradients",)),
+    Mutation("self_gamma_matrix", (("self.gamma = nn.Parameter(torch.zeros(1))",
+                                    "self.gamma = nn.Parameter(torch.zeros(1, 1))"),), ("self.interface",)),
+    Mutation("self_weights_with_head_axis", (("out = x + self.gamma * attended  # (B, C, H, W)\n        return out, weights",
+                                              "out = x + self.gamma * attended  # (B, C, H, W)\n"
+                                              "        return out, weights.unsqueeze(1)"),),
+             ("self.shapes", "self.weights_sum", "self.weights")),
+    Mutation("self_detached_value", (("v = self.value(x).view(B, C, N)", "v = self.value(x).detach().view(B, C, N)"),),
+             ("self.gradients",)),
+    Mutation("self_gamma_starts_at_one", (("self.gamma = nn.Parameter(torch.zeros(1))",
+                                           "self.gamma = nn.Parameter(torch.ones(1))"),), ("self.identity",),
+             "gamma must start at 0"),
+    Mutation("cnn_head_without_bias", (("self.head = nn.Linear(widths[-1], num_classes)",
+                                        "self.head = nn.Linear(widths[-1], num_classes, bias=False)"),), ("cnn.interface",)),
+    Mutation("cnn_logits_squeezed", (("logits = self.head(pooled)  # (B, num_classes)",
+                                      "logits = self.head(pooled).squeeze(0)"),), ("cnn.shapes",)),
+    Mutation("cnn_last_map_only", (("maps.append(weights)", "maps = [weights]"),), ("cnn.attention",)),
+    Mutation("cnn_unknown_attention_key_error", (('raise ValueError(f"attention must be one of',
+                                                  'raise KeyError(f"attention must be one of'),),
+             ("cnn.unknown_name",), "must raise ValueError"),
+    Mutation("cnn_unknown_attention_accepted", (('raise ValueError(f"attention must be one of',
+                                                 'print(f"attention must be one of'),
+                                                ("build = modules[attention]", "build = modules.get(attention)")),
+             ("cnn.unknown_name",), "must raise ValueError"),
+    Mutation("cnn_detached_convs", (("x = F.relu(conv(x))  # (B, width, H_i, W_i)",
+                                     "x = F.relu(conv(x.detach()))  # (B, width, H_i, W_i)"),), ("cnn.gradients",)),
+)
+
+# Fails the training check: convolutions that never learn (their inputs and so everything before the head's
+# pooling are cut off from the loss), so only the head is trained on random features.
+CNN_ATTENTION_FROZEN = Mutation("cnn_frozen_features", (("pooled = x.mean((2, 3))", "pooled = x.mean((2, 3)).detach()"),),
+                                ("cnn.training", "cnn.gradients"))
+
+
+# Correct, with the parameters created in another order (the head first): the same seed gives another
+# initialisation, which the training check's calibrated threshold must allow for.
+CNN_ATTENTION_REORDERED = Mutation("cnn_head_created_first", (
+    ("        self.head = nn.Linear(widths[-1], num_classes)\n        ### END SOLUTION", "        ### END SOLUTION"),
+    ("        channels = [in_channels, *widths]\n",
+     "        channels = [in_channels, *widths]\n        self.head = nn.Linear(widths[-1], num_classes)\n"),
+), ())
+
+
+CASES = Cases(CNN_ATTENTION_SOLUTION, CNN_ATTENTION + CNN_ATTENTION_NO_RELU + CNN_ATTENTION_CHECK_BUGS,
+              CNN_ATTENTION_FROZEN,
+              "cbam_parallel", "in parallel", ("SqueezeExcitation", "        B, C, H, W = x.shape\n"))
