@@ -128,7 +128,7 @@ def _builtin_sdpa(q, k, v, mask=None):
     return F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
 
 
-def _compare_sdpa(label: str, got, q, k, v, mask=None) -> None:
+def _compare_sdpa(ctx: Context, label: str, got, q, k, v, mask=None) -> None:
     inputs = as_inputs64([q, k, v] + ([mask] if mask is not None else []))
     expected = ref.attention(*inputs)
     builtin = _builtin_sdpa(*inputs)
@@ -146,7 +146,7 @@ def sdpa_values(ctx: Context) -> None:
     for i, case in enumerate(SDPA_CASES):
         q, k, v = sdpa_inputs(100 + i, case)
         _, got = run_sdpa(ctx, (q, k, v), shapes=False)
-        _compare_sdpa(f"query {q.shape}, key {k.shape}, value {v.shape}", got, q, k, v)
+        _compare_sdpa(ctx, f"query {q.shape}, key {k.shape}, value {v.shape}", got, q, k, v)
 
 
 @CHECKS.check("sdpa.mask", SDPA, 4, "padding, causal and full masks (True = may attend)", kind="behaviour", hidden=True)
@@ -169,7 +169,7 @@ def sdpa_mask(ctx: Context) -> None:
             hint = (HINT_MASK_INVERTED if np.abs(w[~blocked]).max(initial=0) < 1e-6
                     else HINT_MASK_IGNORED if close(w, np.array(np.broadcast_to(unmasked.numpy(), expected_shape))) else None)
             raise CheckFailure(f"{label}: masked keys get weight up to {np.abs(w[blocked]).max():.3g}; must be 0", hint)
-        _compare_sdpa(label, got, q, k, v, mask)
+        _compare_sdpa(ctx, label, got, q, k, v, mask)
 
 
 # ---------------------------------------------------------------------------------------------------------
