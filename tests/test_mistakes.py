@@ -26,8 +26,8 @@ def declared_in(mistake_module) -> list[Mistake]:
 
 
 def flat(text: str) -> str:
-    """Source text with string literals' implicit concatenation and line breaks folded away (roughly)."""
-    return re.sub(r'"\s*\n\s*"|\s+', " ", text)
+    """Text with adjacent string literals joined across line breaks and runs of white space folded (roughly)."""
+    return re.sub(r"\s+", " ", re.sub(r'"\s*\n\s*"', "", text))
 
 
 @pytest.mark.parametrize("name", names())
@@ -51,10 +51,10 @@ def test_is_every_hint_spelled_in_its_declaration_only():
     texts = {path: flat(path.read_text()) for path in SOURCES}
     problems = []
     for mistake in mistakes:
-        head = flat(mistake.hint)[:40]
-        found = [path.relative_to(ROOT) for path, text in texts.items() if head in text]
+        hint = flat(mistake.hint)
+        found = [path.relative_to(ROOT) for path, text in texts.items() if hint in text]
         if len(found) != 1 or found[0].name not in ("mistakes.py", "blocks.py"):
-            problems.append(f"{mistake.name}: {head!r} in {[str(f) for f in found]}")
+            problems.append(f"{mistake.name}: {hint[:60]!r}... in {[str(f) for f in found]}")
     assert not problems, "\n".join(problems)
 
 

@@ -75,13 +75,3 @@ def mha_switches(masked: bool) -> dict:
 
 def block_switches(masked: bool) -> dict:
     return switch_table(PRE_NORM, NO_RESIDUAL, FFN_GELU, UNBIASED_NORM, *((BLOCK_MASK_NOT_PASSED,) if masked else ()))
-
-
-# TEMPORARY (removed by the transformer migration): the old names, until every exercise reads the declarations.
-HINT_NO_SCALE, HINT_SCALE_D, HINT_SCALE_E = NO_SCALING.hint, SCALED_BY_D.hint, SCALED_BY_EMBED_DIM.hint
-HINT_SOFTMAX_AXIS, HINT_MASK_INVERTED, HINT_MASK_IGNORED = (SOFTMAX_WRONG_AXIS.hint, MASK_INVERTED_MISTAKE.hint,
-                                                            MASK_IGNORED_MISTAKE.hint)
-HINT_NO_TRANSPOSE, HINT_NO_OUT_PROJ, HINT_PRE_NORM = HEADS_WITHOUT_TRANSPOSE.hint, NO_OUT_PROJ.hint, PRE_NORM.hint
-HINT_NO_RESIDUAL, HINT_GELU, HINT_UNBIASED_NORM = NO_RESIDUAL.hint, FFN_GELU.hint, UNBIASED_NORM.hint
-HINT_BLOCK_MASK = BLOCK_MASK_NOT_PASSED.hint
-MASK_SWITCH = switch_table(MASK_INVERTED_MISTAKE, MASK_IGNORED_MISTAKE)["mask_mode"]

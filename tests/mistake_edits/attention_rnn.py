@@ -10,17 +10,22 @@ ATTENTION_RNN = (
     Mutation("softmax_over_features", (
         ('                scores = scores.masked_fill(~mask, float("-inf"))', "                pass"),
         ("weights = torch.softmax(scores, dim=1)", "weights = torch.softmax(scores.unsqueeze(-1), dim=-1).squeeze(-1)"),
-    ), ("ta.normalised", "ta.softmax_values"), "softmax over the feature axis"),
+    ), ("ta.normalised", "ta.softmax_values")),
     Mutation("no_tanh", (("scores = torch.tanh(scores)", "scores = scores"),),
-             ("ta.softmax_values",), "no tanh"),
+             ("ta.softmax_values",)),
     Mutation("padding_attended", (("if mask is not None:\n                scores", "if False:\n                scores"),),
-             ("ta.normalised", "ta.softmax_values"), "padding given attention"),
+             ("ta.normalised", "ta.softmax_values")),
     Mutation("reads_padded_step", (("final = out[torch.arange(out.size(0), device=out.device), last]", "final = out[:, -1]"),),
-             ("ac.values", "ac.padding"), "reads a padded step"),
+             ("ac.values", "ac.padding")),
     Mutation("sigmoid_softmax_swapped", (('if self.normalise == "softmax":', 'if self.normalise == "sigmoid":'),),
-             ("ta.softmax_values", "ta.sigmoid_values"), "sigmoid and softmax swapped"),
+             ("ta.softmax_values", "ta.sigmoid_values")),
     Mutation("weights_not_applied", (("weighted = h * weights.unsqueeze(-1)  # (B, T, H)", "weighted = h  # (B, T, H)"),),
-             ("ta.softmax_values", "ta.sigmoid_values"), "not applied"),
+             ("ta.softmax_values", "ta.sigmoid_values")),
+    Mutation("sigmoid_mode_gives_softmax", (('if self.normalise == "softmax":', "if True:"),),
+             ("ta.sigmoid_values",)),
+    Mutation("classifier_mask_not_passed", (("weighted, weights = self.attention(h, mask)",
+                                             "weighted, weights = self.attention(h)"),),
+             ("ac.values", "ac.attention", "ac.padding")),
 )
 
 ATTENTION_RNN_CHECK_BUGS = (

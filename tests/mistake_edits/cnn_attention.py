@@ -4,89 +4,105 @@ from __future__ import annotations
 
 from mistake_edits import ROOT, Cases, Mutation
 
+from autograder.exercises.cnn_attention.mistakes import (
+    CBAM_PARALLEL, CBAM_SPATIAL_FIRST, CHANNEL_NO_MAX, CHANNEL_NO_MEAN, CHANNEL_SIGMOID_EACH, CHANNEL_TWO_MLPS,
+    CNN_DISCARDED, CNN_MAX_HEAD, CNN_POOL_FIRST, CNN_UNKNOWN, NO_RELU, SE_MAX_POOL, SE_NO_SIGMOID, SE_NOT_APPLIED,
+    SELF_COLUMN, SELF_GAMMA, SELF_GAMMA_INIT, SELF_SCALED, SELF_SOFTMAX_QUERIES, SELF_SWAPPED, SPATIAL_NO_SIGMOID,
+    SPATIAL_OVER_SPACE, SPATIAL_SWAPPED,
+)
+
 CNN_ATTENTION_SOLUTION = ROOT / "solutions" / "cnn_attention.py"
 
-CNN_ATTENTION_DRAFT = (  # (name, edits, failing, hint, reference switches or None)
+# The edits that make the issue's named mistakes: (declared mistake, edits, failing). Each one's name, hint and
+# reference switch are its declaration's (``autograder/exercises/cnn_attention/mistakes.py``).
+_EDITS = (
     # SqueezeExcitation
-    ("se_max_pool",
+    (SE_MAX_POOL,
      (("squeezed = x.mean((2, 3), keepdim=True)", "squeezed = x.amax((2, 3), keepdim=True)"),),
-     ("se.values",), "max pooling instead of the mean", {"pool": "max"}),
-    ("se_no_sigmoid",
+     ("se.values",)),
+    (SE_NO_SIGMOID,
      (("weights = torch.sigmoid(self.fc2(F.relu(self.fc1(squeezed))))", "weights = self.fc2(F.relu(self.fc1(squeezed)))"),),
-     ("se.values", "se.range"), "no sigmoid", {"gate": "none"}),
-    ("se_weights_not_applied",
+     ("se.values", "se.range")),
+    (SE_NOT_APPLIED,
      (("out = x * weights  # (B, C, H, W): each channel rescaled by its gate", "out = x  # (B, C, H, W)"),),
-     ("se.values",), "not applied", {"applied": False}),
+     ("se.values",)),
     # ChannelAttention
-    ("channel_no_max_branch",
+    (CHANNEL_NO_MAX,
      (("weights = torch.sigmoid(avg_out + max_out)", "weights = torch.sigmoid(avg_out)"),),
-     ("channel.values",), "max branch missing", {"branches": "mean"}),
-    ("channel_sigmoid_each",
+     ("channel.values",)),
+    (CHANNEL_NO_MEAN,
+     (("weights = torch.sigmoid(avg_out + max_out)", "weights = torch.sigmoid(max_out)"),),
+     ("channel.values",)),
+    (CHANNEL_SIGMOID_EACH,
      (("weights = torch.sigmoid(avg_out + max_out)", "weights = torch.sigmoid(avg_out) + torch.sigmoid(max_out)"),),
-     ("channel.values", "channel.range"), "sigmoid on each branch", {"sigmoid": "each"}),
-    ("channel_two_mlps",
+     ("channel.values", "channel.range")),
+    (CHANNEL_TWO_MLPS,
      (("self.fc2 = nn.Conv2d(hidden, channels, 1)  # one MLP, shared by both descriptors",
        "self.fc2 = nn.Conv2d(hidden, channels, 1)\n"
        "        self.fc1_max = nn.Conv2d(channels, hidden, 1)\n        self.fc2_max = nn.Conv2d(hidden, channels, 1)"),
       ("max_out = self.fc2(F.relu(self.fc1(max_desc)))", "max_out = self.fc2_max(F.relu(self.fc1_max(max_desc)))")),
-     ("channel.interface", "channel.values"), "one MLP shared", None),
+     ("channel.interface", "channel.values")),
     # SpatialAttention
-    ("spatial_max_mean_swapped",
+    (SPATIAL_SWAPPED,
      (("[x.mean(1, keepdim=True), x.amax(1, keepdim=True)]", "[x.amax(1, keepdim=True), x.mean(1, keepdim=True)]"),),
-     ("spatial.values",), "max and mean swapped", {"order": "max_mean"}),
-    ("spatial_pool_over_space",
+     ("spatial.values",)),
+    (SPATIAL_OVER_SPACE,
      (("[x.mean(1, keepdim=True), x.amax(1, keepdim=True)]", "[x.mean((2, 3), keepdim=True), x.amax((2, 3), keepdim=True)]"),),
-     ("spatial.shapes", "spatial.values"), "over the channels", None),
-    ("spatial_no_sigmoid",
+     ("spatial.shapes", "spatial.values")),
+    (SPATIAL_NO_SIGMOID,
      (("weights = torch.sigmoid(self.conv(pooled))", "weights = self.conv(pooled)"),),
-     ("spatial.values", "spatial.range"), "no sigmoid", {"gate": "none"}),
+     ("spatial.values", "spatial.range")),
     # CBAM
-    ("cbam_spatial_first",
+    (CBAM_SPATIAL_FIRST,
      (("refined, _ = self.channel(x)  # (B, C, H, W): channel attention first\n"
        "        out, weights = self.spatial(refined)  # (B, C, H, W), (B, 1, H, W): then spatial, on its output",
        "refined, weights = self.spatial(x)  # (B, C, H, W), (B, 1, H, W)\n"
        "        out, _ = self.channel(refined)  # (B, C, H, W)"),),
-     ("cbam.values",), "spatial attention before channel", {"arrangement": "spatial_first"}),
-    ("cbam_parallel",
+     ("cbam.values",)),
+    (CBAM_PARALLEL,
      (("refined, _ = self.channel(x)  # (B, C, H, W): channel attention first\n"
        "        out, weights = self.spatial(refined)  # (B, C, H, W), (B, 1, H, W): then spatial, on its output",
        "_, channel_weights = self.channel(x)  # (B, C, 1, 1)\n"
        "        _, weights = self.spatial(x)  # (B, 1, H, W)\n"
        "        out = x * channel_weights * weights  # (B, C, H, W)"),),
-     ("cbam.values",), "in parallel", {"arrangement": "parallel"}),
+     ("cbam.values",)),
     # AttentionCNN
-    ("cnn_pool_before_attention",
+    (CNN_POOL_FIRST,
      (("x = F.relu(conv(x))  # (B, width, H_i, W_i)", "x = F.max_pool2d(F.relu(conv(x)), 2)  # (B, width, H_i // 2, W_i // 2)"),
       ("            x = F.max_pool2d(x, 2)  # (B, width, H_i // 2, W_i // 2)\n", "")),
-     ("cnn.values", "cnn.attention"), "pooling before the attention", {"pool_first": True}),
-    ("cnn_max_before_head",
+     ("cnn.values", "cnn.attention")),
+    (CNN_MAX_HEAD,
      (("pooled = x.mean((2, 3))", "pooled = x.amax((2, 3))"),),
-     ("cnn.values",), "max instead of the mean", {"head_pool": "max"}),
-    ("cnn_attention_discarded",
+     ("cnn.values",)),
+    (CNN_DISCARDED,
      (("x, weights = self.attentions[i](x)", "_, weights = self.attentions[i](x)"),),
-     ("cnn.values",), "output discarded", {"discard": True}),
+     ("cnn.values",)),
     # SelfAttention2d
-    ("self_softmax_over_queries",
+    (SELF_SOFTMAX_QUERIES,
      (("weights = torch.softmax(scores, dim=-1)", "weights = torch.softmax(scores, dim=1)"),),
-     ("self.weights_sum", "self.values"), "softmax over the queries", {"softmax_dim": "queries"}),
-    ("self_gamma_ignored",
+     ("self.weights_sum", "self.values")),
+    (SELF_GAMMA,
      (("out = x + self.gamma * attended", "out = x + attended"),),
-     ("self.values", "self.identity_at_init"), "gamma ignored", {"gamma": False}),
-    ("self_query_key_swapped",
+     ("self.values", "self.identity_at_init")),
+    (SELF_SWAPPED,
      (("q = self.query(x).view(B, -1, N)", "q = self.key(x).view(B, -1, N)"),
       ("k = self.key(x).view(B, -1, N)", "k = self.query(x).view(B, -1, N)")),
-     ("self.values", "self.weights"), "query and key swapped", {"swapped": True}),
-    ("self_positions_column_major",
+     ("self.values", "self.weights")),
+    (SELF_COLUMN,
      (("q = self.query(x).view(B, -1, N)", "q = self.query(x).transpose(2, 3).reshape(B, -1, N)"),
       ("k = self.key(x).view(B, -1, N)", "k = self.key(x).transpose(2, 3).reshape(B, -1, N)"),
       ("v = self.value(x).view(B, C, N)", "v = self.value(x).transpose(2, 3).reshape(B, C, N)"),
       ("attended = torch.bmm(v, weights.transpose(1, 2)).view(B, C, H, W)",
        "attended = torch.bmm(v, weights.transpose(1, 2)).view(B, C, W, H).transpose(2, 3)")),
-     ("self.weights",), "column-major", {"positions": "column"}),
-    ("self_scaled",
+     ("self.weights",)),
+    (SELF_SCALED,
      (("scores = torch.bmm(q, k)", "scores = torch.bmm(q, k) / q.size(-1) ** 0.5"),),
-     ("self.values", "self.weights"), "scaled by 1/sqrt", {"scale": "sqrt_d"}),
+     ("self.values", "self.weights")),
 )
+
+# (name, edits, failing, hint, reference switches or None), as tests/test_cnn_attention_reference.py reads them.
+CNN_ATTENTION_DRAFT = tuple((mistake.name, edits, failing, mistake.hint, None if mistake.switch is None else
+                             dict([mistake.switch])) for mistake, edits, failing in _EDITS)
 
 # What the mistakes without a reference switch do (checked by tests/test_cnn_attention_reference.py).
 CNN_ATTENTION_NO_SWITCH = {
@@ -100,9 +116,10 @@ _CNN_DRAFT = {entry[0]: entry for entry in CNN_ATTENTION_DRAFT}
 
 
 def named(name: str, failing: tuple, parts: tuple = (), cascade: str = "") -> Mutation:
-    """A known mistake of ``CNN_ATTENTION_DRAFT``: its edits and hint, with the checks it fails."""
-    _, edits, _, hint, _ = _CNN_DRAFT[name]
-    return Mutation(name, edits, failing, hint, parts, cascade)
+    """A known mistake of ``CNN_ATTENTION_DRAFT``: its edits, with the checks it fails (the hint it must earn is
+    its declaration's)."""
+    _, edits, _, _, _ = _CNN_DRAFT[name]
+    return Mutation(name, edits, failing, parts=parts, cascade=cascade)
 
 
 # The named mistakes of the issue, each with the checks it must fail.
@@ -111,7 +128,14 @@ CNN_ATTENTION = (
     named("se_no_sigmoid", ("se.values", "se.range")),
     named("se_weights_not_applied", ("se.values", "se.range")),
     named("channel_no_max_branch", ("channel.values",)),
+    named("channel_no_mean_branch", ("channel.values",)),
     named("channel_sigmoid_each", ("channel.values", "channel.range")),
+    # No switch of the reference drops the channel gate's sigmoid: a function no switch names, so the composites
+    # built on it cannot be judged on their own logic (issue 22 judges them given their own parts).
+    Mutation("channel_no_sigmoid", (("weights = torch.sigmoid(avg_out + max_out)", "weights = avg_out + max_out"),),
+             ("channel.values", "channel.range"), parts=("ChannelAttention", "CBAM", "AttentionCNN"),
+             cascade="no reference switch drops the channel gate's sigmoid, so CBAM and the CNN built on it are "
+                     "compared with the contract and lose their values too"),
     named("channel_two_mlps", ("channel.interface", "channel.values")),
     named("spatial_max_mean_swapped", ("spatial.values",)),
     named("spatial_pool_over_space", ("spatial.shapes", "spatial.values", "spatial.range", "spatial.gradients"),
@@ -133,8 +157,8 @@ CNN_ATTENTION = (
 # The bottleneck MLP without its ReLU (the grader's weights give its hidden units both signs): the part's values
 # check names it, and the composites built on it are judged on the function it computes.
 CNN_ATTENTION_NO_RELU = (
-    Mutation("se_no_relu", (("weights = torch.sigmoid(self.fc2(F.relu(self.fc1(squeezed))))",
-                             "weights = torch.sigmoid(self.fc2(self.fc1(squeezed)))"),), ("se.values",), "no ReLU"),
+    Mutation(NO_RELU.name, (("weights = torch.sigmoid(self.fc2(F.relu(self.fc1(squeezed))))",
+                             "weights = torch.sigmoid(self.fc2(self.fc1(squeezed)))"),), ("se.values",)),
     Mutation("channel_no_relu", (("avg_out = self.fc2(F.relu(self.fc1(avg_desc)))", "avg_out = self.fc2(self.fc1(avg_desc))"),
                                  ("max_out = self.fc2(F.relu(self.fc1(max_desc)))", "max_out = self.fc2(self.fc1(max_desc))")),
              ("channel.values",), "no ReLU"),
@@ -175,17 +199,15 @@ CNN_ATTENTION_CHECK_BUGS = (
              ("self.shapes", "self.weights_sum", "self.weights")),
     Mutation("self_detached_value", (("v = self.value(x).view(B, C, N)", "v = self.value(x).detach().view(B, C, N)"),),
              ("self.gradients",)),
-    Mutation("self_gamma_starts_at_one", (("self.gamma = nn.Parameter(torch.zeros(1))",
-                                           "self.gamma = nn.Parameter(torch.ones(1))"),), ("self.identity",),
-             "gamma must start at 0"),
+    Mutation(SELF_GAMMA_INIT.name, (("self.gamma = nn.Parameter(torch.zeros(1))",
+                                     "self.gamma = nn.Parameter(torch.ones(1))"),), ("self.identity",)),
     Mutation("cnn_head_without_bias", (("self.head = nn.Linear(widths[-1], num_classes)",
                                         "self.head = nn.Linear(widths[-1], num_classes, bias=False)"),), ("cnn.interface",)),
     Mutation("cnn_logits_squeezed", (("logits = self.head(pooled)  # (B, num_classes)",
                                       "logits = self.head(pooled).squeeze(0)"),), ("cnn.shapes",)),
     Mutation("cnn_last_map_only", (("maps.append(weights)", "maps = [weights]"),), ("cnn.attention",)),
-    Mutation("cnn_unknown_attention_key_error", (('raise ValueError(f"attention must be one of',
-                                                  'raise KeyError(f"attention must be one of'),),
-             ("cnn.unknown_name",), "must raise ValueError"),
+    Mutation(CNN_UNKNOWN.name, (('raise ValueError(f"attention must be one of',
+                                 'raise KeyError(f"attention must be one of'),), ("cnn.unknown_name",)),
     Mutation("cnn_unknown_attention_accepted", (('raise ValueError(f"attention must be one of',
                                                  'print(f"attention must be one of'),
                                                 ("build = modules[attention]", "build = modules.get(attention)")),

@@ -8,48 +8,52 @@ TRANSFORMER_SOLUTION = ROOT / "solutions" / "transformer.py"
 
 TRANSFORMER = (
     Mutation("no_scaling", (("scores = query @ key.transpose(-2, -1) / math.sqrt(d)", "scores = query @ key.transpose(-2, -1)"),),
-             ("sdpa.values", "sdpa.mask"), "no 1/sqrt(d) scaling"),
+             ("sdpa.values", "sdpa.mask")),
     Mutation("scale_by_value_dim", (("d = query.size(-1)", "d = value.size(-1)"),),
-             ("sdpa.values",), "wrong dimension"),
+             ("sdpa.values",)),
     Mutation("scale_by_embed_dim", (("q = self.q_proj(query).view(B, Tq, nh, hs).transpose(1, 2)  # (B, nh, Tq, hs)",
                                       "q = self.q_proj(query).view(B, Tq, nh, hs).transpose(1, 2) * math.sqrt(hs / E)"),),
-             ("mha.values", "mha.mask"), "1/sqrt(embed_dim)"),
+             ("mha.values", "mha.mask")),
     Mutation("softmax_wrong_axis", (("weights = torch.softmax(scores, dim=-1)", "weights = torch.softmax(scores, dim=-2)"),),
-             ("sdpa.weights_sum", "sdpa.values", "sdpa.mask"), "softmax over the wrong axis"),
+             ("sdpa.weights_sum", "sdpa.values", "sdpa.mask")),
     Mutation("mask_inverted", (("scores.masked_fill(~mask,", "scores.masked_fill(mask,"),),
-             ("sdpa.mask",), "mask inverted"),
+             ("sdpa.mask",)),
     Mutation("mask_ignored", (("if mask is not None:\n        scores", "if False:\n        scores"),),
-             ("sdpa.mask",), "mask ignored"),
+             ("sdpa.mask",)),
     Mutation("heads_without_transpose", (
         ("q = self.q_proj(query).view(B, Tq, nh, hs).transpose(1, 2)", "q = self.q_proj(query).view(B, nh, Tq, hs)"),
         ("k = self.k_proj(key).view(B, Tk, nh, hs).transpose(1, 2)", "k = self.k_proj(key).view(B, nh, Tk, hs)"),
         ("v = self.v_proj(value).view(B, Tk, nh, hs).transpose(1, 2)", "v = self.v_proj(value).view(B, nh, Tk, hs)"),
         ("y = y.transpose(1, 2).reshape(B, Tq, nh * hs)", "y = y.reshape(B, Tq, nh * hs)"),
-    ), ("mha.values", "mha.mask"), "without the transpose"),
+    ), ("mha.values", "mha.mask")),
     Mutation("no_residual", (
         ("x = self.norm1(x + self.dropout1(attn_out))", "x = self.norm1(self.dropout1(attn_out))"),
         ("x = self.norm2(x + self.dropout2(self.ffn(x)))", "x = self.norm2(self.dropout2(self.ffn(x)))"),
-    ), ("block.values",), "no residual"),
+    ), ("block.values",)),
     Mutation("pre_norm", (
         ("attn_out, _ = self.attn(x, x, x, mask)  # (B, T, E)\n        x = self.norm1(x + self.dropout1(attn_out))\n"
          "        x = self.norm2(x + self.dropout2(self.ffn(x)))",
          "h = self.norm1(x)\n        x = x + self.dropout1(self.attn(h, h, h, mask)[0])\n"
          "        x = x + self.dropout2(self.ffn(self.norm2(x)))"),
-    ), ("block.values",), "pre-norm"),
+    ), ("block.values",)),
     Mutation("no_position_embedding", (("return self.token_emb(tokens) + self.pos_emb(positions)", "return self.token_emb(tokens)"),),
-             ("embed.values",), "no position embedding"),
+             ("embed.values",)),
     Mutation("padding_in_mean", (("pooled = (x * keep).sum(1) / keep.sum(1).clamp(min=1.0)", "pooled = x.mean(1)"),),
-             ("clf.values", "clf.padding"), "padding included in the mean"),
+             ("clf.values", "clf.padding")),
+    Mutation("scaled_by_d", (("scores = query @ key.transpose(-2, -1) / math.sqrt(d)", "scores = query @ key.transpose(-2, -1) / d"),),
+             ("sdpa.values", "sdpa.mask")),
+    Mutation("clf_mask_not_passed", (("x = block(x, padding_mask)", "x = block(x)"),),
+             ("clf.values", "clf.padding")),
 )
 
 # Deviations seen in published code, alone and combined: each costs points in its own part only, and its hint
 # is derived from what matched.
 REAL_WORLD = (
     Mutation("ffn_gelu", (("nn.Linear(embed_dim, ff_dim), nn.ReLU(), nn.Linear", "nn.Linear(embed_dim, ff_dim), nn.GELU(), nn.Linear"),),
-             ("block.interface", "block.values"), "GELU"),
+             ("block.interface", "block.values")),
     Mutation("pre_norm_with_gelu", TRANSFORMER[8].edits + (("nn.Linear(embed_dim, ff_dim), nn.ReLU(), nn.Linear",
                                                             "nn.Linear(embed_dim, ff_dim), nn.GELU(), nn.Linear"),),
-             ("block.interface", "block.values"), "pre-norm: this block is post-norm, x = norm1(x + attn(x)), then x = norm2(x + ffn(x)); and GELU"),
+             ("block.interface", "block.values"), "then x = norm2(x + ffn(x)); and GELU"),
     Mutation("sinusoidal_positions", (
         ("self.pos_emb = nn.Embedding(max_len, embed_dim)",
          "position = torch.arange(max_len).unsqueeze(1)\n"
@@ -59,16 +63,26 @@ REAL_WORLD = (
          "        table[:, 1::2] = torch.cos(position * div)\n"
          "        self.register_buffer(\"pos_table\", table)"),
         ("self.pos_emb(positions)  # (B, T, E)", "self.pos_table[positions]  # (B, T, E)"),
-    ), ("embed.interface", "embed.values"), "sinusoidal"),
+    ), ("embed.interface", "embed.values")),
     Mutation("scaled_token_embedding", (("return self.token_emb(tokens) + self.pos_emb(positions)",
                                          "return self.token_emb(tokens) * math.sqrt(self.token_emb.embedding_dim) + self.pos_emb(positions)"),),
-             ("embed.values",), "sqrt(embed_dim)"),
+             ("embed.values",)),
     Mutation("oov_padding_idx", (("self.token_emb = nn.Embedding(vocab_size, embed_dim)",
                                   "self.token_emb = nn.Embedding(vocab_size, embed_dim, padding_idx=1)"),),
              ("embed.interface", "embed.gradients")),
     Mutation("dropout_after_norm", (("x = self.norm1(x + self.dropout1(attn_out))", "x = self.dropout1(self.norm1(x + attn_out))"),
                                     ("x = self.norm2(x + self.dropout2(self.ffn(x)))", "x = self.dropout2(self.norm2(x + self.ffn(x)))")),
-             ("block.dropout",), "dropout after the LayerNorm"),
+             ("block.dropout",)),
+    # The annotated transformer's hand-written LayerNorm: x.std() (n - 1) with eps added to it, not under the root.
+    Mutation("unbiased_layer_norm", (
+        ("    def forward(self, x, padding_mask=None):",
+         "    @staticmethod\n"
+         "    def layer_norm(norm, x):\n"
+         "        return norm.weight * (x - x.mean(-1, keepdim=True)) / (x.std(-1, keepdim=True) + norm.eps) + norm.bias\n\n"
+         "    def forward(self, x, padding_mask=None):"),
+        ("x = self.norm1(x + self.dropout1(attn_out))", "x = self.layer_norm(self.norm1, x + self.dropout1(attn_out))"),
+        ("x = self.norm2(x + self.dropout2(self.ffn(x)))", "x = self.layer_norm(self.norm2, x + self.dropout2(self.ffn(x)))"),
+    ), ("block.values",)),
     Mutation("no_scaling_and_pre_norm", TRANSFORMER[0].edits + TRANSFORMER[8].edits,
              ("sdpa.values", "block.values"), "pre-norm"),
 )
@@ -96,7 +110,7 @@ CHECK_BUGS = (
     Mutation("mha_weights_averaged", (("return self.out_proj(y), weights", "return self.out_proj(y), weights.mean(1)"),),
              ("mha.shapes",)),
     Mutation("mha_no_out_proj", (("return self.out_proj(y), weights", "return y, weights"),),
-             ("mha.values", "mha.shapes"), "without out_proj"),
+             ("mha.values", "mha.shapes")),
     Mutation("mha_detached_value", (("v = self.v_proj(value).view(B, Tk, nh, hs)", "v = self.v_proj(value).detach().view(B, Tk, nh, hs)"),),
              ("mha.gradients",)),
     Mutation("block_default_eps", (("self.norm1 = nn.LayerNorm(embed_dim, eps=1e-6)", "self.norm1 = nn.LayerNorm(embed_dim)"),),
@@ -106,7 +120,7 @@ CHECK_BUGS = (
              ("block.shapes",), parts=("TransformerBlock", "TransformerClassifier"),
              cascade="the submission's own classifier crashes on the tuple"),
     Mutation("block_mask_not_passed", (("attn_out, _ = self.attn(x, x, x, mask)", "attn_out, _ = self.attn(x, x, x)"),),
-             ("block.padding", "block.values"), "mask ignored"),
+             ("block.padding", "block.values")),
     Mutation("block_no_dropout", (("self.dropout1(attn_out)", "attn_out"), ("self.dropout2(self.ffn(x))", "self.ffn(x)")),
              ("block.dropout",)),
     Mutation("block_dropout_in_eval", (("self.dropout1(attn_out)", "F.dropout(attn_out, 0.1, training=True)"),),

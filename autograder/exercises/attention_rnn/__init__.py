@@ -18,21 +18,10 @@ from ...data import tweets
 from ...tasks import TrainingTask
 from .. import Exercise, TrainingProfile
 from ...kit.common import random_padding_mask, random_tokens
+from .mistakes import AC, FEATURE_AXIS, MISTAKES, PADDING_ATTENDED, SWAPPED_TO_SOFTMAX, TA
 
-TA, AC = "TemporalAttention", "AttentionLSTMClassifier"
 PARTS = (TA, AC)
 CHECKS = CheckSet(PARTS)
-
-HINT_FEATURE_AXIS = ("softmax over the feature axis: the scores are (B, T, 1), and a softmax over their last "
-                     "axis gives 1 everywhere; take it over time (dim 1)")
-HINT_NO_TANH = "no tanh: the softmax weights are softmax over time of tanh(score(h))"
-HINT_PADDING = "padding given attention: padded steps (mask False) must get weight exactly 0"
-HINT_NOT_APPLIED = "the weights are computed but not applied: return h * weights[..., None]"
-HINT_SWAPPED_TO_SIGMOID = "sigmoid and softmax swapped: normalise='softmax' should give softmax over time"
-HINT_SWAPPED_TO_SOFTMAX = "sigmoid and softmax swapped: normalise='sigmoid' should give sigmoid(score(h)) per step"
-HINT_AC_MASK = "mask ignored: the classifier does not pass its mask (tokens != 0) on to attention"
-HINT_PADDED_STEP = ("the classifier reads a padded step: take lstm2's output at each sequence's last real token "
-                    "(index = number of real tokens - 1), not at position T - 1")
 
 TA_CASE = dict(H=6, B=3, T=7)
 AC_CASE = dict(vocab=30, E=8, H=6, C=3, B=4, T=9)
@@ -95,20 +84,20 @@ def ta_normalised(ctx: Context) -> None:
     _, (_, w) = run_ta(ctx, "softmax", [h, mask])
     padded = np.abs(w[~mask]).max(initial=0)
     if padded > 1e-7:
-        raise CheckFailure(f"softmax: padded steps get weight up to {padded:.3g}; must be 0", HINT_PADDING)
+        raise CheckFailure(f"softmax: padded steps get weight up to {padded:.3g}; must be 0", PADDING_ATTENDED.hint)
     if (w < 0).any():
         raise CheckFailure("softmax: some weights are negative")
     sums = w.sum(1)
     if not np.allclose(sums, 1.0, atol=1e-5):
-        hint = HINT_FEATURE_AXIS if np.allclose(w[mask], 1.0) else None
+        hint = FEATURE_AXIS.hint if np.allclose(w[mask], 1.0) else None
         raise CheckFailure(f"softmax: the weights over each sequence's real steps sum to {np.round(sums, 4).tolist()}, "
                            "not 1", hint or "softmax over time (dim 1), after masking the padded steps")
     _, (_, w) = run_ta(ctx, "sigmoid", [h, mask])
     padded = np.abs(w[~mask]).max(initial=0)
     if padded > 1e-7:
-        raise CheckFailure(f"sigmoid: padded steps get weight up to {padded:.3g}; must be 0", HINT_PADDING)
+        raise CheckFailure(f"sigmoid: padded steps get weight up to {padded:.3g}; must be 0", PADDING_ATTENDED.hint)
     if (w < 0).any() or (w > 1).any():
-        raise CheckFailure("sigmoid: weights outside [0, 1]", HINT_SWAPPED_TO_SOFTMAX)
+        raise CheckFailure("sigmoid: weights outside [0, 1]", SWAPPED_TO_SOFTMAX.hint)
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -221,4 +210,5 @@ EXERCISE = Exercise(
     training_kwargs=training_kwargs,
     labelled_data=tweets.labelled_data_paths,
     contracts=(TA_CONTRACT, AC_CONTRACT),
+    mistakes=tuple(MISTAKES),
 )

@@ -2,9 +2,9 @@
 padding, training.
 
 Left out of the student install (``tools/build_student_wheel.py``), together with the reference they use.
-Each part's known mistakes are one switch table (``ta_switches``, ``ac_switches``), used alike by the values
-checks (to name a mistake), the gradient checks and the training check (to differentiate or score the function
-the submission actually computes).
+Each part's known mistakes are one switch table (``ta_switches``, ``AC_SWITCHES``), built from their declarations
+in ``mistakes.py`` and used alike by the values checks (to name a mistake), the gradient checks and the training
+check (to differentiate or score the function the submission actually computes).
 """
 
 from __future__ import annotations
@@ -15,11 +15,14 @@ import torch
 from ...checks import CheckFailure
 from ...compare import max_error
 from ...context import Context
+from ...mistakes import switch_table
 from . import reference as ref
-from . import (  # the public part: its checks, cases, hints and helpers
-    CHECKS,    AC, AC_CASE, HINT_AC_MASK, HINT_FEATURE_AXIS, HINT_NO_TANH, HINT_NOT_APPLIED, HINT_PADDED_STEP, HINT_PADDING,
-    HINT_SWAPPED_TO_SIGMOID, HINT_SWAPPED_TO_SOFTMAX, TA, TA_CASE, ac_case, ac_init, ac_param_shapes, run_ac, run_ta,
-    ta_inputs, training_kwargs,
+from . import (  # the public part: its checks, cases and helpers
+    CHECKS, AC, AC_CASE, TA, TA_CASE, ac_case, ac_init, ac_param_shapes, run_ac, run_ta, ta_inputs, training_kwargs,
+)
+from .mistakes import (  # the declared mistakes, whose switches name them
+    CLASSIFIER_MASK_NOT_PASSED, FEATURE_AXIS, NO_TANH, NOT_APPLIED, PADDED_STEP, PADDING_ATTENDED, SWAPPED_TO_SIGMOID,
+    SWAPPED_TO_SOFTMAX,
 )
 from ...kit.common import (
     Trainable, GradientCase, Reference, as_inputs64, contract_params, deviates, gradient_check, judge,
@@ -31,15 +34,11 @@ from ...kit.common import (
 # The known mistakes of each part, as switches of the reference
 
 def ta_switches(normalise: str, masked: bool) -> dict:
-    if normalise == "softmax":
-        switches = {"tanh": [(False, HINT_NO_TANH)], "axis": [("feature", HINT_FEATURE_AXIS)],
-                    "normalise": [("sigmoid", HINT_SWAPPED_TO_SIGMOID)], "applied": [(False, HINT_NOT_APPLIED)]}
-    else:
-        switches = {"normalise": [("softmax", HINT_SWAPPED_TO_SOFTMAX)], "applied": [(False, HINT_NOT_APPLIED)]}
-    return {**switches, "mask_mode": [(ref.MASK_IGNORED, HINT_PADDING)]} if masked else switches
+    own = (NO_TANH, FEATURE_AXIS, SWAPPED_TO_SIGMOID) if normalise == "softmax" else (SWAPPED_TO_SOFTMAX,)
+    return switch_table(*own, NOT_APPLIED, *((PADDING_ATTENDED,) if masked else ()))
 
 
-AC_SWITCHES = {"read": [("last", HINT_PADDED_STEP)], "mask_mode": [(ref.MASK_IGNORED, HINT_AC_MASK)]}
+AC_SWITCHES = switch_table(PADDED_STEP, CLASSIFIER_MASK_NOT_PASSED)
 
 
 def ta_part(normalise: str) -> str:

@@ -3,9 +3,10 @@
 Contract (``CONTRACTS``, the notebook's table is made from it): ``SqueezeExcitation``, CBAM's
 ``ChannelAttention`` and ``SpatialAttention``, ``CBAM``, ``SelfAttention2d`` (the non-local block in SAGAN's
 form) and ``AttentionCNN``; images are (B, C, H, W). Every attention module returns ``(out, weights)``. This
-module holds the contract, the hints, the cases and the public checks (interface, shapes, behaviour); the
-hidden checks in ``cnn_attention.hidden`` compare values and gradients with ``cnn_attention.reference``
-(float64, written apart from the solution) and train the classifier. A student install has this module only.
+module holds the contract, the cases and the public checks (interface, shapes, behaviour); the known mistakes,
+with their hints, are declared in ``cnn_attention.mistakes``; the hidden checks in ``cnn_attention.hidden``
+compare values and gradients with ``cnn_attention.reference`` (float64, written apart from the solution) and
+train the classifier. A student install has this module and ``mistakes`` only.
 """
 
 from __future__ import annotations
@@ -24,54 +25,16 @@ from ...param_map import map_params
 from ...runner import SubmissionRaised
 from ...tasks import TrainingTask
 from .. import Exercise, TrainingProfile
+from .mistakes import (
+    CHANNEL_NO_SIGMOID, CHANNEL_SIGMOID_EACH, CHANNEL_TWO_MLPS, CNN_UNKNOWN, MISTAKES, SE_NO_SIGMOID,
+    SE_NOT_APPLIED, SELF_GAMMA, SELF_GAMMA_INIT, SELF_SOFTMAX_QUERIES, SPATIAL_NO_SIGMOID, SPATIAL_OVER_SPACE,
+)
 
 SE, CHANNEL, SPATIAL, CBAM, SELF, CNN = (
     "SqueezeExcitation", "ChannelAttention", "SpatialAttention", "CBAM", "SelfAttention2d", "AttentionCNN",
 )
 PARTS = (SE, CHANNEL, SPATIAL, CBAM, SELF, CNN)
 CHECKS = CheckSet(PARTS)
-
-# --- the named mistakes -----------------------------------------------------------------------------------
-HINT_SE_MAX_POOL = ("max pooling instead of the mean: SE squeezes each channel to its mean over H, W "
-                    "(x.mean((2, 3), keepdim=True))")
-HINT_SE_NO_SIGMOID = "no sigmoid: SE's weights are sigmoid(fc2(relu(fc1(squeezed)))), one gate in (0, 1) per channel"
-HINT_NO_RELU = "no ReLU in the bottleneck MLP: fc2(relu(fc1(d))), the ReLU between the two 1x1 convolutions"
-HINT_SE_NOT_APPLIED = "the weights are computed but not applied: out = x * weights (each channel rescaled by its gate)"
-HINT_CHANNEL_NO_MAX = ("max branch missing: CBAM's channel attention sums the shared MLP's outputs for the mean and "
-                       "for the max over H, W: sigmoid(mlp(mean) + mlp(max))")
-HINT_CHANNEL_NO_MEAN = ("mean branch missing: CBAM's channel attention sums the shared MLP's outputs for the mean and "
-                        "for the max over H, W: sigmoid(mlp(mean) + mlp(max))")
-HINT_CHANNEL_SIGMOID_EACH = ("sigmoid on each branch before the sum: take one sigmoid of the sum, "
-                             "sigmoid(mlp(mean) + mlp(max)), so that each gate stays in (0, 1)")
-HINT_CHANNEL_TWO_MLPS = ("two MLPs instead of one shared: the mean and the max descriptors both go through the same "
-                         "fc1 and fc2 (one MLP shared by both branches, CBAM eq. 2)")
-HINT_CHANNEL_NO_SIGMOID = "no sigmoid: the channel weights are sigmoid(mlp(mean) + mlp(max)), one gate in (0, 1) per channel"
-HINT_SPATIAL_SWAPPED = ("max and mean swapped: stack the mean over the channels first, then the max: "
-                        "torch.cat([mean, max], dim=1), in the order of CBAM eq. 3")
-HINT_SPATIAL_OVER_SPACE = ("pooled over H, W instead of over the channels: the spatial gate takes the mean and the max "
-                           "over dim 1 (x.mean(1, keepdim=True), x.amax(1, keepdim=True)), two (B, 1, H, W) maps")
-HINT_SPATIAL_NO_SIGMOID = "no sigmoid: the spatial weights are sigmoid(conv([mean; max])), one gate in (0, 1) per position"
-HINT_CBAM_SPATIAL_FIRST = ("spatial attention before channel attention: CBAM applies its channel attention first, then "
-                           "its spatial attention to the channel attention's output")
-HINT_CBAM_PARALLEL = ("both maps computed from the input, in parallel: CBAM is sequential, its spatial attention sees "
-                      "the channel attention's output, out = spatial(channel(x)[0])[0]")
-HINT_CNN_POOL_FIRST = ("pooling before the attention: per stage x = relu(conv(x)), then x, w = attention(x), then "
-                       "max_pool2d(x, 2)")
-HINT_CNN_MAX_HEAD = "max instead of the mean before the head: the last feature map is averaged over H, W (x.mean((2, 3)))"
-HINT_CNN_DISCARDED = ("the attention's output discarded: go on with the attention's refined map (x, w = attention(x)), "
-                      "not with its input")
-HINT_SELF_SOFTMAX_QUERIES = ("softmax over the queries: normalise each row over the keys j (dim -1), so that "
-                             "weights[b, i, :] sums to 1")
-HINT_SELF_GAMMA = "gamma ignored: out = x + self.gamma * attended (gamma starts at 0: the block starts as the identity)"
-HINT_SELF_SWAPPED = ("query and key swapped: weights[b, i, j] = softmax over j of <query_i, key_j>; row i belongs to "
-                     "position i's query")
-HINT_SELF_COLUMN = ("positions in column-major order: flatten (H, W) row by row, position i = h * W + w "
-                    "(x.view(B, C, H * W))")
-HINT_SELF_SCALED = ("scaled by 1/sqrt(d): this block (SAGAN's) takes the raw dot products <query_i, key_j>, with no "
-                    "scaling")
-HINT_SELF_GAMMA_INIT = "gamma must start at 0, nn.Parameter(torch.zeros(1)), so that the block starts as the identity"
-HINT_CNN_UNKNOWN = ("an unknown attention name must raise ValueError (raise ValueError(...) in __init__), not another "
-                    "exception")
 
 
 def hidden_units(channels: int, reduction: int) -> int:
@@ -323,7 +286,7 @@ def se_shapes(ctx: Context) -> None:
 
 @CHECKS.check("se.range", SE, 2, "weights in (0, 1), applied as out = x * weights", kind="behaviour")
 def se_range(ctx: Context) -> None:
-    gate_range(ctx, SE, HINT_SE_NO_SIGMOID, not_applied_hint=HINT_SE_NOT_APPLIED)
+    gate_range(ctx, SE, SE_NO_SIGMOID.hint, not_applied_hint=SE_NOT_APPLIED.hint)
 
 
 def extra_convolutions(ctx: Context, build: Build, part: str) -> list[str]:
@@ -349,7 +312,7 @@ def channel_interface(ctx: Context) -> None:
     extra = extra_convolutions(ctx, build, CHANNEL)
     if extra:  # fc1 and fc2 as the contract has them, and more layers: a second MLP
         before = f"{failure.message}; " if failure is not None else f"{build.label(CHANNEL)}: "
-        raise CheckFailure(f"{before}layers beyond fc1 and fc2: {', '.join(extra)}", hint=HINT_CHANNEL_TWO_MLPS)
+        raise CheckFailure(f"{before}layers beyond fc1 and fc2: {', '.join(extra)}", hint=CHANNEL_TWO_MLPS.hint)
     if failure is not None:
         raise failure
 
@@ -361,7 +324,7 @@ def channel_shapes(ctx: Context) -> None:
 
 @CHECKS.check("channel.range", CHANNEL, 2, "weights in (0, 1), applied as out = x * weights", kind="behaviour")
 def channel_range(ctx: Context) -> None:
-    gate_range(ctx, CHANNEL, HINT_CHANNEL_NO_SIGMOID, weights_hint=HINT_CHANNEL_SIGMOID_EACH)
+    gate_range(ctx, CHANNEL, CHANNEL_NO_SIGMOID.hint, weights_hint=CHANNEL_SIGMOID_EACH.hint)
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -393,11 +356,11 @@ def spatial_shapes(ctx: Context) -> None:
             _, (out, w) = run_module(ctx, SPATIAL, args, {}, x, None, seed=i)
         except SubmissionRaised as exc:
             if over_space(exc):
-                raise CheckFailure(f"{what} on x of shape {shape}: {exc}", hint=HINT_SPATIAL_OVER_SPACE) from None
+                raise CheckFailure(f"{what} on x of shape {shape}: {exc}", hint=SPATIAL_OVER_SPACE.hint) from None
             raise
         if np.shape(w) == (shape[0], 1, 1, 1) and shape[2] * shape[3] > 1:
             raise CheckFailure(f"{what}: weights for x of shape {shape} have shape (B, 1, 1, 1), one gate for the "
-                               f"whole map; expected {spatial_weights_shape(shape)}", hint=HINT_SPATIAL_OVER_SPACE)
+                               f"whole map; expected {spatial_weights_shape(shape)}", hint=SPATIAL_OVER_SPACE.hint)
         require_shape(f"{what}: out for x of shape {shape}", out, shape)
         require_shape(f"{what}: weights for x of shape {shape}", w, spatial_weights_shape(shape))
 
@@ -407,7 +370,7 @@ def spatial_range(ctx: Context) -> None:
     shape, args = SPATIAL_CASES[0]
     x = feature_maps(50, shape)
     _, (out, w) = run_module(ctx, SPATIAL, args, {}, x, spatial_weights_shape(shape), seed=50)
-    require_gate(label(SPATIAL, args, {}), x, out, w, HINT_SPATIAL_NO_SIGMOID)
+    require_gate(label(SPATIAL, args, {}), x, out, w, SPATIAL_NO_SIGMOID.hint)
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -476,7 +439,7 @@ def self_weights_sum(ctx: Context) -> None:
     rows = w.sum(-1)
     if not np.allclose(rows, 1.0, atol=1e-4):
         i = np.unravel_index(np.abs(rows - 1).argmax(), rows.shape)
-        hint = HINT_SELF_SOFTMAX_QUERIES if np.allclose(w.sum(-2), 1.0, atol=1e-4) else None
+        hint = SELF_SOFTMAX_QUERIES.hint if np.allclose(w.sum(-2), 1.0, atol=1e-4) else None
         raise CheckFailure(f"weights do not sum to 1 over the keys (dim -1): e.g. row {tuple(int(j) for j in i)} sums "
                            f"to {rows[i]:.4g}", hint=hint or "the weights are softmax(scores) over the keys j, dim -1")
 
@@ -498,12 +461,12 @@ def self_identity(ctx: Context) -> None:
     err, index = max_error(out, x)
     if not close(out, x, atol=1e-6, rtol=0.0):
         raise CheckFailure(f"with the grader's weights and gamma = 0, out differs from x by up to {err:.3g} (at {index}): "
-                           "out = x + gamma * attended", hint=HINT_SELF_GAMMA)
+                           "out = x + gamma * attended", hint=SELF_GAMMA.hint)
     _, (out, _) = run_module(ctx, SELF, args, kwargs, x, None, draw_weights=False)
     err, index = max_error(out, x)
     if not close(out, x, atol=1e-6, rtol=0.0):
         raise CheckFailure(f"a newly built {label(SELF, args, kwargs)} changes x (by up to {err:.3g}): it must start as "
-                           "the identity", hint=HINT_SELF_GAMMA_INIT)
+                           "the identity", hint=SELF_GAMMA_INIT.hint)
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -600,9 +563,9 @@ def cnn_unknown_name(ctx: Context) -> None:
             if exc.error.kind == "NotImplementedError":
                 raise
             raise CheckFailure(f"{what} raised {exc.error.kind}: {exc.error.message}; expected ValueError",
-                               hint=HINT_CNN_UNKNOWN) from None
+                               hint=CNN_UNKNOWN.hint) from None
         raise CheckFailure(f"{what} was built without an error; an unknown attention name must raise ValueError",
-                           hint=HINT_CNN_UNKNOWN)
+                           hint=CNN_UNKNOWN.hint)
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -656,4 +619,5 @@ EXERCISE = Exercise(
     forbidden=FORBIDDEN,
     labelled_data=images.labelled_data_paths,
     contracts=CONTRACTS,
+    mistakes=tuple(MISTAKES),
 )

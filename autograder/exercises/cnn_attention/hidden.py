@@ -2,7 +2,8 @@
 (``cnn_attention.reference``, written apart from the solution) and PyTorch's built-ins, and training.
 
 Left out of the student install, together with the reference. Each part's known mistakes are one switch table
-(``*_SWITCHES``: the reference's switch -> [(wrong value, hint)]), used alike by its values checks (to name a
+(``*_SWITCHES``: the reference's switch -> [(wrong value, hint)], built by ``switch_table`` from the
+declarations in ``cnn_attention.mistakes``), used alike by its values checks (to name a
 mistake), its gradient check and the training check. A part built from others (CBAM from ``ChannelAttention``
 and ``SpatialAttention``; ``AttentionCNN`` from the attention it is given) is judged on its own logic: what its
 parts compute, found by their probes (``PROBES``, ``Context.function``), is the base of its comparisons.
@@ -15,6 +16,8 @@ second MLP is read from the submission (``CHANNEL_SECOND_MLP``: optional contrac
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -22,15 +25,17 @@ import torch.nn.functional as F
 from ...checks import CheckFailure
 from ...compare import as64, close
 from ...context import Context, outputs
+from ...mistakes import switch_table
 from . import reference as ref
-from . import (  # the public part: its checks, cases, hints and helpers
-    CBAM, CBAM_CASES, CHANNEL, CHECKS, CLASSES, CNN, CNN_CASES, GATE_CASES, HINT_CBAM_PARALLEL,
-    HINT_CBAM_SPATIAL_FIRST, HINT_CHANNEL_NO_MAX, HINT_CHANNEL_NO_MEAN, HINT_CHANNEL_SIGMOID_EACH,
-    HINT_CHANNEL_TWO_MLPS, HINT_CNN_DISCARDED, HINT_CNN_MAX_HEAD, HINT_CNN_POOL_FIRST, HINT_SE_MAX_POOL,
-    HINT_SE_NO_SIGMOID, HINT_NO_RELU, HINT_SE_NOT_APPLIED, HINT_SELF_COLUMN, HINT_SELF_GAMMA, HINT_SELF_SCALED,
-    HINT_SELF_SOFTMAX_QUERIES, HINT_SELF_SWAPPED, HINT_SPATIAL_NO_SIGMOID, HINT_SPATIAL_SWAPPED, SE, SELF,
-    SELF_CASES, SPATIAL, SPATIAL_CASES, attention_outputs, cbam_params, cnn_case, cnn_images, cnn_kwargs,
-    cnn_params, feature_maps, label, mlp_params, run_module, self_params, spatial_params, training_kwargs,
+from . import (  # the public part: its checks, cases and helpers
+    CBAM, CBAM_CASES, CHANNEL, CHECKS, CLASSES, CNN, CNN_CASES, GATE_CASES, SE, SELF, SELF_CASES, SPATIAL,
+    SPATIAL_CASES, attention_outputs, cbam_params, cnn_case, cnn_images, cnn_kwargs, cnn_params, feature_maps, label,
+    mlp_params, run_module, self_params, spatial_params, training_kwargs,
+)
+from .mistakes import (
+    CBAM_PARALLEL, CBAM_SPATIAL_FIRST, CHANNEL_NO_MAX, CHANNEL_NO_MEAN, CHANNEL_SIGMOID_EACH, CHANNEL_TWO_MLPS,
+    CNN_DISCARDED, CNN_MAX_HEAD, CNN_POOL_FIRST, NO_RELU, SE_MAX_POOL, SE_NO_SIGMOID, SE_NOT_APPLIED, SELF_COLUMN,
+    SELF_GAMMA, SELF_SCALED, SELF_SOFTMAX_QUERIES, SELF_SWAPPED, SPATIAL_NO_SIGMOID, SPATIAL_SWAPPED,
 )
 from ...kit.common import (
     GradientCase, Reference, Trainable, as_inputs64, contract_params, gradient_check, judge, training_check,
@@ -40,19 +45,17 @@ from ...kit.common import (
 # ---------------------------------------------------------------------------------------------------------
 # The known mistakes of each part, as switches of the reference
 
-SE_SWITCHES = {"pool": [("max", HINT_SE_MAX_POOL)], "gate": [("none", HINT_SE_NO_SIGMOID)],
-               "applied": [(False, HINT_SE_NOT_APPLIED)], "relu": [(False, HINT_NO_RELU)]}
-CHANNEL_SWITCHES = {"branches": [("mean", HINT_CHANNEL_NO_MAX), ("max", HINT_CHANNEL_NO_MEAN)],
-                    "sigmoid": [("each", HINT_CHANNEL_SIGMOID_EACH)], "relu": [(False, HINT_NO_RELU)],
-                    # the second MLP serves the max descriptor, or the mean's (computable where it exists)
-                    "mlps": [("two_max", HINT_CHANNEL_TWO_MLPS), ("two_mean", HINT_CHANNEL_TWO_MLPS)]}
-SPATIAL_SWITCHES = {"order": [("max_mean", HINT_SPATIAL_SWAPPED)], "gate": [("none", HINT_SPATIAL_NO_SIGMOID)]}
-CBAM_SWITCHES = {"arrangement": [("spatial_first", HINT_CBAM_SPATIAL_FIRST), ("parallel", HINT_CBAM_PARALLEL)]}
-SELF_SWITCHES = {"softmax_dim": [("queries", HINT_SELF_SOFTMAX_QUERIES)], "gamma": [(False, HINT_SELF_GAMMA)],
-                 "swapped": [(True, HINT_SELF_SWAPPED)], "positions": [("column", HINT_SELF_COLUMN)],
-                 "scale": [("sqrt_d", HINT_SELF_SCALED)]}
-CNN_SWITCHES = {"pool_first": [(True, HINT_CNN_POOL_FIRST)], "head_pool": [("max", HINT_CNN_MAX_HEAD)],
-                "discard": [(True, HINT_CNN_DISCARDED)]}
+# The two-MLP channel attention is no switch of the reference (its declaration has none): this module computes it
+# (``channel_attention`` below), the second MLP serving the max descriptor, or the mean's (computable where it
+# exists): the declared mistake under both values of ``mlps``.
+TWO_MLPS = tuple(dataclasses.replace(CHANNEL_TWO_MLPS, switch=("mlps", value)) for value in ("two_max", "two_mean"))
+
+SE_SWITCHES = switch_table(SE_MAX_POOL, SE_NO_SIGMOID, SE_NOT_APPLIED, NO_RELU)
+CHANNEL_SWITCHES = switch_table(CHANNEL_NO_MAX, CHANNEL_NO_MEAN, CHANNEL_SIGMOID_EACH, NO_RELU, *TWO_MLPS)
+SPATIAL_SWITCHES = switch_table(SPATIAL_SWAPPED, SPATIAL_NO_SIGMOID)
+CBAM_SWITCHES = switch_table(CBAM_SPATIAL_FIRST, CBAM_PARALLEL)
+SELF_SWITCHES = switch_table(SELF_SOFTMAX_QUERIES, SELF_GAMMA, SELF_SWAPPED, SELF_COLUMN, SELF_SCALED)
+CNN_SWITCHES = switch_table(CNN_POOL_FIRST, CNN_MAX_HEAD, CNN_DISCARDED)
 
 # The parts an AttentionCNN is built from, by its attention: their probes give the base of its comparisons.
 CNN_PARTS = {"none": (), "se": (SE,), "cbam": (CHANNEL, SPATIAL, CBAM), "self": (SELF,)}

@@ -6,8 +6,9 @@ encoder-decoder ``TrajectoryTransformer`` with ``forward`` (teacher forcing) and
 autoregressive). Trajectories are (B, T, 2). ``MultiHeadAttention`` and ``TransformerBlock`` keep the transformer
 exercise's contract; the notebook gives working ones, and they are judged only through this exercise's parts
 (``seq2seq.hidden``: a mistake in them is charged once, by the part that uses them). This module holds the
-contract, the hints and the public checks (interface, shapes, behaviour); the hidden checks compare values and
-gradients with ``seq2seq.reference`` (float64, written apart from the solution) and train the model.
+contract and the public checks (interface, shapes, behaviour), the named mistakes being declared in ``mistakes.py``;
+the hidden checks compare values and gradients with ``seq2seq.reference`` (float64, written apart from the
+solution) and train the model.
 """
 
 from __future__ import annotations
@@ -28,40 +29,16 @@ from ...forbidden import TRANSFORMER_LAYERS
 from ...tasks import TrainingTask
 from .. import Exercise, TrainingProfile
 from ...kit.common import require_rows_sum_to_one
+from .mistakes import (  # the parts, and the named mistakes the public checks name (each declared there, once)
+    DECODER, DECODER_INPUTS_NOT_SHIFTED, DECODER_INPUTS_SHIFTED_TWICE, MASK, MASK_ALLOWS_EVERYTHING, MASK_INVERTED,
+    MASK_NOT_PASSED, MASK_STRICTLY_LOWER, MASK_TRANSPOSED, MISTAKES, MODEL, POSITIONS, PREDICT_FEEDS_FIRST_POINT,
+    PREDICT_FEEDS_ZEROS, PREDICT_STARTS_FROM_FIRST_POINT, SHIFT,
+)
 
-MASK, POSITIONS, SHIFT, DECODER, MODEL = (
-    "causal_mask", "sinusoidal_positions", "decoder_inputs", "DecoderBlock", "TrajectoryTransformer")
 PARTS = (MASK, POSITIONS, SHIFT, DECODER, MODEL)
 # Given in the notebook (the transformer exercise's contract), judged through the parts that use them
 MHA, ENCODER_BLOCK = "MultiHeadAttention", "TransformerBlock"
 CHECKS = CheckSet(PARTS)
-
-# --- the named mistakes -----------------------------------------------------------------------------------
-HINT_MASK_INVERTED = ("the mask is inverted: True must mean 'may attend', on and below the diagonal "
-                      "(torch.tril(torch.ones(size, size, dtype=torch.bool)))")
-HINT_MASK_TRANSPOSED = ("the mask is transposed (True on and above the diagonal): step t must see steps 0 .. t, "
-                        "key j <= query i")
-HINT_MASK_STRICT = ("the mask is strictly lower: the diagonal is False, so step 0 may attend to nothing (a row of "
-                    "-inf gives NaN); step t sees steps 0 .. t, itself included")
-HINT_MASK_MISSING = "the mask allows everything: a causal mask is True on and below the diagonal only"
-HINT_MASK_NOT_PASSED = ("forward passes no causal mask to the decoder blocks: step t must not see target_in after t "
-                        "(self_mask = causal_mask(T))")
-HINT_SIN_COS_SWAPPED = "sin and cos are swapped: column 2i is sin(pos / 10000^(2i/dim)), column 2i + 1 its cos"
-HINT_FREQUENCY = ("wrong frequencies: the pair of columns 2i, 2i + 1 uses pos / 10000^(2i / dim), not "
-                  "10000^(i / dim)")
-HINT_NO_POSITIONS = ("no positions: add sinusoidal_positions(S, E) to the projected source and "
-                     "sinusoidal_positions(T, E) to the projected target_in")
-HINT_CROSS_TARGET = ("the cross-attention reads the decoder's own states: its keys and values are the encoder's "
-                     "memory, cross_attn(x, memory, memory)")
-HINT_PRE_NORM = ("pre-norm: this block is post-norm, as the course's encoder block, x = norm1(x + dropout1(self_attn"
-                 "(x, x, x, self_mask)[0])), and likewise norm2 and norm3 after the sum")
-HINT_NOT_SHIFTED = ("the decoder's input is not shifted: it is [last observed point, target[:, :-1]], so that step t "
-                    "is predicted from the true points before it")
-HINT_SHIFTED_TWICE = ("the decoder's input is shifted twice: it is [last observed point, target[:, :-1]], one step "
-                      "behind the target")
-HINT_FEED_ZEROS = "predict feeds back zeros: each step's input is the previous step's own prediction"
-HINT_FEED_FIRST = "predict feeds back the first observed point: each step's input is the previous step's own prediction"
-HINT_START_FIRST = "predict starts from the first observed point: the decoder's first input is the last one, source[:, -1:]"
 
 
 # --- inputs ------------------------------------------------------------------------------------------------
@@ -241,8 +218,8 @@ def run_mask(ctx: Context, size: int) -> np.ndarray:
 
 def known_masks(size: int) -> dict[str, np.ndarray]:
     i, j = np.arange(size)[:, None], np.arange(size)[None, :]  # (size, 1) queries, (1, size) keys
-    return {HINT_MASK_INVERTED: j > i, HINT_MASK_TRANSPOSED: j >= i, HINT_MASK_STRICT: j < i,
-            HINT_MASK_MISSING: np.ones((size, size), dtype=bool)}
+    return {MASK_INVERTED.hint: j > i, MASK_TRANSPOSED.hint: j >= i, MASK_STRICTLY_LOWER.hint: j < i,
+            MASK_ALLOWS_EVERYTHING.hint: np.ones((size, size), dtype=bool)}
 
 
 @CHECKS.check("mask.interface", MASK, 1, "is a function taking (size)", kind="interface")
@@ -301,9 +278,10 @@ def known_shifts(source: np.ndarray, target: np.ndarray) -> dict[str, np.ndarray
     """The named mistakes' decoder inputs: the target itself, and shifted by two (two ways)."""
     T = target.shape[1]
     last = source[:, -1:]
-    return {HINT_NOT_SHIFTED: target,
-            HINT_SHIFTED_TWICE: np.concatenate([source[:, -2:], target], axis=1)[:, :T],  # (B, T, 2)
-            f"{HINT_SHIFTED_TWICE} (here: the last point twice)": np.concatenate([last, last, target], axis=1)[:, :T]}
+    return {DECODER_INPUTS_NOT_SHIFTED.hint: target,
+            DECODER_INPUTS_SHIFTED_TWICE.hint: np.concatenate([source[:, -2:], target], axis=1)[:, :T],  # (B, T, 2)
+            f"{DECODER_INPUTS_SHIFTED_TWICE.hint} (here: the last point twice)":
+                np.concatenate([last, last, target], axis=1)[:, :T]}
 
 
 @CHECKS.check("shift.interface", SHIFT, 1, "is a function taking (source, target)", kind="interface")
@@ -470,14 +448,14 @@ def model_causality(ctx: Context) -> None:
             if reads_ahead(ctx, MASK, DECODER, MHA):
                 return  # NaN from a part's own known mistake (a mask row that allows nothing), charged there
             raise CheckFailure(f"{label(MODEL, (), case[0])}.forward gives NaN: a row of the decoder's self-attention "
-                               "mask allows no step (an inverted or strictly lower mask?)", hint=HINT_MASK_INVERTED)
+                               "mask allows no step (an inverted or strictly lower mask?)", hint=MASK_INVERTED.hint)
         found = first_change(base[:, :t], out[:, :t])
         if found is not None:
             if reads_ahead(ctx, MASK, DECODER, MHA):
                 return  # a part's own known mistake (the mask, attention reading ahead), charged by its checks
             step, err = found
             raise CheckFailure(f"changing target_in from step {t} on changes the output at step {step} by {err:.3g}: the "
-                               "decoder sees the future", hint=HINT_MASK_NOT_PASSED)
+                               "decoder sees the future", hint=MASK_NOT_PASSED.hint)
 
 
 @CHECKS.check("model.predict", MODEL, 5, "predict equals feeding its own outputs back through forward, step by step",
@@ -503,9 +481,9 @@ def predict_mistake(ctx: Context, case, source: np.ndarray, predicted: np.ndarra
     """The named mistake whose decoder inputs, run through the submission's own forward, give ``predicted``."""
     steps = predicted.shape[1]
     first, last = source[:, :1], source[:, -1:]  # (B, 1, 2)
-    fed = {HINT_FEED_ZEROS: np.concatenate([last, np.zeros_like(predicted[:, :-1])], axis=1),
-           HINT_FEED_FIRST: np.concatenate([last, np.repeat(first, steps - 1, axis=1)], axis=1),
-           HINT_START_FIRST: np.concatenate([first, predicted[:, :-1]], axis=1)}
+    fed = {PREDICT_FEEDS_ZEROS.hint: np.concatenate([last, np.zeros_like(predicted[:, :-1])], axis=1),
+           PREDICT_FEEDS_FIRST_POINT.hint: np.concatenate([last, np.repeat(first, steps - 1, axis=1)], axis=1),
+           PREDICT_STARTS_FROM_FIRST_POINT.hint: np.concatenate([first, predicted[:, :-1]], axis=1)}
     for hint, target_in in fed.items():
         _, out = run_model(ctx, case, 290, target_in=target_in.astype(np.float32))
         if max_error(predicted, out)[0] <= 1e-4:
@@ -580,4 +558,5 @@ EXERCISE = Exercise(
     forbidden=FORBIDDEN,
     labelled_data=trajectories.labelled_data_paths,
     contracts=CONTRACTS,
+    mistakes=tuple(MISTAKES),
 )

@@ -21,24 +21,28 @@ from ...kit.common import (
     training_check,
 )
 from ...kit.blocks import block_switches, mha_switches
-from . import (  # the public part: its checks, cases, hints and helpers
-    CHECKS, DECODER, DECODER_CASES, ENCODER_BLOCK, HINT_CROSS_TARGET, HINT_FEED_FIRST, HINT_FEED_ZEROS,
-    HINT_FREQUENCY, HINT_MASK_INVERTED, HINT_MASK_MISSING, HINT_MASK_NOT_PASSED, HINT_MASK_STRICT,
-    HINT_MASK_TRANSPOSED, HINT_NO_POSITIONS, HINT_PRE_NORM, HINT_SIN_COS_SWAPPED, HINT_START_FIRST, MASK, MHA, MODEL,
-    MODEL_CASES, POSITION_CASES, POSITIONS, STEPS, ModelCase, causal, decoder_params, encoder_block_params, label,
-    model_init, model_params, states, training_kwargs, walks,
+from ...mistakes import switch_table
+from . import (  # the public part: its checks, cases and helpers
+    CHECKS, DECODER, DECODER_CASES, ENCODER_BLOCK, MASK, MHA, MODEL, MODEL_CASES, POSITION_CASES, POSITIONS, STEPS,
+    ModelCase, causal, decoder_params, encoder_block_params, label, model_init, model_params, states, training_kwargs,
+    walks,
+)
+from .mistakes import (  # the named mistakes (public: their hints are the public checks' too)
+    CROSS_ATTENTION_READS_TARGET, DECODER_PRE_NORM, MASK_ALLOWS_EVERYTHING, MASK_INVERTED, MASK_NOT_PASSED,
+    MASK_STRICTLY_LOWER, MASK_TRANSPOSED, MODEL_NO_POSITIONS, POSITIONS_FREQUENCY_PER_COLUMN,
+    POSITIONS_FREQUENCY_PER_PAIR, POSITIONS_SIN_COS_SWAPPED, PREDICT_FEEDS_FIRST_POINT, PREDICT_FEEDS_ZEROS,
+    PREDICT_STARTS_FROM_FIRST_POINT,
 )
 
 # ---------------------------------------------------------------------------------------------------------
 # The known mistakes of each part, as switches of the reference
 
-MASK_SWITCHES = {"mask": [("inverted", HINT_MASK_INVERTED), ("transposed", HINT_MASK_TRANSPOSED),
-                          ("strict", HINT_MASK_STRICT), ("missing", HINT_MASK_MISSING)]}
-POSITION_SWITCHES = {"positions": [("cos_sin", HINT_SIN_COS_SWAPPED), ("frequency", HINT_FREQUENCY),
-                                   ("column", HINT_FREQUENCY)]}
-DECODER_SWITCHES = {"norm": [("pre", HINT_PRE_NORM)], "cross": [("target", HINT_CROSS_TARGET)]}
-MODEL_SWITCHES = {"positions": [("missing", HINT_NO_POSITIONS)], "mask": [("missing", HINT_MASK_NOT_PASSED)]}
-PREDICT_SWITCHES = {"feed": [("zeros", HINT_FEED_ZEROS), ("first", HINT_FEED_FIRST)], "start": [("first", HINT_START_FIRST)]}
+MASK_SWITCHES = switch_table(MASK_INVERTED, MASK_TRANSPOSED, MASK_STRICTLY_LOWER, MASK_ALLOWS_EVERYTHING)
+POSITION_SWITCHES = switch_table(POSITIONS_SIN_COS_SWAPPED, POSITIONS_FREQUENCY_PER_PAIR,
+                                 POSITIONS_FREQUENCY_PER_COLUMN)  # the two wrong frequencies: one hint
+DECODER_SWITCHES = switch_table(DECODER_PRE_NORM, CROSS_ATTENTION_READS_TARGET)
+MODEL_SWITCHES = switch_table(MODEL_NO_POSITIONS, MASK_NOT_PASSED)
+PREDICT_SWITCHES = switch_table(PREDICT_FEEDS_ZEROS, PREDICT_FEEDS_FIRST_POINT, PREDICT_STARTS_FROM_FIRST_POINT)
 # The given parts': the transformer exercise's own tables (the encoder block's switches prefixed, ``ref``)
 MHA_SWITCHES = mha_switches(masked=True)
 ENCODER_SWITCHES = {f"enc_{name}": values for name, values in block_switches(masked=False).items()}

@@ -19,26 +19,12 @@ from ...contract import Build, Module, Part, check_interface
 from ...data import tweets
 from ...tasks import TrainingTask
 from .. import Exercise, TrainingProfile
-from ...kit.blocks import (  # noqa: F401 - the hints of the shared attention and block
-    HINT_BLOCK_MASK, HINT_GELU, HINT_MASK_IGNORED, HINT_MASK_INVERTED, HINT_NO_OUT_PROJ, HINT_NO_RESIDUAL, HINT_NO_SCALE, HINT_NO_TRANSPOSE, HINT_PRE_NORM, HINT_SCALE_D, HINT_SCALE_E, HINT_SOFTMAX_AXIS, HINT_UNBIASED_NORM,
-)
+from ...kit.blocks import SOFTMAX_WRONG_AXIS
 from ...kit.common import contract_params, deviates, random_padding_mask, random_tokens
+from .mistakes import BLOCK, CLF, DROPOUT_AFTER_NORM, EMBED, MHA, MISTAKES, SDPA  # the parts' names, and the mistakes
 
-SDPA, MHA, BLOCK, EMBED, CLF = (
-    "scaled_dot_product_attention", "MultiHeadAttention", "TransformerBlock", "TokenAndPositionEmbedding",
-    "TransformerClassifier",
-)
 PARTS = (SDPA, MHA, BLOCK, EMBED, CLF)
 CHECKS = CheckSet(PARTS)
-
-HINT_SCALE_DV = "scaled by the wrong dimension (the value size dv); use the query/key size d"
-HINT_NO_POSITION = "no position embedding: add pos_emb(positions 0..T-1) to the token embedding"
-HINT_MEAN_PADDING = "padding included in the mean: average over the real tokens (id != 0) only"
-HINT_CLF_MASK = "the blocks are not given the padding mask (tokens != 0), so real tokens attend to padding"
-HINT_SINUSOIDAL = ("a fixed sinusoidal position encoding: the contract's pos_emb is a learned "
-                   "nn.Embedding(max_len, embed_dim)")
-HINT_TOKEN_SCALE = ("the token embedding is multiplied by sqrt(embed_dim) (as in Vaswani et al.); the contract adds "
-                    "token_emb(tokens) and pos_emb(positions) unscaled")
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -97,7 +83,7 @@ def sdpa_weights_sum(ctx: Context) -> None:
         raise CheckFailure(f"weights has negative entries (min {w.min():.3g}); softmax gives weights >= 0")
     rows = w.sum(-1)
     if not np.allclose(rows, 1.0, atol=1e-4):
-        hint = HINT_SOFTMAX_AXIS if np.allclose(w.sum(-2), 1.0, atol=1e-4) else None
+        hint = SOFTMAX_WRONG_AXIS.hint if np.allclose(w.sum(-2), 1.0, atol=1e-4) else None
         i = np.unravel_index(np.abs(rows - 1).argmax(), rows.shape)
         raise CheckFailure(
             f"weights do not sum to 1 over the key axis (dim -1): e.g. row {tuple(int(x) for x in i)} sums to "
@@ -241,10 +227,6 @@ def block_shapes(ctx: Context) -> None:
         require_shape(f"TransformerBlock output{' with a padding mask' if with_mask else ''}", out, (c["B"], c["T"], c["E"]))
 
 
-HINT_DROPOUT_AFTER_NORM = ("dropout after the LayerNorm: apply dropout1/dropout2 to the sub-layer's output before "
-                           "the residual add, x = norm1(x + dropout1(attn(x))), so that the output stays normalised")
-
-
 def normalised_per_token(out: np.ndarray, params: dict) -> np.ndarray:
     """Each token's mean of (out - norm2.bias) / norm2.weight: 0 wherever norm2 is the block's last step."""
     z = (out.astype(np.float64) - params["norm2.bias"].numpy()) / params["norm2.weight"].numpy()  # (B, T, E)
@@ -276,7 +258,7 @@ def block_dropout(ctx: Context) -> None:
         if drift > 1e-3:
             raise CheckFailure(f"in training mode the output is not normalised per token (a token's mean after "
                                f"undoing norm2's weight and bias is {drift:.3g}, not 0): dropout comes after norm2",
-                               hint=HINT_DROPOUT_AFTER_NORM)
+                               hint=DROPOUT_AFTER_NORM.hint)
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -414,4 +396,5 @@ EXERCISE = Exercise(
     training_kwargs=training_kwargs,
     labelled_data=tweets.labelled_data_paths,
     contracts=(SDPA_CONTRACT, MHA_CONTRACT, BLOCK_CONTRACT, EMBED_CONTRACT, CLF_CONTRACT),
+    mistakes=tuple(MISTAKES),
 )

@@ -22,14 +22,19 @@ from ...kit.common import (
     Trainable, GradientCase, Reference, as_inputs64, contract_params, deviates, gradient_check, judge,
     random_mask, random_padding_mask, random_tokens, training_check,
 )
-from ...kit.blocks import MASK_SWITCH, block_switches, mha_switches
-from . import (  # the public part: its checks, cases, hints and helpers
-    CHECKS,    BLOCK, BLOCK_CASE, CLF, CLF_CASE, EMBED, EMBED_CASE, HINT_BLOCK_MASK, HINT_CLF_MASK, HINT_GELU, HINT_MASK_IGNORED,
-    HINT_MASK_INVERTED, HINT_MEAN_PADDING, HINT_NO_OUT_PROJ, HINT_NO_POSITION, HINT_NO_RESIDUAL, HINT_NO_SCALE, HINT_NO_TRANSPOSE,
-    HINT_PRE_NORM, HINT_SCALE_D, HINT_SCALE_DV, HINT_SCALE_E, HINT_SINUSOIDAL, HINT_SOFTMAX_AXIS, HINT_TOKEN_SCALE,
-    HINT_UNBIASED_NORM, MHA, MHA_CASES, SDPA, SDPA_CASES, block_init, block_inputs, block_param_shapes, clf_case,
-    clf_init, clf_param_shapes, embed_init, mha_init, mha_inputs, mha_param_shapes, run_sdpa, sdpa_inputs,
-    training_kwargs,
+from ...kit.blocks import (
+    MASK_IGNORED_MISTAKE, MASK_INVERTED_MISTAKE, NO_SCALING, SCALED_BY_D, SOFTMAX_WRONG_AXIS, block_switches,
+    mha_switches,
+)
+from ...mistakes import switch_table
+from . import (  # the public part: its checks, cases and helpers
+    CHECKS, BLOCK, BLOCK_CASE, CLF, CLF_CASE, EMBED, EMBED_CASE, MHA, MHA_CASES, SDPA, SDPA_CASES, block_init,
+    block_inputs, block_param_shapes, clf_case, clf_init, clf_param_shapes, embed_init, mha_init, mha_inputs,
+    mha_param_shapes, run_sdpa, sdpa_inputs, training_kwargs,
+)
+from .mistakes import (
+    CLF_MASK_NOT_PASSED, NO_POSITION_EMBEDDING, PADDING_IN_MEAN, SCALE_BY_VALUE_DIM, SCALED_TOKEN_EMBEDDING,
+    SINUSOIDAL_POSITIONS,
 )
 
 
@@ -38,16 +43,14 @@ from . import (  # the public part: its checks, cases, hints and helpers
 # The known mistakes of each part, as switches of the reference (scales by name: ``ref.SCALES``)
 
 def sdpa_switches(d: int, dv: int, masked: bool) -> dict:
-    scales = [("none", HINT_NO_SCALE), ("d", HINT_SCALE_D)] + ([("sqrt_dv", HINT_SCALE_DV)] if dv != d else [])
-    switches = {"scale": scales, "softmax_dim": [(-2, HINT_SOFTMAX_AXIS)]}
-    return {**switches, "mask_mode": MASK_SWITCH} if masked else switches
+    return switch_table(NO_SCALING, SCALED_BY_D, *((SCALE_BY_VALUE_DIM,) if dv != d else ()), SOFTMAX_WRONG_AXIS,
+                        *((MASK_INVERTED_MISTAKE, MASK_IGNORED_MISTAKE) if masked else ()))
 
 
-EMBED_SWITCHES = {"positions": [(False, HINT_NO_POSITION), ("sinusoidal", HINT_SINUSOIDAL)],
-                  "token_scale": [(True, HINT_TOKEN_SCALE)]}
+EMBED_SWITCHES = switch_table(NO_POSITION_EMBEDDING, SINUSOIDAL_POSITIONS, SCALED_TOKEN_EMBEDDING)
 
-CLF_SWITCHES = {"pool": [("all", HINT_MEAN_PADDING)],
-                "mask_mode": [(ref.MASK_INVERTED, HINT_MASK_INVERTED), (ref.MASK_IGNORED, HINT_CLF_MASK)]}
+# A mask inverted anywhere is named by the attention's hint; a mask the blocks never get, by the classifier's own.
+CLF_SWITCHES = switch_table(PADDING_IN_MEAN, MASK_INVERTED_MISTAKE, CLF_MASK_NOT_PASSED)
 
 
 def _optional(xs: list, i: int):
@@ -166,8 +169,8 @@ def sdpa_mask(ctx: Context) -> None:
         blocked = np.broadcast_to(~mask, expected_shape)
         if w.shape == expected_shape and np.abs(w[blocked]).max(initial=0) > 1e-6:
             unmasked = ref.attention(as64(q), as64(k), as64(v))[1]
-            hint = (HINT_MASK_INVERTED if np.abs(w[~blocked]).max(initial=0) < 1e-6
-                    else HINT_MASK_IGNORED if close(w, np.array(np.broadcast_to(unmasked.numpy(), expected_shape))) else None)
+            hint = (MASK_INVERTED_MISTAKE.hint if np.abs(w[~blocked]).max(initial=0) < 1e-6
+                    else MASK_IGNORED_MISTAKE.hint if close(w, np.array(np.broadcast_to(unmasked.numpy(), expected_shape))) else None)
             raise CheckFailure(f"{label}: masked keys get weight up to {np.abs(w[blocked]).max():.3g}; must be 0", hint)
         _compare_sdpa(ctx, label, got, q, k, v, mask)
 

@@ -5,9 +5,10 @@ Contract (``CONTRACTS``, the notebook's table is made from it): ``extract_patche
 transformer's ``ConvTokenizer``, ``SequencePooling`` and ``CompactTransformer`` (Hassani et al. 2021); images
 are (B, C, H, W), token sequences (B, N, D). The block's attention may be ``nn.MultiheadAttention`` or the
 transformer exercise's ``MultiHeadAttention`` (``q_proj``, ``k_proj``, ``v_proj``, ``out_proj``): the grader
-maps ``in_proj_weight`` onto the three projections (``param_map``). This module holds the contract, the hints
-and the public checks (interface, shapes, behaviour); the hidden checks in ``vit.hidden`` compare values and
-gradients with ``vit.reference`` (float64, written apart from the solution) and train both models.
+maps ``in_proj_weight`` onto the three projections (``param_map``). This module holds the contract and the
+public checks (interface, shapes, behaviour); the known mistakes are declared in ``vit.mistakes``; the hidden
+checks in ``vit.hidden`` compare values and gradients with ``vit.reference`` (float64, written apart from the
+solution) and train both models.
 """
 
 from __future__ import annotations
@@ -31,40 +32,13 @@ from ...tasks import TrainingTask
 from ...weights import DEFAULT_RULES, WeightRule, normal
 from .. import Exercise, TrainingProfile
 from ...kit.common import require_rows_sum_to_one
-
-PATCHES, ENCODER, BLOCK, VIT, TOKENIZER, POOLING, CCT = (
-    "extract_patches", "PatchEncoder", "ViTBlock", "VisionTransformer", "ConvTokenizer", "SequencePooling",
-    "CompactTransformer",
+from .mistakes import (  # the parts' names, and the known mistakes (declared there)
+    BLOCK, CCT, ENCODER, MISTAKES, PATCHES, PATCHES_COLUMN_MAJOR, PATCHES_PPC_ORDER, POOL_FEATURES, POOL_PADDING,
+    POOL_STRIDE, POOLING, SHARED_BLOCKS, TOKENIZER, VIT,
 )
+
 PARTS = (PATCHES, ENCODER, BLOCK, VIT, TOKENIZER, POOLING, CCT)
 CHECKS = CheckSet(PARTS)
-
-# --- the named mistakes -----------------------------------------------------------------------------------
-HINT_PATCH_PPC = ("each patch flattened in (P, P, C) order, channel innermost (Keras' and the usual einops "
-                  "pattern): the contract flattens in (C, P, P) order, as F.unfold(images, P, stride=P) does")
-HINT_PATCH_COLUMN = ("patches in column-major order: number them row by row, patch n = i * (W // P) + j for the "
-                     "patch in row i and column j")
-HINT_NO_POSITIONS = "no position embedding: add position_embedding(0 .. N-1) to the projected patches"
-HINT_POSITIONS_TWICE = "the position embedding is added twice: add it once, to the projected patches"
-HINT_POST_NORM = ("post-norm (the course's text block): this block is pre-norm, x = x + attn(norm1(x)), then "
-                  "x = x + mlp(norm2(x)), so that the residual path stays the identity")
-HINT_BLOCK_RELU = "ReLU in the block's MLP: the ViT block's MLP is Linear -> GELU -> Dropout -> Linear -> Dropout"
-HINT_HEAD_RELU = "ReLU in the classification head: each of mlp_head_units is Linear -> GELU -> Dropout"
-HINT_BLOCK_GELU_TANH = ("GELU's tanh approximation in the block's MLP (approximate='tanh'): the contract's GELU is the "
-                        "exact, erf form, nn.GELU()")
-HINT_HEAD_GELU_TANH = ("GELU's tanh approximation in the classification head (approximate='tanh'): the contract's GELU "
-                       "is the exact, erf form, nn.GELU()")
-HINT_NO_FINAL_NORM = "no final LayerNorm: apply self.norm to the blocks' output before the head"
-HINT_SHARED_BLOCKS = ("the blocks share one module: build each ViTBlock anew, nn.ModuleList([ViTBlock(...) for _ in "
-                      "range(num_blocks)]), not [block] * num_blocks, so that every block has its own weights")
-HINT_POOL_FEATURES = ("softmax over the features (the score's last axis, of size 1: every weight is 1): take the "
-                      "softmax over the N tokens, dim 1 of the (B, N) scores")
-HINT_POOL_STRIDE = ("the tokenizer's max pooling keeps the map's size: pool with kernel 3, stride 2 and padding 1 "
-                    "(F.max_pool2d(x, 3, stride=2, padding=1)), which halves H and W")
-HINT_POOL_PADDING = ("the tokenizer's max pooling has no padding, so each stage loses a row and a column: pool with "
-                     "kernel 3, stride 2 and padding 1")
-HINT_CCT_NO_POSITIONS = "no position embedding: add self.position_embedding (1, N, D) to the tokenizer's tokens"
-HINT_CCT_POSITIONS_TWICE = "the position embedding is added twice: add it once, to the tokenizer's tokens"
 
 
 # --- inputs ------------------------------------------------------------------------------------------------
@@ -427,8 +401,8 @@ def known_patch_orders(x: np.ndarray, P: int) -> dict[str, np.ndarray]:
     B, C, H, W = x.shape
     h, w = H // P, W // P
     grid = x.reshape(B, C, h, P, w, P)  # (B, C, h, P, w, P)
-    return {HINT_PATCH_PPC: grid.transpose(0, 2, 4, 3, 5, 1).reshape(B, h * w, P * P * C),  # (B, N, P*P*C)
-            HINT_PATCH_COLUMN: grid.transpose(0, 4, 2, 1, 3, 5).reshape(B, h * w, C * P * P)}  # (B, N, C*P*P)
+    return {PATCHES_PPC_ORDER.hint: grid.transpose(0, 2, 4, 3, 5, 1).reshape(B, h * w, P * P * C),  # (B, N, P*P*C)
+            PATCHES_COLUMN_MAJOR.hint: grid.transpose(0, 4, 2, 1, 3, 5).reshape(B, h * w, C * P * P)}  # (B, N, C*P*P)
 
 
 @CHECKS.check("patches.order", PATCHES, 2, "row-major patches in (C, P, P) order: equal to F.unfold on three "
@@ -527,7 +501,7 @@ def require_own_blocks(ctx: Context, part: str, args: list, kwargs: dict, blocks
         found = f"{', '.join(missing)} not found among the modules" if missing else \
             f"the tensors of block(s) {', '.join(shared)} are another block's"
         raise CheckFailure(f"{label(part, args, kwargs)}: {found} (the same module registered {blocks} times?)",
-                           hint=HINT_SHARED_BLOCKS)
+                           hint=SHARED_BLOCKS.hint)
 
 
 def eval_determinism(ctx: Context, part: str, args: list, kwargs: dict, x: np.ndarray) -> None:
@@ -628,7 +602,7 @@ def tokenizer_interface(ctx: Context) -> None:
 
 def tokens_hint(shape, channels, got_n: int) -> str | None:
     """The named pooling mistake whose token count is ``got_n`` (stride 1 keeps every size; padding 0 loses one)."""
-    for hint, stride, padding in ((HINT_POOL_STRIDE, 1, 1), (HINT_POOL_PADDING, 2, 0)):
+    for hint, stride, padding in ((POOL_STRIDE.hint, 1, 1), (POOL_PADDING.hint, 2, 0)):
         if token_count((shape[2], shape[3]), len(channels), stride, padding) == got_n:
             return hint
     return None
@@ -678,7 +652,7 @@ def pooling_shapes(ctx: Context) -> None:
 def pooling_weights_sum(ctx: Context) -> None:
     shape = POOLING_CASES[0]
     _, w = run_pooling(ctx, shape, 110)
-    hint = HINT_POOL_FEATURES if np.allclose(w, 1.0, atol=1e-6) else "weights = softmax over the tokens (dim 1)"
+    hint = POOL_FEATURES.hint if np.allclose(w, 1.0, atol=1e-6) else "weights = softmax over the tokens (dim 1)"
     require_rows_sum_to_one(f"{label(POOLING, (shape[2],), {})}", w, hint=hint, over="the tokens")
 
 
@@ -814,4 +788,5 @@ EXERCISE = Exercise(
     forbidden=FORBIDDEN,
     labelled_data=images.labelled_data_paths,
     contracts=CONTRACTS,
+    mistakes=tuple(MISTAKES),
 )

@@ -2,10 +2,11 @@
 (``vit.reference``, written apart from the solution), and training of both models.
 
 Left out of the student install, together with the reference. Each part's known mistakes are one switch table
-(``*_SWITCHES``: the reference's switch -> [(wrong value, hint)]), used alike by its values checks (to name a
-mistake), its gradient check and the training checks. A model is judged on its own logic: what its parts
-compute (the patches, the patch encoder and the block for the ViT; the tokenizer, the block and the pooling for
-the CCT), found by their probes (``PROBES``, ``Context.function``), is the base of its comparisons.
+(``*_SWITCHES``: the reference's switch -> [(wrong value, hint)], built from the declarations in ``vit.mistakes``),
+used alike by its values checks (to name a mistake), its gradient check and the training checks. A model is judged
+on its own logic: what its parts compute (the patches, the patch encoder and the block for the ViT; the tokenizer,
+the block and the pooling for the CCT), found by their probes (``PROBES``, ``Context.function``), is the base of its
+comparisons.
 """
 
 from __future__ import annotations
@@ -19,29 +20,29 @@ from ...kit.common import (
     GradientCase, Reference, Trainable, as_inputs64, contract_params, gradient_check, judge, training_check,
 )
 from ...kit.common import compare as common_compare
-from . import (  # the public part: its checks, cases, hints and helpers
-    BLOCK, BLOCK_CASES, CCT, CCT_CASES, CCT_PROFILES, CHECKS, ENCODER, ENCODER_CASES, HINT_BLOCK_GELU_TANH,
-    HINT_BLOCK_RELU, HINT_CCT_NO_POSITIONS, HINT_CCT_POSITIONS_TWICE, HINT_HEAD_GELU_TANH, HINT_HEAD_RELU,
-    HINT_NO_FINAL_NORM, HINT_NO_POSITIONS, HINT_PATCH_COLUMN, HINT_PATCH_PPC, HINT_POOL_FEATURES, HINT_POOL_PADDING,
-    HINT_POOL_STRIDE, HINT_POSITIONS_TWICE, HINT_POST_NORM, PATCH_CASES, PATCHES, POOLING, POOLING_CASES, TOKENIZER,
-    TOKENIZER_CASES, VIT, VIT_CASES, CctCase, VitCase, block_params, cct_case, cct_init, cct_params, encoder_params,
-    image_batch, label, model_outputs, pooling_params, tokenizer_init, tokenizer_params, tokens, training_kwargs,
-    vit_case, vit_init, vit_params,
+from . import (  # the public part: its checks, cases and helpers
+    BLOCK, BLOCK_CASES, CCT, CCT_CASES, CCT_PROFILES, CHECKS, ENCODER, ENCODER_CASES, PATCH_CASES, PATCHES, POOLING,
+    POOLING_CASES, TOKENIZER, TOKENIZER_CASES, VIT, VIT_CASES, CctCase, VitCase, block_params, cct_case, cct_init,
+    cct_params, encoder_params, image_batch, label, model_outputs, pooling_params, tokenizer_init, tokenizer_params,
+    tokens, training_kwargs, vit_case, vit_init, vit_params,
 )
+from .mistakes import (
+    BLOCK_MLP_GELU_TANH, BLOCK_MLP_RELU, BLOCK_POST_NORM, CCT_NO_POSITIONS, CCT_POSITIONS_TWICE, ENCODER_NO_POSITIONS,
+    ENCODER_POSITIONS_TWICE, HEAD_GELU_TANH, HEAD_RELU, NO_FINAL_NORM, PATCHES_COLUMN_MAJOR, PATCHES_PPC_ORDER,
+    POOL_FEATURES, POOL_PADDING, POOL_STRIDE,
+)
+from ...mistakes import switch_table
 
 # ---------------------------------------------------------------------------------------------------------
 # The known mistakes of each part, as switches of the reference
 
-PATCH_SWITCHES = {"order": [("ppc", HINT_PATCH_PPC), ("column", HINT_PATCH_COLUMN)]}
-ENCODER_SWITCHES = {"positions": [("none", HINT_NO_POSITIONS), ("twice", HINT_POSITIONS_TWICE)]}
-BLOCK_SWITCHES = {"norm": [("post", HINT_POST_NORM)],
-                  "mlp_activation": [("relu", HINT_BLOCK_RELU), ("gelu_tanh", HINT_BLOCK_GELU_TANH)]}
-VIT_SWITCHES = {"head_activation": [("relu", HINT_HEAD_RELU), ("gelu_tanh", HINT_HEAD_GELU_TANH)],
-                "final_norm": [(False, HINT_NO_FINAL_NORM)]}
-TOKENIZER_SWITCHES = {"pool_stride": [(1, HINT_POOL_STRIDE)], "pool_padding": [(0, HINT_POOL_PADDING)]}
-POOLING_SWITCHES = {"softmax_over": [("features", HINT_POOL_FEATURES)]}
-CCT_SWITCHES = {"positions": [("none", HINT_CCT_NO_POSITIONS), ("twice", HINT_CCT_POSITIONS_TWICE)],
-                "final_norm": [(False, HINT_NO_FINAL_NORM)]}
+PATCH_SWITCHES = switch_table(PATCHES_PPC_ORDER, PATCHES_COLUMN_MAJOR)
+ENCODER_SWITCHES = switch_table(ENCODER_NO_POSITIONS, ENCODER_POSITIONS_TWICE)
+BLOCK_SWITCHES = switch_table(BLOCK_POST_NORM, BLOCK_MLP_RELU, BLOCK_MLP_GELU_TANH)
+VIT_SWITCHES = switch_table(HEAD_RELU, HEAD_GELU_TANH, NO_FINAL_NORM)
+TOKENIZER_SWITCHES = switch_table(POOL_STRIDE, POOL_PADDING)
+POOLING_SWITCHES = switch_table(POOL_FEATURES)
+CCT_SWITCHES = switch_table(CCT_NO_POSITIONS, CCT_POSITIONS_TWICE, NO_FINAL_NORM)
 
 VIT_PARTS = (PATCHES, ENCODER, BLOCK)  # what a VisionTransformer is built from
 CCT_PARTS = (TOKENIZER, BLOCK, POOLING)

@@ -115,7 +115,7 @@ def extract_patches(images: torch.Tensor, P: int, *, order: str = "cpp") -> torc
     """images (B, C, H, W), H and W multiples of P -> (B, N, C * P * P): patch n = i * (W // P) + j holds
     images[:, :, i*P : (i+1)*P, j*P : (j+1)*P], flattened in (C, P, P) order.
 
-    Mistakes: ``order="ppc"`` (each patch flattened in (P, P, C) order, channel innermost, as Keras and the
+    Mistakes: ``order="ppc"`` (a patch flattened in (P, P, C) order, channel innermost, as Keras and the
     usual einops pattern do); ``order="column"`` (patches in column-major order, n = j * (H // P) + i, each in
     (C, P, P) order). The first cannot show on images of one channel, the second on a single row or column of
     patches.
