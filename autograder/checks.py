@@ -104,7 +104,7 @@ class CheckSet:
         def sdpa_shapes(ctx): ...
 
     The order follows from the declarations: by part (in the order of ``parts``), then by kind (``KINDS``),
-    then as declared. The hidden checks register into the same set from the exercise's ``*_hidden`` module.
+    then as declared. The hidden checks register into the same set from the exercise's ``hidden`` module.
     """
 
     def __init__(self, parts: tuple[str, ...]):

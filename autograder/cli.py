@@ -1,8 +1,8 @@
 """The command line: a thin layer over ``grading``, ``report`` and ``authoring``.
 
-    python -m autograder grade PATH... --exercise transformer [--format text|gradescope] [--skip-training]
+    python -m autograder grade PATH... --exercise EXERCISE [--format text|gradescope] [--skip-training]
     python -m autograder demo
-    python -m autograder sync-notebook transformer [--check]
+    python -m autograder sync-notebook EXERCISE [--check]
 
 Exit status 0 whenever grading finished, whatever the submission did; 2 for the grader's own failures.
 """

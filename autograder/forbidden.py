@@ -105,7 +105,7 @@ class ForbiddenSet:
         return None
 
 
-# The built-ins the attention exercises (transformer, attention_rnn) forbid: PyTorch's own attention. Another
+# The built-ins an attention exercise forbids by default: PyTorch's own attention. Another
 # exercise declares its own set (``Exercise.forbidden``), say with ``torchvision.ops.SqueezeExcitation``.
 ATTENTION_BUILTINS = ForbiddenSet(
     dict(FORBIDDEN_FUNCTIONS), dict(FORBIDDEN_OPS),

@@ -14,7 +14,7 @@ reports
 - any reference at all (attribute, name, import or string) to torch's switches that pop, push, replace or
   switch off the torch-function and dispatch modes, and to the grader's watch itself.
 
-A student's own function named like a built-in (the transformer exercise asks for
+A student's own function named like a built-in (an exercise may ask for
 ``scaled_dot_product_attention``) is fine, as are comments, docstrings and ``__all__``. A name built at run
 time (``exec`` or ``getattr`` of a decoded or computed string, ``gc.get_objects()`` searched for the watch)
 is beyond a static reading: a built-in reached that way is still seen by the runtime watch, but a switch

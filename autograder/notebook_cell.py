@@ -1,7 +1,7 @@
 """Checks called from a notebook's test cells (public ones while students work, hidden ones under nbgrader).
 
-    check_part("transformer", "MultiHeadAttention", globals())               # public checks
-    check_part("transformer", "MultiHeadAttention", globals(), hidden=True)  # hidden checks (nbgrader)
+    check_part("<exercise>", "<Part>", globals())               # public checks
+    check_part("<exercise>", "<Part>", globals(), hidden=True)  # hidden checks (nbgrader)
 
 The call prints what passed and what failed with hints, and returns the points earned as a float: as a test
 cell's last expression, nbgrader takes it as the cell's partial credit. Nothing reaches stderr (nbgrader

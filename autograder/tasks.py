@@ -1,6 +1,6 @@
 """What training means for an exercise: its data, its loss, its metric and which way the threshold points.
 
-The training check is the same for every exercise (``exercises.common.training_check``): the child trains the
+The training check is the same for every exercise (``kit.common.training_check``): the child trains the
 submission's model on the training split with the exercise's loss, the parent scores the trained weights on the
 held-out split with a forward of its own and compares the exercise's metric with the profile's threshold. A
 classifier's metric is accuracy (higher is better); a regression's is the mean squared error (lower is better).

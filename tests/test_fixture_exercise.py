@@ -9,21 +9,22 @@ import pytest
 from conftest import FIXTURE, FIXTURE_FLAWED, FIXTURE_SOLUTION, failed, grade_source_in_process, stub_source
 
 import fixture_exercise as fx
+import fixture_exercise.mistakes  # noqa: F401 - fx.mistakes
 from autograder.exercises import completed, register, registry
 
 SOLUTION_TEXT = FIXTURE_SOLUTION.read_text()
 # One-change edits of the reference, each a known mistake: (text, replacement, the part that makes it, its hint)
 MISTAKES = {
     "mask ignored": ("    if mask is not None:\n        scores = scores.masked_fill(~mask, float(\"-inf\"))\n", "",
-                     fx.MS, fx.HINT_MASK_IGNORED),
+                     fx.MS, fx.mistakes.MASK_IGNORED.hint),
     "mask after the softmax": (
         "    if mask is not None:\n        scores = scores.masked_fill(~mask, float(\"-inf\"))\n"
         "    return torch.softmax(scores, dim=-1)\n",
         "    weights = torch.softmax(scores, dim=-1)\n    return weights if mask is None else weights * mask\n",
-        fx.MS, fx.HINT_MASK_AFTER),
-    "no tanh": ("self.score(torch.tanh(self.proj(x)))", "self.score(self.proj(x))", fx.POOL, fx.HINT_NO_TANH),
+        fx.MS, fx.mistakes.MASK_AFTER.hint),
+    "no tanh": ("self.score(torch.tanh(self.proj(x)))", "self.score(self.proj(x))", fx.POOL, fx.mistakes.NO_TANH.hint),
     "projected values": ('torch.einsum("bt,btd->bd", weights, x)', 'torch.einsum("bt,btd->bd", weights, self.proj(x))',
-                         fx.POOL, fx.HINT_PROJECTED),
+                         fx.POOL, fx.mistakes.PROJECTED.hint),
 }
 
 
@@ -71,4 +72,4 @@ def test_does_the_flawed_sample_lose_its_two_mistakes(fixture_exercise):
     report = grade_source_in_process(FIXTURE_FLAWED.read_text(), FIXTURE)
     assert report.score == 55
     assert {n: r.hint for n, r in failed(report).items()} == {
-        "ms.values": fx.HINT_MASK_AFTER, "ms.normalised": fx.HINT_MASK_AFTER, "pool.values": fx.HINT_NO_TANH}
+        "ms.values": fx.mistakes.MASK_AFTER.hint, "ms.normalised": fx.mistakes.MASK_AFTER.hint, "pool.values": fx.mistakes.NO_TANH.hint}

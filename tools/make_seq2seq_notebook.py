@@ -77,7 +77,7 @@ masks, the whole model's `forward` and `predict`. It checks behaviour: shapes fo
 lengths and batch sizes; causality (changing the decoder's input at step t never changes the outputs before t);
 that `predict` is exactly `forward` fed with its own outputs, step by step; that eval mode is deterministic.
 Then it trains your `TrajectoryTransformer` with the recipe of its training profile (on a CPU:
-`PROFILES["cpu"]` in `autograder/exercises/seq2seq.py`), always on the synthetic plaza's windows, so that the
+`PROFILES["cpu"]` in `autograder/exercises/seq2seq/__init__.py`), always on the synthetic plaza's windows, so that the
 check is the same on every machine, and computes the test MSE of greedy prediction with its own code from your
 trained weights: it must be below a threshold the reference solution reliably reaches, and below the
 constant-velocity baseline's on the same windows. The grader reads only your imports, functions and classes:
@@ -244,7 +244,7 @@ Five predictors of the same test windows:
 - **standing still** and **constant velocity**: no training; the last observed point held, or the last observed
   step's velocity held for all 25 steps (`autograder.data.trajectories.constant_velocity`, the grader's baseline);
 - **the transformer**: your `TrajectoryTransformer`, built and trained with the grader's CPU training profile
-  (`PROFILES["cpu"]` in `autograder/exercises/seq2seq.py`: its model sizes, epochs, batch size, learning rate and
+  (`PROFILES["cpu"]` in `autograder/exercises/seq2seq/__init__.py`: its model sizes, epochs, batch size, learning rate and
   schedule, imported below, not copied);
 - **the course's LSTM(300) encoder-decoder and its bidirectional variant** (`autograder/exercises/seq2seq/baselines.py`,
   the course's Keras models in PyTorch), with the course's settings: Adam at a constant 1e-3, MSE, batches of

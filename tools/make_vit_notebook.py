@@ -241,7 +241,7 @@ markdown("train_text", r"""
 The data: scikit-learn's 1,797 handwritten digits, 8x8 pixels, one channel, split 80/20 with a fixed seed and
 normalised with the training split's mean and standard deviation (the data set of the grader's CPU training
 check). Both transformers are built and trained with the settings of the grader's CPU training profiles
-(`PROFILES["cpu"]` and `CCT_PROFILES["cpu"]` in `autograder/exercises/vit.py`): the ViT with 2x2 patches (16
+(`PROFILES["cpu"]` and `CCT_PROFILES["cpu"]` in `autograder/exercises/vit/__init__.py`): the ViT with 2x2 patches (16
 patches of 4 values), width 32, 4 heads, 2 blocks and a head of 64 units; the CCT with the course's tokenizer
 (16 and 32 channels), which turns an 8x8 digit into a 2x2 map: 4 tokens. The comparison is a plain CNN of the
 CCT's two convolution stages, with a bias, a 2x2 max pooling and, at the end, the mean over positions and a

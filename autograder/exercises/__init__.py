@@ -197,6 +197,8 @@ def register(exercise: Exercise, module: str) -> Exercise:
         raise TypeError(f"register takes an Exercise, not {type(exercise).__name__}")
     if exercise.name in _discovered() or exercise.name in _registered:
         raise ValueError(f"an exercise named {exercise.name!r} is already registered")
+    if any(e.number == exercise.number for e in [*_discovered().values(), *_registered.values()]):
+        raise DeclarationError(f"exercise {exercise.name!r}: number {exercise.number} is taken")
     _registered[exercise.name] = completed(exercise, module)
     return _registered[exercise.name]
 

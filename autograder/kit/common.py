@@ -359,7 +359,7 @@ def gradient_problems(case: GradientCase, reply, params: dict, inputs: list, wei
 @dataclass(frozen=True)
 class Trainable:
     """The part an exercise's training check trains, as the grader scores it (built beside the reference, in
-    ``*_hidden``): its contract and its reference forward, whose outputs the task's metric scores."""
+    the exercise's ``hidden`` module): its contract and its reference forward, whose outputs the task's metric scores."""
 
     target: str
     contract: Callable[[dict], dict]  # constructor kwargs -> parameter names and shapes
@@ -440,7 +440,6 @@ def hidden_trainable(exercise_name: str, part: str | None = None) -> Trainable:
     its hidden module (the grader's install only)."""
     import importlib
 
-    importlib.import_module(f"autograder.exercises.{exercise_name}")  # the public part first: it imports the hidden one
     hidden = importlib.import_module(f"autograder.exercises.{exercise_name}.hidden")
     if part is None:
         return hidden.TRAINABLE

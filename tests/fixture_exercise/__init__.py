@@ -24,15 +24,10 @@ from autograder.contract import Build, Part, check_interface, linear_module, lin
 from autograder.exercises import Exercise
 from autograder.kit.common import random_padding_mask
 
-MS, POOL = "masked_softmax", "AttentionPooling"
+from .mistakes import MASK_AFTER, MASK_IGNORED, MISTAKES, MS, POOL
+
 PARTS = (MS, POOL)  # the part built from another comes after it
 CHECKS = CheckSet(PARTS)
-
-HINT_MASK_IGNORED = "mask ignored: positions where the mask is False must get weight exactly 0"
-HINT_MASK_AFTER = ("mask applied after the softmax: the masked weights are 0 but the others no longer sum to 1; "
-                   "fill the masked scores with -inf before the softmax")
-HINT_NO_TANH = "no tanh: the scores are score(tanh(proj(x)))"
-HINT_PROJECTED = "the weights pool proj(x); the contract pools the inputs x themselves"
 
 MS_CASES = [(3, 6), (2, 3, 5)]  # scores' shapes: a batch of rows, and an extra leading axis
 POOL_CASE = dict(D=5, B=3, T=7)
@@ -86,10 +81,10 @@ def ms_normalised(ctx: Context) -> None:
     _, (w,) = run_ms(ctx, [scores, mask])
     masked = float(np.abs(w[~mask]).max(initial=0))
     if masked > 1e-7:
-        raise CheckFailure(f"masked positions get weight up to {masked:.3g}; must be 0", HINT_MASK_IGNORED)
+        raise CheckFailure(f"masked positions get weight up to {masked:.3g}; must be 0", MASK_IGNORED.hint)
     sums = w.sum(-1)
     if (w < -1e-6).any() or not np.allclose(sums, 1.0, atol=1e-5):
-        raise CheckFailure(f"the weights of each row sum to {np.round(sums, 4).tolist()}, not 1", HINT_MASK_AFTER)
+        raise CheckFailure(f"the weights of each row sum to {np.round(sums, 4).tolist()}, not 1", MASK_AFTER.hint)
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -149,5 +144,6 @@ EXERCISE = Exercise(
     checks=CHECKS,  # the hidden checks join it where hidden.py is installed (the registry)
     solution="tests/fixture_exercise/solution.py",
     demo_sample="tests/fixture_exercise/flawed.py",
+    mistakes=tuple(MISTAKES),
     contracts=(MS_CONTRACT, POOL_CONTRACT),
 )

@@ -14,18 +14,20 @@ from autograder.context import Context, randn, rng
 from autograder.kit.common import (
     GradientCase, Reference, as_inputs64, contract_params, deviates, gradient_check, judge,
 )
+from autograder.mistakes import switch_table
 
 from . import reference as ref
+from .mistakes import MASK_AFTER, MASK_IGNORED, NO_TANH, PROJECTED
 from . import (  # the public part: its checks, cases, hints and helpers
-    CHECKS, HINT_MASK_AFTER, HINT_MASK_IGNORED, HINT_NO_TANH, HINT_PROJECTED, MS, MS_CASES, POOL, POOL_CASE,
+    CHECKS, MS, MS_CASES, POOL, POOL_CASE,
     ms_inputs, pool_inputs, pool_param_shapes, run_ms, run_pool,
 )
 
 # ---------------------------------------------------------------------------------------------------------
 # The known mistakes of each part, as switches of the reference
 
-MS_SWITCHES = {"masking": [(ref.MASK_IGNORED, HINT_MASK_IGNORED), (ref.MASK_AFTER, HINT_MASK_AFTER)]}
-POOL_SWITCHES = {"tanh": [(False, HINT_NO_TANH)], "pooled": [("projected", HINT_PROJECTED)]}
+MS_SWITCHES = switch_table(MASK_IGNORED, MASK_AFTER)
+POOL_SWITCHES = switch_table(NO_TANH, PROJECTED)
 
 
 def _mask(xs: list):

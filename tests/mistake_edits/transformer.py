@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from mistake_edits import ROOT, Cases, Mutation
 
+from autograder.kit.blocks import PRE_NORM
+
 TRANSFORMER_SOLUTION = ROOT / "solutions" / "transformer.py"
 
 TRANSFORMER = (
@@ -53,7 +55,7 @@ REAL_WORLD = (
              ("block.interface", "block.values")),
     Mutation("pre_norm_with_gelu", TRANSFORMER[8].edits + (("nn.Linear(embed_dim, ff_dim), nn.ReLU(), nn.Linear",
                                                             "nn.Linear(embed_dim, ff_dim), nn.GELU(), nn.Linear"),),
-             ("block.interface", "block.values"), "then x = norm2(x + ffn(x)); and GELU"),
+             ("block.interface", "block.values"), PRE_NORM.hint + "; and GELU"),
     Mutation("sinusoidal_positions", (
         ("self.pos_emb = nn.Embedding(max_len, embed_dim)",
          "position = torch.arange(max_len).unsqueeze(1)\n"
