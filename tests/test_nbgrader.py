@@ -101,7 +101,7 @@ def hostile_students(release: dict, course: Path) -> dict:
     return {"dave": dave, "erin": erin, "frank": frank, "grace": grace}
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")  # built once per worker: other modules' tests may run between its tests
 def course(tmp_path_factory):
     course = tmp_path_factory.mktemp("course")
     shutil.copy(ROOT / "assignments" / "nbgrader_config.py", course)

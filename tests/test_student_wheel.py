@@ -16,7 +16,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("student_wheel")]  # one
 sys.path.insert(0, str(ROOT / "tools"))
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")  # built once per worker
 def wheel(tmp_path_factory):
     from build_student_wheel import build_student_wheel
 

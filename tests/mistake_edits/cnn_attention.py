@@ -130,12 +130,6 @@ CNN_ATTENTION = (
     named("channel_no_max_branch", ("channel.values",)),
     named("channel_no_mean_branch", ("channel.values",)),
     named("channel_sigmoid_each", ("channel.values", "channel.range")),
-    # No switch of the reference drops the channel gate's sigmoid: a function no switch names, so the composites
-    # built on it cannot be judged on their own logic (issue 22 judges them given their own parts).
-    Mutation("channel_no_sigmoid", (("weights = torch.sigmoid(avg_out + max_out)", "weights = avg_out + max_out"),),
-             ("channel.values", "channel.range"), parts=("ChannelAttention", "CBAM", "AttentionCNN"),
-             cascade="no reference switch drops the channel gate's sigmoid, so CBAM and the CNN built on it are "
-                     "compared with the contract and lose their values too"),
     named("channel_two_mlps", ("channel.interface", "channel.values")),
     named("spatial_max_mean_swapped", ("spatial.values",)),
     named("spatial_pool_over_space", ("spatial.shapes", "spatial.values", "spatial.range", "spatial.gradients"),
@@ -152,6 +146,16 @@ CNN_ATTENTION = (
     named("self_query_key_swapped", ("self.values", "self.weights")),
     named("self_positions_column_major", ("self.weights",)),
     named("self_scaled", ("self.values", "self.weights")),
+)
+
+# A declared mistake no switch of the reference makes: the channel gate without its sigmoid computes a function no
+# switch names, so the composites built on it cannot be judged on their own logic (issue 22 judges them given their
+# own parts).
+CNN_ATTENTION_UNSWITCHED = (
+    Mutation("channel_no_sigmoid", (("weights = torch.sigmoid(avg_out + max_out)", "weights = avg_out + max_out"),),
+             ("channel.values", "channel.range"), parts=("ChannelAttention", "CBAM", "AttentionCNN"),
+             cascade="no reference switch drops the channel gate's sigmoid, so CBAM and the CNN built on it are "
+                     "compared with the contract and lose their values too"),
 )
 
 # The bottleneck MLP without its ReLU (the grader's weights give its hidden units both signs): the part's values
@@ -231,6 +235,7 @@ CNN_ATTENTION_REORDERED = Mutation("cnn_head_created_first", (
 ), ())
 
 
-CASES = Cases(CNN_ATTENTION_SOLUTION, CNN_ATTENTION + CNN_ATTENTION_NO_RELU + CNN_ATTENTION_CHECK_BUGS,
+CASES = Cases(CNN_ATTENTION_SOLUTION, CNN_ATTENTION + CNN_ATTENTION_UNSWITCHED + CNN_ATTENTION_NO_RELU +
+              CNN_ATTENTION_CHECK_BUGS,
               CNN_ATTENTION_FROZEN,
               "cbam_parallel", "in parallel", ("SqueezeExcitation", "        B, C, H, W = x.shape\n"))
