@@ -56,7 +56,8 @@ def uniform(low: float, high: float) -> Draw:
 
 
 def recurrent_uniform(gates: int) -> Draw:
-    """PyTorch's default for recurrent layers: U(-1/sqrt(H), 1/sqrt(H)), H = first dimension / gates."""
+    """PyTorch's default for recurrent layers: U(-1/sqrt(H), 1/sqrt(H)), H = first dimension / gates (an exercise
+    adds the rule of each recurrent type it uses, e.g. ``WeightRule("GRU", "*", recurrent_uniform(3))``)."""
 
     def draw(gen: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
         bound = 1.0 / math.sqrt(max(shape[0] // gates, 1))
@@ -112,9 +113,6 @@ DEFAULT_RULES = WeightRules((
     *(WeightRule(bn, "running_mean", normal(0.0, 0.2)) for bn in ("BatchNorm1d", "BatchNorm2d")),
     *(WeightRule(bn, "running_var", uniform(0.5, 1.5)) for bn in ("BatchNorm1d", "BatchNorm2d")),
     WeightRule("Embedding", "weight", normal(0.0, 1.0)),
-    WeightRule("LSTM", "*", recurrent_uniform(4)),
-    WeightRule("GRU", "*", recurrent_uniform(3)),
-    WeightRule("RNN", "*", recurrent_uniform(1)),
 ))
 
 

@@ -13,13 +13,20 @@ from pathlib import Path
 
 import pytest
 
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    # One of several workers sharing the cores: one torch thread each, here and in every process a test starts
+    # (notebook kernels, nbgrader, the command line). Two processes whose OpenMP threads both spin on the same
+    # two cores run tens of times slower: a notebook that trains in 30 s alone took over 250 s beside another.
+    os.environ["OMP_NUM_THREADS"] = "1"
+    os.environ["MKL_NUM_THREADS"] = "1"
+
 ROOT = Path(__file__).resolve().parents[1]
 TESTS = Path(__file__).resolve().parent
 sys.path.insert(0, str(TESTS))
 
 from autograder.exercises import get_exercise  # noqa: E402
 
-if os.environ.get("PYTEST_XDIST_WORKER"):  # one of several workers sharing the cores: one torch thread each
+if os.environ.get("PYTEST_XDIST_WORKER"):  # torch may have been imported before the variable was set
     import torch
 
     torch.set_num_threads(1)
@@ -138,3 +145,15 @@ def listener():
     found = Listener(port=server.getsockname()[1], server=server, thread=thread, received=received)
     yield found
     found.drained()
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(config, items):
+    """Under ``--dist loadgroup``, every test marked ``xdist_group`` must carry its group in its id (pytest-xdist
+    adds it; pytest 9 dropped it silently, and the nbgrader course was then built once per worker)."""
+    if not getattr(config.option, "loadgroup", False):  # set on each worker under --dist loadgroup
+        return
+    lost = [item.nodeid for item in items if item.get_closest_marker("xdist_group") and "@" not in item.nodeid]
+    if lost:
+        raise pytest.UsageError(f"pytest-xdist could not group {len(lost)} tests (e.g. {lost[0]}): "
+                                "run scripts/setup-venv.sh for the pinned pytest")

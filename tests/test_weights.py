@@ -15,11 +15,12 @@ from autograder.checks import Check
 from autograder.grading import run_checks
 from autograder.requests import RunReply, Train, TrainReply
 from autograder.runner import InProcessRunner
-from autograder.weights import DEFAULT_RULES, WeightRule, normal
+from autograder.weights import DEFAULT_RULES, WeightRule, normal, recurrent_uniform
 
 
 class Everything(nn.Module):
-    """One module of each kind the default table names, and a buffer it does not."""
+    """One module of each kind the default table names, a recurrent layer an exercise's table adds, and a buffer
+    no table names."""
 
     def __init__(self):
         super().__init__()
@@ -82,7 +83,9 @@ def test_are_the_weights_fixed_by_construction_seed_and_salt_only():
 
 
 def test_does_each_module_type_get_its_tables_draw():
-    params = run_everything(everything_context()).params
+    ctx = everything_context()
+    ctx.weight_rules = DEFAULT_RULES.extend(WeightRule("LSTM", "*", recurrent_uniform(4)))  # as attention_rnn's
+    params = run_everything(ctx).params
     weight, bias = params["linear.weight"], params["linear.bias"]
     assert abs(float(weight.std()) - 40 ** -0.5) < 0.03  # N(0, 1/fan_in)
     assert (bias.abs() >= 0.1).all() and (bias.abs() <= 0.5).all() and (bias > 0).any() and (bias < 0).any()

@@ -16,6 +16,7 @@ from ...context import Context, outputs, randn, rng
 from ...contract import Build, Module, Part, check_interface
 from ...data import tweets
 from ...tasks import TrainingTask
+from ...weights import DEFAULT_RULES, WeightRule, recurrent_uniform
 from .. import Exercise, TrainingProfile
 from ...kit.common import random_padding_mask, random_tokens
 from .mistakes import AC, FEATURE_AXIS, MISTAKES, PADDING_ATTENDED, SWAPPED_TO_SOFTMAX, TA
@@ -195,6 +196,13 @@ PROFILES = {
                            epochs=3, batch_size=128, lr=1e-3, threshold=0.83),
 }
 
+# Recurrent layers' entries are drawn as PyTorch initialises them, U(-1/sqrt(H), 1/sqrt(H)) (gates x H rows).
+WEIGHT_RULES = DEFAULT_RULES.extend(
+    WeightRule("LSTM", "*", recurrent_uniform(4)),
+    WeightRule("GRU", "*", recurrent_uniform(3)),
+    WeightRule("RNN", "*", recurrent_uniform(1)),
+)
+
 EXERCISE = Exercise(
     name="attention_rnn",
     title="Attention over an LSTM for tweet sentiment",
@@ -208,6 +216,7 @@ EXERCISE = Exercise(
     task=TrainingTask(data=tweets.task_data, loss="cross_entropy", metric="accuracy", examples="tweets",
                       probe_inputs=tweets.tweet_probes),
     training_kwargs=training_kwargs,
+    weight_rules=WEIGHT_RULES,
     labelled_data=tweets.labelled_data_paths,
     contracts=(TA_CONTRACT, AC_CONTRACT),
     mistakes=tuple(MISTAKES),
