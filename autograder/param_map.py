@@ -56,6 +56,7 @@ class ParamMap:
     unmapped: list[str] = field(default_factory=list)  # contract names with no counterpart
     sources: dict = field(default_factory=dict)  # contract name -> tuple of Pieces; () for a zero bias
     shapes: dict = field(default_factory=dict)  # contract name -> its shape, where the source's differs by 1s
+    shared: dict = field(default_factory=dict)  # contract name -> the contract name whose tensor it would reuse
 
     def take(self, name: str, entries: dict):
         """The contract entry ``name`` assembled from ``entries`` (e.g. the submission's gradients), or None when
@@ -130,7 +131,7 @@ def map_params(params: dict, modules: dict, required: dict[str, tuple]) -> Param
     name the submission's own entries."""
     renames = renamed_modules(params, required)
     if not renames:
-        return _map_params(params, modules, required)
+        return _one_role_per_tensor(_map_params(params, modules, required), params)
     view = {}
     for name in params:
         prefix = next((q for q in renames if name.startswith(f"{q}.")), None)
@@ -143,6 +144,27 @@ def map_params(params: dict, modules: dict, required: dict[str, tuple]) -> Param
     result = _map_params({v: params[n] for v, n in view.items()}, view_modules, required)
     result.sources = {k: tuple(Piece(view.get(p.name, p.name), p.start, p.stop) for p in pieces)
                       for k, pieces in result.sources.items()}
+    return _one_role_per_tensor(result, params)
+
+
+def _one_role_per_tensor(result: ParamMap, params: dict) -> ParamMap:
+    """Leave unmapped every contract entry whose rows are rows another contract entry already took from the same
+    tensor. Entries are one tensor only where the grader sent them so: the child said they are one (the same
+    module registered under two names, ``self.mlp = nn.Sequential(self.fc1, ...)``), and ``draw_weights`` sent one
+    drawn array under both names. That is honest as long as the contract's layers each get a tensor of their own;
+    two contract layers filled from one tensor (``norm2`` declared to be ``norm1``) would take the child's word
+    that two layers the contract keeps apart are one, so the reference that needs the second cannot be computed."""
+    taken: dict[tuple, str] = {}
+    for name, pieces in list(result.sources.items()):
+        keys = [(id(params[p.name]), p.start, p.stop) for p in pieces if p.name in params]
+        other = next((taken[k] for k in keys if k in taken), None)
+        if other is not None:
+            del result.values[name], result.sources[name]
+            result.shapes.pop(name, None)
+            result.unmapped.append(name)
+            result.shared[name] = other
+            continue
+        taken.update((k, name) for k in keys)
     return result
 
 
