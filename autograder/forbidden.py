@@ -1,9 +1,11 @@
 """Detect calls to the built-ins an exercise asks students to write themselves.
 
-Three nets, so that an alias, ``getattr`` or a call through ``torch.nn.functional``'s internals is still seen:
+Four nets, so that an alias, ``getattr`` or a call through ``torch.nn.functional``'s internals is still seen:
 a ``TorchFunctionMode`` sees Python-level torch API calls by their function (not their name), a
-``TorchDispatchMode`` sees the ATen operators that any route ends in, and a scan of the model's sub-modules
-finds built-in layers such as ``nn.MultiheadAttention``.
+``TorchDispatchMode`` sees the ATen operators that any route ends in, a scan of the model's sub-modules
+finds built-in layers such as ``nn.MultiheadAttention``, and the forward of every forbidden layer class (and
+subclass) loaded is wrapped while the submission runs, so that a layer kept out of the module tree is seen
+when it computes.
 
 These nets run inside the child process, beside the submission, which could switch them off; the parent
 therefore also reads the submission's source (``autograder.forbidden_source``). Both take the forbidden
@@ -57,6 +59,10 @@ class Forbidden:
 
     attribute: str
     shown: str
+    # A layer class: its name may be a plain word ("Attention", "Block", "Transformer"), so a string counts only
+    # where it can reach an attribute (getattr, attrgetter, an import, a subscript), never in a label
+    # (``classname.find("Attention")``, ``record_function("Attention")``).
+    layer: bool = False
 
 
 def module_shown(cls: type) -> str:
@@ -82,9 +88,11 @@ class ForbiddenSet:
 
     def static(self) -> tuple[Forbidden, ...]:
         """One ``Forbidden`` per distinct attribute name, in table order (what the source scan looks for)."""
-        table = {**self.functions, **self.ops}
-        table.update({name.rsplit(".", 1)[-1]: shown for name, shown in self.modules.items()})
-        return tuple(Forbidden(attribute=name, shown=shown) for name, shown in table.items())
+        table = {name: Forbidden(name, shown) for name, shown in {**self.functions, **self.ops}.items()}
+        for name, shown in self.modules.items():
+            attribute = name.rsplit(".", 1)[-1]
+            table.setdefault(attribute, Forbidden(attribute, shown, layer=True))
+        return tuple(table.values())
 
     def as_data(self) -> dict:
         return {"functions": dict(self.functions), "ops": dict(self.ops), "modules": dict(self.modules)}
@@ -97,7 +105,11 @@ class ForbiddenSet:
 
     def module_shown(self, module) -> str | None:
         """How a message names ``module``'s class if the set forbids it (or a class it derives from), else None."""
-        for cls in type(module).__mro__:
+        return self.class_shown(type(module))
+
+    def class_shown(self, klass: type) -> str | None:
+        """How a message names ``klass`` if the set forbids it (or a class it derives from), else None."""
+        for cls in klass.__mro__:
             package = (getattr(cls, "__module__", "") or "").split(".")[0]
             for name, shown in self.modules.items():
                 if cls.__name__ == name.rsplit(".", 1)[-1] and package == name.split(".")[0]:
@@ -158,6 +170,46 @@ class _OpWatch(TorchDispatchMode):
         return func(*args, **(kwargs or {}))
 
 
+def _module_classes() -> list[type]:
+    """Every subclass of ``nn.Module`` loaded so far (PyTorch's, third parties', the submission's)."""
+    found, stack = [], [torch.nn.Module]
+    while stack:
+        for sub in stack.pop().__subclasses__():
+            if sub not in found:
+                found.append(sub)
+                stack.append(sub)
+    return found
+
+
+@contextmanager
+def watch_layers(log: CallLog, forbidden: ForbiddenSet | None = None):
+    """Record every forbidden built-in layer whose ``forward`` runs inside the block, however the layer was
+    reached: registered or kept in a plain list, called or its ``forward`` called directly, the class itself or a
+    subclass with a forward of its own (``torch.ao.nn.quantizable.MultiheadAttention``). Each such class's own
+    ``forward`` is wrapped for the duration of the block."""
+    forbidden = forbidden or ATTENTION_BUILTINS
+    wrapped: list[tuple[type, object]] = []
+
+    def logged(forward, shown: str):
+        def forward_logged(self, *args, **kwargs):
+            log.add(shown)
+            return forward(self, *args, **kwargs)
+
+        return forward_logged
+
+    try:
+        for cls in _module_classes():
+            own = cls.__dict__.get("forward")
+            shown = forbidden.class_shown(cls) if callable(own) else None
+            if shown:
+                setattr(cls, "forward", logged(own, shown))
+                wrapped.append((cls, own))
+        yield log
+    finally:
+        for cls, own in reversed(wrapped):
+            setattr(cls, "forward", own)
+
+
 def scan_modules(module, log: CallLog, forbidden: ForbiddenSet | None = None) -> None:
     """Record the forbidden built-in layers among ``module``'s sub-modules."""
     forbidden = forbidden or ATTENTION_BUILTINS
@@ -173,6 +225,7 @@ def watch(log: CallLog, forbidden: ForbiddenSet | None = None):
     """Record forbidden built-ins called inside the block into ``log``."""
     forbidden = forbidden or ATTENTION_BUILTINS
     with ExitStack() as stack:
+        stack.enter_context(watch_layers(log, forbidden))
         stack.enter_context(_FunctionWatch(log, forbidden.functions))
         stack.enter_context(_OpWatch(log, forbidden.ops))
         yield log

@@ -101,7 +101,8 @@ BYPASSES: tuple[Bypass, ...] = (
     *_bypasses(_DISPATCH_OFF, "torch.utils._mode_utils", "no_dispatch"),
     *_bypasses(
         _GRADER, "autograder.forbidden",
-        "CallLog", "_FunctionWatch", "_OpWatch", "scan_modules", "FORBIDDEN_FUNCTIONS", "FORBIDDEN_OPS",
+        "CallLog", "_FunctionWatch", "_OpWatch", "scan_modules", "watch_layers", "_module_classes",
+        "FORBIDDEN_FUNCTIONS", "FORBIDDEN_OPS",
         "FORBIDDEN_MODULES", "ForbiddenSet", "ATTENTION_BUILTINS",
     ),
 )
@@ -111,6 +112,9 @@ GRADER_MODULES: tuple[str, ...] = ("autograder.forbidden", "autograder.requests"
 _DOTTED = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)+")
 _IMPORTERS = frozenset({"__import__", "import_module"})
 _EXECUTORS = frozenset({"exec", "eval", "compile"})
+# Callees that reach an attribute or a module by a name given as a string.
+_REACHERS = _IMPORTERS | _EXECUTORS | {"getattr", "attrgetter", "methodcaller", "__getattribute__", "getattr_static",
+                                       "locate", "resolve_name", "get_submodule"}
 
 
 @dataclass(frozen=True)
@@ -250,6 +254,9 @@ class _Reader:
         # Strings passed to a call or used as a subscript: only there can a built-in's name in a string reach
         # the built-in (getattr, vars()[...], importlib); elsewhere (``MODEL = "Transformer"``) it is a label.
         self.arguments: set[int] = set()
+        # Strings given to what reaches an attribute by name (getattr, attrgetter, imports, exec) or used as a
+        # subscript: only there does a layer class's name, which may be a plain word, count.
+        self.reaching: set[int] = set()
 
     def read(self, statement: ast.stmt) -> list[SourceFinding]:
         """The findings in ``statement`` and everything it contains."""
@@ -263,10 +270,16 @@ class _Reader:
                 in_all = True
             self.exec_line = exec_line
             if isinstance(node, ast.Call):  # everything inside an argument (ast.walk does not recurse)
+                reaching = _callee_name(node) in _REACHERS
                 for argument in [*node.args, *(k.value for k in node.keywords)]:
-                    self.arguments.update(id(n) for n in ast.walk(argument))
+                    inside = {id(n) for n in ast.walk(argument)}
+                    self.arguments.update(inside)
+                    if reaching:
+                        self.reaching.update(inside)
             elif isinstance(node, ast.Subscript):
-                self.arguments.update(id(n) for n in ast.walk(node.slice))
+                inside = {id(n) for n in ast.walk(node.slice)}
+                self.arguments.update(inside)
+                self.reaching.update(inside)
             self._inspect(node, in_all)
             stack.extend((child, in_all, exec_line) for child in ast.iter_child_nodes(node))
             if isinstance(node, ast.Call) and exec_line is None:
@@ -400,7 +413,11 @@ class _Reader:
         if text in self.context.bypasses:
             self._bypass(text, node, None)
         reaches = id(node) in self.arguments
-        if text in self.context.forbidden and reaches:
+
+        def counts(entry: Forbidden) -> bool:
+            return reaches and (not entry.layer or id(node) in self.reaching)
+
+        if text in self.context.forbidden and counts(self.context.forbidden[text]):
             self._forbidden(self.context.forbidden[text], node, in_string=True)
         if len(text) > 1000 or not _DOTTED.fullmatch(text):
             return
@@ -410,7 +427,7 @@ class _Reader:
         for component in text.split("."):
             if component in self.context.bypasses:
                 self._bypass(component, node, text)
-            if component in self.context.forbidden and reaches:
+            if component in self.context.forbidden and counts(self.context.forbidden[component]):
                 self._forbidden(self.context.forbidden[component], node, in_string=True)
 
     # --- findings -----------------------------------------------------------------------------------------

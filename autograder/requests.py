@@ -501,19 +501,21 @@ def _train(request: Train, namespace: dict) -> TrainReply:
     """Train the submission's model from its own initialisation; return its weights, not predictions."""
     import torch
 
-    from .forbidden import CallLog, ForbiddenSet, scan_modules
+    from .forbidden import CallLog, ForbiddenSet, scan_modules, watch_layers
     from .training import fit
 
     cls = _lookup(namespace, request.target)
     torch.manual_seed(request.seed)
-    model = cls(**request.init_kwargs)
+    forbidden = ForbiddenSet.from_data(request.forbidden)
     log = CallLog()
-    scan_modules(model, log, ForbiddenSet.from_data(request.forbidden))
-    if _uninitialised(model):  # lazy modules: shapes before the optimiser takes the parameters (fit does it too)
-        _materialise(model, [x[: request.batch_size] for x in request.inputs], {}, torch.device(request.device))
-    history = fit(model, request.inputs, request.targets, loss=request.loss, epochs=request.epochs,
-                  batch_size=request.batch_size, lr=request.lr, seed=request.seed, device=request.device,
-                  schedule=request.schedule)
+    with watch_layers(log, forbidden):  # a layer kept out of the module tree is seen when it computes
+        model = cls(**request.init_kwargs)
+        scan_modules(model, log, forbidden)
+        if _uninitialised(model):  # lazy modules: shapes before the optimiser takes the parameters (fit does it too)
+            _materialise(model, [x[: request.batch_size] for x in request.inputs], {}, torch.device(request.device))
+        history = fit(model, request.inputs, request.targets, loss=request.loss, epochs=request.epochs,
+                      batch_size=request.batch_size, lr=request.lr, seed=request.seed, device=request.device,
+                      schedule=request.schedule)
     state = {k: _array(v, f"state entry {k}") for k, v in model.state_dict().items()}
     return TrainReply(state=state, epoch_losses=list(history.epoch_losses),
                       step_losses=list(history.step_losses), forbidden=log.seen)

@@ -88,3 +88,51 @@ def test_does_the_set_travel_in_the_request_to_the_child():
     refused = execute(Run(target="attend", inputs=[x], forbidden=ATTENTION_BUILTINS.as_data()), namespace)
     assert isinstance(allowed, RunReply) and allowed.forbidden == []
     assert refused.forbidden == ["torch.nn.functional.scaled_dot_product_attention"]
+
+
+# --- layers kept out of the module tree are seen when they compute ------------------------------------------
+
+from autograder.forbidden import TRANSFORMER_LAYERS, watch_layers  # noqa: E402
+
+
+class Hidden(torch.nn.Module):
+    """A built-in layer kept in a plain list (not a sub-module, so no scan of the tree finds it)."""
+
+    def __init__(self, layer: torch.nn.Module, direct: bool):
+        super().__init__()
+        self.kept = [layer]
+        self.direct = direct
+
+    def forward(self, x):
+        layer = self.kept[0]
+        return layer.forward(x, x, x)[0] if self.direct and isinstance(layer, torch.nn.MultiheadAttention) else \
+            layer.forward(x) if self.direct else layer(x)
+
+
+@pytest.mark.parametrize("direct", [False, True], ids=["called", "forward-called"])
+def test_is_a_layer_outside_the_module_tree_seen_when_it_runs(direct):
+    model = Hidden(torch.nn.TransformerEncoderLayer(4, 2, dim_feedforward=8, batch_first=True), direct)
+    log = CallLog()
+    scan_modules(model, log, TRANSFORMER_LAYERS)
+    assert log.seen == []  # the scan of the tree cannot find it
+    with watch(log, TRANSFORMER_LAYERS):
+        model(q)
+    assert log.seen == ["torch.nn.TransformerEncoderLayer"]
+    assert torch.nn.TransformerEncoderLayer.forward.__name__ == "forward"  # the class is left as it was
+
+
+def test_is_a_subclass_with_its_own_forward_seen():
+    from torch.ao.nn.quantizable import MultiheadAttention as Quantizable
+
+    model = Hidden(Quantizable(4, 2, batch_first=True), direct=True)
+    log = CallLog()
+    with watch_layers(log, ATTENTION_BUILTINS):
+        model(q)
+    assert log.seen == ["torch.nn.MultiheadAttention"]
+
+
+def test_does_a_layer_the_set_allows_run_unseen():
+    log = CallLog()
+    with watch_layers(log, TRANSFORMER_LAYERS):  # the ViT's set allows nn.MultiheadAttention
+        Hidden(torch.nn.MultiheadAttention(4, 2, batch_first=True), direct=True)(q)
+    assert log.seen == []

@@ -483,3 +483,21 @@ def test_is_every_mode_switch_torch_has_on_the_list():
     for module in ("torch._C", "torch.overrides", "torch.utils._python_dispatch", "torch.utils._mode_utils"):
         found = {n for n in dir(import_module(module)) if switch.search(n)} - ignored
         assert found <= listed, f"{module}: {sorted(found - listed)}"
+
+
+# --- a layer class's plain-word name is a label, except where it reaches an attribute -----------------------
+
+
+
+@pytest.mark.parametrize("code, found", [
+    ("def weights_init(m):\n    if m.__class__.__name__.find('Attention') != -1:\n        pass\n", False),
+    ("import torch\ndef label(x):\n    with torch.profiler.record_function('Attention'):\n        return x\n", False),
+    ("def title(ax):\n    ax.set_title('Block')\n", False),
+    ("import timm.layers\ndef make(d):\n    return getattr(timm.layers, 'Attention')(d)\n", True),
+    ("import timm\ndef make(d):\n    return vars(timm.layers)['Block'](d, 2)\n", True),
+    ("from timm.layers import Mlp\n", True),
+], ids=["weights_init", "profiler label", "plot title", "getattr", "vars", "import"])
+def test_is_a_generic_layer_name_found_only_where_it_reaches_the_layer(code, found):
+    forbidden = get_exercise("vit").forbidden.static()
+    findings = scan_source([SourceCell(code=code, label="cell")], ("Block",), forbidden=forbidden)
+    assert bool([f for f in findings if f.kind == FORBIDDEN_KIND]) == found, findings

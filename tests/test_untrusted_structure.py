@@ -59,3 +59,26 @@ def test_does_a_layer_declared_to_be_another_earn_nothing_the_plain_mistake_does
     lost = failed(aliased)
     assert f"{part}.values" in lost, {k: v.message for k, v in lost.items()}
     assert aliased.score <= reused.score, (aliased.score, reused.score)
+
+
+VIT = (ROOT / "solutions" / "vit.py").read_text()
+HIDDEN_LAYER = '''
+        import base64
+        name = base64.b64decode("VHJhbnNmb3JtZXJFbmNvZGVyTGF5ZXI=").decode()  # named at run time
+        layer = getattr(nn, name)(embed_dim, num_heads, mlp_dim, dropout=dropout, activation="gelu",
+                                  layer_norm_eps=1e-6, batch_first=True, norm_first=True)
+        layer.self_attn, layer.norm1, layer.norm2 = self.attn, self.norm1, self.norm2  # the contract's layers
+        layer.linear1, layer.dropout, layer.linear2 = self.mlp[0], self.mlp[2], self.mlp[3]
+        self._kept = [layer]  # a plain list: not a sub-module
+'''
+
+
+def test_does_a_forbidden_layer_kept_out_of_the_module_tree_lose_its_part(write):
+    source = edited(VIT, "            nn.Linear(mlp_dim, embed_dim), nn.Dropout(dropout),\n        )\n",
+                    "            nn.Linear(mlp_dim, embed_dim), nn.Dropout(dropout),\n        )\n" + HIDDEN_LAYER)
+    source = edited(source, "        x = x + attended  # (B, N, D)\n        x = x + self.mlp(self.norm2(x))  # (B, N, D)\n",
+                    "        x = self._kept[0](x)  # (B, N, D): the built-in layer computes the block\n")
+    report = grade_path(write("hidden_layer.py", source), "vit", **FAST)
+    run = [r for r in report.results if r.part == "ViTBlock" and r.name != "block.interface"]  # all but structure
+    assert run and all(r.points == 0 for r in run), [(r.name, r.points, r.message) for r in run]
+    assert all("calls torch.nn.TransformerEncoderLayer" in r.message for r in run)
