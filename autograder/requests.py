@@ -226,8 +226,9 @@ def _describe(value) -> str:
 
     if isinstance(value, torch.Tensor):
         return "Tensor"
-    if isinstance(value, (tuple, list)):
-        return f"{type(value).__name__}({', '.join(_describe(v) for v in value)})"
+    if isinstance(value, (tuple, list)):  # a NamedTuple is a tuple, a list subclass a list
+        kind = "tuple" if isinstance(value, tuple) else "list"
+        return f"{kind}({', '.join(_describe(v) for v in value)})"
     return type(value).__name__
 
 

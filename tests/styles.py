@@ -81,6 +81,14 @@ STYLES = (
         ("        self.token_emb = nn.Embedding(vocab_size, embed_dim)\n        self.pos_emb = nn.Embedding(max_len, embed_dim)\n",
          "        self.pos_emb = nn.Embedding(max_len, embed_dim)\n        self.token_emb = nn.Embedding(vocab_size, embed_dim)\n"),
     )),
+    Style("named_tuple", "attention returns a NamedTuple (output, weights), as some libraries do", (
+        ("import math\n", "import math\nfrom typing import NamedTuple\n"),
+        ("import torch.nn.functional as F\n",
+         "import torch.nn.functional as F\n\n\nclass Attended(NamedTuple):\n"
+         "    output: torch.Tensor\n    weights: torch.Tensor\n"),
+        ("    return output, weights\n", "    return Attended(output, weights)\n"),
+        ("        return self.out_proj(y), weights\n", "        return Attended(self.out_proj(y), weights)\n"),
+    )),
 )
 
 
