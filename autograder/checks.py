@@ -75,6 +75,11 @@ class CheckFailure(Exception):
         self.hint = hint
 
 
+class Uncomparable(CheckFailure):
+    """What a part computes cannot be compared with its reference at all (the reference needs parameters the
+    submission lacks under the contract's names), as opposed to compared and matching no known function."""
+
+
 # The order checks run and are reported in, within a part: shape first, then values, then behaviour.
 KINDS = ("interface", "shapes", "values", "behaviour", "gradients", "training")
 

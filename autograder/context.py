@@ -18,13 +18,15 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from .checks import CheckFailure
+from .checks import CheckFailure, Uncomparable
 from .requests import Run, RunReply
 from .weights import DEFAULT_RULES, DrawnWeights, WeightRules, draw_weights
 
 
 FORBIDDEN_HELP = "this exercise asks you to write it yourself"
 MAX_STATE_BYTES = 256 << 20  # the largest state one construction's description may hold (the exercises' are MiBs)
+MAX_STATE_ENTRIES = 4096  # entries of one description (the exercises' models have a few hundred)
+MAX_KEPT_BYTES = 512 << 20  # descriptions kept together for a grading; beyond, the oldest are dropped (and asked again)
 
 
 @dataclass
@@ -42,6 +44,7 @@ class Context:
     functions: dict = field(default_factory=dict)  # part -> what its probe found (cached)
     verdicts: dict[str, bool] = field(default_factory=dict)  # check name -> passed, for the checks run so far
     unknown_parts: set[str] = field(default_factory=set)  # parts whose probe matched no known function
+    unrecognised_parts: set[str] = field(default_factory=set)  # those of them compared and matching none
 
     def function(self, part: str):
         """What the submission's ``part`` computes, as a ``compare.Variant`` (switches of the reference), or None
@@ -53,12 +56,21 @@ class Context:
             if probe is not None:
                 try:
                     self.functions[part] = probe(self)
+                except Uncomparable:  # no reference can stand in for it: unknown to the composites built on it
+                    self.unknown_parts.add(part)
                 except Exception:  # noqa: BLE001 - a failing part is judged by its own checks
                     self.functions[part] = None
                 else:
                     if self.functions[part] is None:
                         self.unknown_parts.add(part)
+                        self.unrecognised_parts.add(part)
         return self.functions[part]
+
+    def unrecognised(self, part: str) -> bool:
+        """Whether ``part`` ran, was compared with its reference, and computes neither the contract nor a known
+        mistake: its behaviour checks then pay nothing (returning the input unchanged has many properties)."""
+        self.function(part)
+        return part in self.unrecognised_parts
 
     def unknown(self, *parts: str) -> list[str]:
         """Those of ``parts`` that ran but compute neither the contract nor a known mistake."""
@@ -143,14 +155,28 @@ class Context:
             reply = self.request(Run(target=target, init_args=list(init_args), init_kwargs=dict(init_kwargs or {}),
                                      inputs=list(inputs or []), call_kwargs=dict(call_kwargs or {}), call=False,
                                      device=self.device))
-            size = sum(np.asarray(v).nbytes for v in reply.params.values())
-            if size > MAX_STATE_BYTES:  # every description is kept for the grading: bound what one may hold
+            if len(reply.params) > MAX_STATE_ENTRIES:  # mapping names onto the contract's costs their square
+                raise CheckFailure(f"{target}(...) has {len(reply.params)} parameters and buffers; the grader "
+                                   f"describes modules of at most {MAX_STATE_ENTRIES}")
+            size = state_bytes(reply)
+            if size > MAX_STATE_BYTES:  # descriptions are kept for the grading: bound what one may hold
                 raise CheckFailure(f"{target}(...) holds {size / 2**20:.0f} MiB of parameters and buffers; the "
                                    f"grader describes at most {MAX_STATE_BYTES >> 20} MiB per module")
+            self._keep_within(MAX_KEPT_BYTES - size)
             self.constructions[key] = reply
             if not reply.lazy:  # the same for every input: later calls need no request
                 self.constructions[base] = reply
         return self.constructions[key]
+
+    def _keep_within(self, budget: int) -> None:
+        """Drop the oldest kept descriptions until those left hold at most ``budget`` bytes."""
+        kept = list(self.constructions.items())
+        total = sum(state_bytes(reply) for reply in {id(r): r for _, r in kept}.values())
+        while kept and total > budget:
+            key, reply = kept.pop(0)
+            del self.constructions[key]
+            if not any(r is reply for _, r in kept):
+                total -= state_bytes(reply)
 
     def draw(self, target: str, init_args: list, init_kwargs: dict | None = None, seed: int = 0, *,
              inputs: list | None = None, call_kwargs: dict | None = None) -> DrawnWeights:
@@ -158,6 +184,11 @@ class Context:
         ``inputs`` (``metadata``: they matter for the shapes of lazy modules only, never for the values)."""
         meta = self.metadata(target, init_args, init_kwargs, inputs=inputs, call_kwargs=call_kwargs)
         return draw_weights(meta, self.weight_rules, construction(target, init_args, init_kwargs), seed, SALT.get())
+
+
+def state_bytes(reply: RunReply) -> int:
+    """The bytes of the state a description holds."""
+    return sum(np.asarray(v).nbytes for v in reply.params.values())
 
 
 def construction(target: str, init_args: list, init_kwargs: dict | None) -> str:

@@ -112,6 +112,10 @@ GRADER_MODULES: tuple[str, ...] = ("autograder.forbidden", "autograder.requests"
 _DOTTED = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)+")
 _IMPORTERS = frozenset({"__import__", "import_module"})
 _EXECUTORS = frozenset({"exec", "eval", "compile"})
+# Syntax nodes the scan reads in all (a student's code has thousands; 2 MiB of code at most some hundred
+# thousand): beyond, the code counts as unread against every part, so that the scan's time is bounded.
+MAX_NODES = 400_000
+_TOO_LARGE = f"is too large for the grader to read (over {MAX_NODES:,} syntax nodes)"
 # Callees that reach an attribute or a module by a name given as a string.
 _REACHERS = _IMPORTERS | _EXECUTORS | {"getattr", "attrgetter", "methodcaller", "__getattribute__", "getattr_static",
                                        "locate", "resolve_name", "get_submodule"}
@@ -148,6 +152,11 @@ class _Context:
     bound: set[str]  # every name the submission binds itself (defs, assignments, arguments, imports)
     own_attributes: set[str]  # method names and ``self.x = ...`` attributes the submission defines
     star_import: bool
+    nodes_left: int = 0  # syntax nodes the readers may still read (``MAX_NODES`` in all)
+
+
+class _TooLarge(Exception):
+    """The submission's code has more syntax nodes than the scan reads (``MAX_NODES``)."""
 
 
 def scan_source(
@@ -173,7 +182,7 @@ def scan_source(
         bypasses.setdefault(bypass.attribute, []).append(bypass)
     context = _Context(
         forbidden={f.attribute: f for f in forbidden}, bypasses=bypasses, aliases={}, bound=set(),
-        own_attributes=set(), star_import=False,
+        own_attributes=set(), star_import=False, nodes_left=MAX_NODES,
     )
     for _, tree in read:
         if tree is not None:
@@ -188,9 +197,15 @@ def scan_source(
                                           message=f"{_UNREADABLE} ({where}): {_BYPASS_WHY}"))
             continue
         cell_findings = []
-        for statement in tree.body:
-            part = statement.name if _defines_part(statement, part_names) else None
-            cell_findings.extend(_Reader(context, cell.label, part).read(statement))
+        try:
+            for statement in tree.body:
+                part = statement.name if _defines_part(statement, part_names) else None
+                cell_findings.extend(_Reader(context, cell.label, part).read(statement))
+        except _TooLarge:
+            where = "line 1" if cell.label == "file" else f"{cell.label}, line 1"
+            findings.append(SourceFinding(part=None, cell=cell.label, line=1, kind=BYPASS_KIND, shown=_TOO_LARGE,
+                                          message=f"{_TOO_LARGE} ({where}): {_BYPASS_WHY}"))
+            return findings
         for finding in sorted(cell_findings, key=lambda f: f.line):
             key = (finding.part, finding.cell, finding.line, finding.shown)
             if key not in seen:
@@ -251,40 +266,42 @@ class _Reader:
         self.findings: list[SourceFinding] = []
         self.folded: set[int] = set()  # ids of ``+`` nodes already read as part of a larger concatenation
         self.exec_line: int | None = None  # set while reading code found in a string given to exec/eval
-        # Strings passed to a call or used as a subscript: only there can a built-in's name in a string reach
-        # the built-in (getattr, vars()[...], importlib); elsewhere (``MODEL = "Transformer"``) it is a label.
-        self.arguments: set[int] = set()
-        # Strings given to what reaches an attribute by name (getattr, attrgetter, imports, exec) or used as a
-        # subscript: only there does a layer class's name, which may be a plain word, count.
-        self.reaching: set[int] = set()
+        # A node inside a call's argument or a subscript (``argument``): only there can a built-in's name in a
+        # string reach the built-in (getattr, vars()[...], importlib); elsewhere (``MODEL = "Transformer"``) it
+        # is a label. Inside what reaches an attribute by name (``reaching``: getattr, attrgetter, imports,
+        # exec, a subscript): only there does a layer class's name, which may be a plain word, count. Both are
+        # carried down the walk, so that reading stays linear in the size of the code however deep it nests.
+        self.argument = False
+        self.reaching = False
 
     def read(self, statement: ast.stmt) -> list[SourceFinding]:
         """The findings in ``statement`` and everything it contains."""
-        # (node, inside ``__all__ = ...``, the line of the ``exec``/``eval`` whose code string holds it)
-        stack: list[tuple[ast.AST, bool, int | None]] = [(statement, False, None)]
+        # (node, inside ``__all__ = ...``, the line of the ``exec``/``eval`` whose code string holds it,
+        #  inside an argument, inside what reaches an attribute by name)
+        stack: list[tuple[ast.AST, bool, int | None, bool, bool]] = [(statement, False, None, False, False)]
         while stack:
-            node, in_all, exec_line = stack.pop()
+            node, in_all, exec_line, argument, reaching = stack.pop()
+            self.context.nodes_left -= 1
+            if self.context.nodes_left < 0:
+                raise _TooLarge
             if isinstance(node, ast.Expr) and _is_string(node.value):
                 continue  # a docstring, or a string standing alone as a comment: it does nothing
             if isinstance(node, (ast.Assign, ast.AugAssign, ast.AnnAssign)) and self._assigns_all(node):
                 in_all = True
-            self.exec_line = exec_line
-            if isinstance(node, ast.Call):  # everything inside an argument (ast.walk does not recurse)
-                reaching = _callee_name(node) in _REACHERS
-                for argument in [*node.args, *(k.value for k in node.keywords)]:
-                    inside = {id(n) for n in ast.walk(argument)}
-                    self.arguments.update(inside)
-                    if reaching:
-                        self.reaching.update(inside)
-            elif isinstance(node, ast.Subscript):
-                inside = {id(n) for n in ast.walk(node.slice)}
-                self.arguments.update(inside)
-                self.reaching.update(inside)
+            self.exec_line, self.argument, self.reaching = exec_line, argument, reaching
             self._inspect(node, in_all)
-            stack.extend((child, in_all, exec_line) for child in ast.iter_child_nodes(node))
+            inner: dict[int, tuple[bool, bool]] = {}  # child id -> (argument, reaching), where it starts one
+            if isinstance(node, ast.Call):
+                reaches = _callee_name(node) in _REACHERS
+                for a in [*node.args, *(k.value for k in node.keywords)]:
+                    inner[id(a)] = (True, reaching or reaches)
+            elif isinstance(node, ast.Subscript):
+                inner[id(node.slice)] = (True, True)
+            stack.extend((child, in_all, exec_line, *inner.get(id(child), (argument, reaching)))
+                         for child in ast.iter_child_nodes(node))
             if isinstance(node, ast.Call) and exec_line is None:
                 line = getattr(node, "lineno", 0)
-                stack.extend((inner, False, line) for inner in _executed_code(node))
+                stack.extend((code, False, line, False, False) for code in _executed_code(node))
         return self.findings
 
     @staticmethod
@@ -412,10 +429,8 @@ class _Reader:
         text = text.strip()
         if text in self.context.bypasses:
             self._bypass(text, node, None)
-        reaches = id(node) in self.arguments
-
         def counts(entry: Forbidden) -> bool:
-            return reaches and (not entry.layer or id(node) in self.reaching)
+            return self.argument and (not entry.layer or self.reaching)
 
         if text in self.context.forbidden and counts(self.context.forbidden[text]):
             self._forbidden(self.context.forbidden[text], node, in_string=True)

@@ -47,6 +47,9 @@ def select_checks(exercise: Exercise, parts=None, include_hidden: bool = True, n
     ]
 
 
+MAX_LOAD_NOTES = 20  # the child's load errors shown as notes; the rest are counted
+
+
 def run_checks(runner, exercise: Exercise, checks, *, device: str | None = None, skip_training: bool = False,
                progress: bool = False, report: Report | None = None, timeout_factor: float = 1.0,
                salt: int = 0, findings: Sequence[SourceFinding] = ()) -> Report:
@@ -85,7 +88,10 @@ def _run_checks(runner, exercise: Exercise, checks, *, device, skip_training, pr
         ctx.timeout = 120.0
         found = runner.request(Inspect(names=list(exercise.parts)), 120.0)
         kinds = found.kinds
-        report.notes.extend(f"while loading your code: {e}" for e in found.load_errors)
+        errors = found.load_errors if isinstance(found.load_errors, list) else []
+        report.notes.extend(f"while loading your code: {e}" for e in errors[:MAX_LOAD_NOTES])
+        if len(errors) > MAX_LOAD_NOTES:
+            report.notes.append(f"... and {len(errors) - MAX_LOAD_NOTES} more errors while loading your code")
     except SubmissionError as exc:
         report.notes.append(f"your code could not be loaded: {exc}")
         return fail_all(report, checks, "not run: your code could not be loaded (see the note above)")
@@ -114,6 +120,9 @@ def _run_one(ctx: Context, check, kinds: dict, findings, skip_training: bool, pr
         return _result(check, Status.SKIPPED, "training check skipped (--skip-training)")
     try:
         ctx.timeout = (profile.timeout if check.training and profile else check.timeout) * timeout_factor
+        if check.kind == "behaviour" and ctx.unrecognised(check.part):  # the engine's rule, for every such check
+            raise CheckFailure(f"{check.part} computes neither the contract's function nor a known mistake (see its "
+                               "values check): its behaviour is judged once it does")
         check.run(ctx)
     except CheckFailure as exc:
         return _result(check, Status.FAILED, exc.message, exc.hint, time.perf_counter() - start)

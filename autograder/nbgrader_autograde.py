@@ -37,7 +37,7 @@ from nbgrader import utils
 from nbgrader.preprocessors import NbGraderPreprocessor
 from traitlets import Float, Unicode
 
-from .checks import Report
+from .checks import Report, one_line
 from .exercises import get_exercise
 from .grading import grade_path
 from .report import as_text
@@ -185,6 +185,84 @@ def cell_outputs(grade: CellGrade) -> list[NotebookNode]:
                                    execution_count=None)]
 
 
+REPAIRS_KEY = "autograder_repairs"  # notebook metadata: what RepairMetadata repaired, for the feedback
+MAX_REPAIRS = 20
+
+
+class RepairMetadata(NbGraderPreprocessor):
+    """nbgrader sanitizing step, before its own: the student's nbgrader metadata made the assignment's again.
+
+    A student's notebook may carry metadata that stops ``nbgrader autograde`` for the whole class or zeroes a
+    gradable notebook: a cell copied in Jupyter (the same grade id twice: nbgrader empties the earlier copy's
+    metadata, then refuses it as an old format and aborts the run), test cells re-flagged as solutions (left for
+    manual grading with 0), flags or points edited. Each cell that names one of the assignment's cells gets that
+    cell's flags and points from the gradebook; of several copies, the last one is the cell and the others are
+    ordinary code; metadata naming no cell of the assignment is dropped. What was repaired is recorded in the
+    notebook's metadata, which ``ConfinedGrading`` shows in the feedback (and which a student cannot forge:
+    this step replaces it)."""
+
+    def preprocess(self, nb: NotebookNode, resources: ResourcesDict) -> tuple[NotebookNode, ResourcesDict]:
+        from nbgrader.api import Gradebook
+
+        info = resources["nbgrader"]
+        with Gradebook(info["db_url"]) as gradebook:
+            notebook = gradebook.find_notebook(info["notebook"], info["assignment"])
+            points = {c.name: float(c.max_score) for c in notebook.grade_cells}
+            solutions = {c.name for c in notebook.solution_cells}
+            tasks = {c.name for c in notebook.task_cells}
+            locked = {c.name: bool(c.locked) for c in notebook.source_cells}
+        nb.metadata.pop(REPAIRS_KEY, None)
+        ids = [self._grade_id(cell) for cell in nb.cells]
+        last = {grade_id: i for i, grade_id in enumerate(ids) if grade_id is not None}
+        repairs: list[str] = []
+        for i, (cell, grade_id) in enumerate(zip(nb.cells, ids)):
+            if "nbgrader" not in cell.metadata:
+                continue
+            if grade_id not in locked:
+                del cell.metadata["nbgrader"]
+                repairs.append(f"a cell carried nbgrader metadata of no cell of this assignment ({grade_id!r}): "
+                               "graded as ordinary code")
+                continue
+            if last[grade_id] != i:
+                del cell.metadata["nbgrader"]
+                repairs.append(f"cell {grade_id!r} appears {ids.count(grade_id)} times: the last copy is that cell, "
+                               "the others are ordinary code")
+                continue
+            meta = dict(cell.metadata["nbgrader"])
+            wanted = {"grade": grade_id in points, "solution": grade_id in solutions, "task": grade_id in tasks,
+                      "locked": locked[grade_id], "grade_id": grade_id, "schema_version": 3}
+            if grade_id in points:
+                wanted["points"] = points[grade_id]
+            changed = [k for k in ("grade", "solution", "task", "locked", "points")
+                       if (meta.get(k) != wanted.get(k)) and not (k == "points" and _same_points(meta.get(k), wanted.get(k)))]
+            if changed:
+                repairs.append(f"cell {grade_id!r} had its nbgrader {', '.join(changed)} changed: the assignment's "
+                               "are used")
+            meta.update(wanted)
+            if grade_id not in points:
+                meta.pop("points", None)
+            cell.metadata["nbgrader"] = meta
+        if repairs:
+            more = [f"and {len(repairs) - MAX_REPAIRS} more repairs"] if len(repairs) > MAX_REPAIRS else []
+            nb.metadata[REPAIRS_KEY] = [one_line(r) for r in repairs[:MAX_REPAIRS]] + more
+            for repair in repairs[:MAX_REPAIRS]:
+                self.log.warning("%s: repaired: %s", info["notebook"], one_line(repair))
+        return nb, resources
+
+    @staticmethod
+    def _grade_id(cell: NotebookNode) -> str | None:
+        meta = cell.metadata.get("nbgrader")
+        grade_id = meta.get("grade_id") if isinstance(meta, dict) else None
+        return grade_id if isinstance(grade_id, str) else None
+
+
+def _same_points(a, b) -> bool:
+    try:
+        return float(a) == float(b)
+    except (TypeError, ValueError):
+        return False
+
+
 class ConfinedGrading(NbGraderPreprocessor):
     """nbgrader preprocessor: score each test cell with the confined grader instead of executing the notebook."""
 
@@ -197,6 +275,11 @@ class ConfinedGrading(NbGraderPreprocessor):
         exercises = sorted({call.exercise for cell in cells.values() for call in cell.calls})
         name = resources.get("nbgrader", {}).get("notebook") or "submission"
         reports = {exercise: self._grade(nb, exercise, name) for exercise in exercises}
+        repairs = nb.metadata.get(REPAIRS_KEY)  # written by RepairMetadata, never by the student
+        if isinstance(repairs, list):
+            for report in reports.values():
+                if isinstance(report, Report):
+                    report.notes.extend(f"your notebook's nbgrader metadata was repaired: {r}" for r in repairs)
         first = True  # the first gradable test cell shows the notes about the whole submission
         for i, test in cells.items():
             cell = nb.cells[i]
@@ -239,6 +322,13 @@ class ConfinedGrading(NbGraderPreprocessor):
         for error in report.grader_errors:
             self.log.error("grader error on %s (%s): %s", name, exercise, error)
         return report
+
+
+def sanitize_preprocessors() -> list:
+    """nbgrader's sanitizing preprocessors, with ``RepairMetadata`` first."""
+    from nbgrader.converters import Autograde
+
+    return [RepairMetadata, *Autograde.class_traits()["sanitize_preprocessors"].default()]
 
 
 def autograde_preprocessors() -> list:

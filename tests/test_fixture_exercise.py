@@ -73,3 +73,24 @@ def test_does_the_flawed_sample_lose_its_two_mistakes(fixture_exercise):
     assert report.score == 55
     assert {n: r.hint for n, r in failed(report).items()} == {
         "ms.values": fx.mistakes.MASK_AFTER.hint, "ms.normalised": fx.mistakes.MASK_AFTER.hint, "pool.values": fx.mistakes.NO_TANH.hint}
+
+
+def test_does_a_part_that_computes_no_recognised_function_earn_no_behaviour_points(fixture_exercise):
+    """Uniform weights over the real steps are a valid pooling that ignores appended padding: the behaviour check
+    would pay for it. The engine pays a part's behaviour checks only once the part computes a known function."""
+    old = '        weights = masked_softmax(self.score(torch.tanh(self.proj(x))).squeeze(-1), mask)  # (B, T)\n'
+    uniform = '        weights = masked_softmax(torch.zeros_like(x[..., 0]), mask)  # (B, T): the same score everywhere\n'
+    assert old in SOLUTION_TEXT
+    report = grade_source_in_process(SOLUTION_TEXT.replace(old, uniform, 1), FIXTURE)
+    lost = failed(report)
+    assert {"pool.values", "pool.padding"} <= lost.keys(), {n: r.message for n, r in lost.items()}
+    assert "computes neither the contract's function nor a known mistake" in lost["pool.padding"].message
+    # the same function with its projection as bare parameters the grader cannot map: compared with nothing, so
+    # not judged unknown, and its behaviour is still paid
+    bare = SOLUTION_TEXT.replace("        self.proj = nn.Linear(dim, dim)\n",
+                                 "        self.w = nn.Parameter(torch.randn(dim, dim) / dim ** 0.5)\n"
+                                 "        self.b = nn.Parameter(torch.zeros(dim))\n", 1)
+    bare = bare.replace("torch.tanh(self.proj(x))", "torch.tanh(x @ self.w.T + self.b)", 1)
+    lost = failed(grade_source_in_process(bare, FIXTURE))
+    assert "pool.values" in lost and "cannot be compared" in lost["pool.values"].message
+    assert "pool.padding" not in lost, lost["pool.padding"].message

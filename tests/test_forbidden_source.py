@@ -501,3 +501,28 @@ def test_is_a_generic_layer_name_found_only_where_it_reaches_the_layer(code, fou
     forbidden = get_exercise("vit").forbidden.static()
     findings = scan_source([SourceCell(code=code, label="cell")], ("Block",), forbidden=forbidden)
     assert bool([f for f in findings if f.kind == FORBIDDEN_KIND]) == found, findings
+
+
+# --- the scan's own cost is bounded -------------------------------------------------------------------------
+
+
+def test_is_deeply_nested_code_read_in_time_linear_in_its_size():
+    """Each call's arguments were walked again for every call around them: 1 MB of nested calls cost minutes."""
+    nested = "\n".join("y = " + "g(" * 90 + "1" + ")" * 90 for _ in range(500)) + "\n"  # 140 KB, 135,000 nodes
+    start = time.perf_counter()
+    assert scan_source([SourceCell(code=nested, label="file")], ("A",)) == []
+    assert time.perf_counter() - start < 30  # measured: 1 s on 2 cores (quadratic: 10 s)
+    crafted = nested * 8  # 1.1 MB: beyond the budget, read up to it and refused
+    start = time.perf_counter()
+    (finding,) = scan_source([SourceCell(code=crafted, label="file")], ("A",))
+    assert "too large for the grader to read" in finding.message
+    assert time.perf_counter() - start < 30  # measured: 4 s (quadratic: minutes)
+
+
+def test_is_code_beyond_the_node_budget_unread_against_every_part(monkeypatch):
+    import autograder.forbidden_source as scan
+
+    monkeypatch.setattr(scan, "MAX_NODES", 1000)
+    code = "\n".join(f"x{i} = f(a, b)" for i in range(500)) + "\n"  # about 3,500 nodes
+    (finding,) = scan_source([SourceCell(code=code, label="file")], ("A",))
+    assert finding.part is None and finding.kind == BYPASS_KIND and "too large for the grader to read" in finding.message

@@ -26,7 +26,7 @@ from mutations import mutated_source
 from autograder.authoring import solution_sections
 from autograder.exercises import get_exercise, names
 
-# The module's course fixture releases and autogrades every exercise for three students, and the first for four
+# The module's course fixture releases and autogrades every exercise for three students, and the first for six
 # more (each reference and known mistake trains in the confined grader): it is charged to the first test, so the
 # module gets more than the default 900 s, and its group keeps all its tests on one worker (built once).
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(2400), pytest.mark.xdist_group("nbgrader_course")]
@@ -101,6 +101,22 @@ def hostile_students(release: dict, course: Path) -> dict:
     return {"dave": dave, "erin": erin, "frank": frank, "grace": grace}
 
 
+def untidy_students(solved: dict) -> dict:
+    """A correct notebook whose nbgrader metadata a student's Jupyter changed; both must score full marks."""
+    harry = json.loads(json.dumps(solved))  # a solution cell copied in Jupyter: the same grade id twice
+    first = next(i for i, c in enumerate(harry["cells"]) if c["metadata"].get("nbgrader", {}).get("solution"))
+    harry["cells"].insert(first + 1, json.loads(json.dumps(harry["cells"][first])))
+    iris = json.loads(json.dumps(solved))  # every test cell re-flagged as a manually graded answer
+    for cell in iris["cells"]:
+        meta = cell["metadata"].get("nbgrader", {})
+        if meta.get("grade") and not meta.get("solution"):
+            meta["solution"] = True
+    return {"harry": harry, "iris": iris}
+
+
+UNTIDY = ("harry", "iris")
+
+
 @pytest.fixture(scope="session")  # built once per worker: other modules' tests may run between its tests
 def course(tmp_path_factory):
     course = tmp_path_factory.mktemp("course")
@@ -117,6 +133,8 @@ def course(tmp_path_factory):
             "bob": release,
             "carol": with_solutions(release, solution_sections(buggy)),
             **(hostile_students(release, course) if name == HOSTILE_EXERCISE else {}),
+            **(untidy_students(with_solutions(release, solution_sections(case["solution"])))
+               if name == HOSTILE_EXERCISE else {}),
         }
         for student, nb in students.items():
             folder = course / "submitted" / student / name
@@ -166,6 +184,13 @@ def feedback(course: Path, student: str, name: str) -> str:
 def test_does_a_hostile_stub_score_exactly_what_the_stub_scores(course, student):
     name = HOSTILE_EXERCISE
     assert scores(course)[(name, student)] == scores(course)[(name, "bob")] == 0
+
+
+@pytest.mark.parametrize("student", UNTIDY)
+def test_does_a_correct_notebook_with_changed_metadata_score_full_marks_and_say_what_was_repaired(course, student):
+    name = HOSTILE_EXERCISE
+    assert scores(course)[(name, student)] == 100  # and the students after them were graded (the run went on)
+    assert "nbgrader metadata was repaired" in feedback(course, student, name)
 
 
 def test_does_autograde_run_nothing_the_student_wrote(course):

@@ -19,7 +19,7 @@ from typing import Callable, Sequence
 import numpy as np
 import torch
 
-from ..checks import CheckFailure, CheckSet
+from ..checks import CheckFailure, CheckSet, Uncomparable
 from ..compare import (
     UNCOMPUTABLE, Variant, as64, close, gradient_problem, identify, largest, matching, max_error, require_close,
     require_shape, variant_grid,
@@ -133,14 +133,16 @@ class Reference:
     def identify(self, got: list, params: dict, inputs: list, base: dict | None = None) -> Variant | None:
         """The function ``got`` comes from: the contract, its parts' behaviour, a known mistake of its own, or
         None (neither); see ``compare.identify``. When no function gives every output, the outputs of another shape
-        than the reference's are left out (the shapes check charges those)."""
+        than the reference's are left out (the shapes check charges those). Raises ``Uncomparable`` when no
+        function can be computed with ``params`` at all."""
         expected, variants = self.candidates(params, inputs, base)
         found = identify(got, expected, variants)  # every output: a mistake may change a shape (no out_proj)
         if found is not None:
             return found
         shapes = expected if expected is not None else next((v.outputs for v in variants), None)
         if shapes is None:
-            return None
+            raise Uncomparable("cannot be compared with the reference, which needs parameters your code does not "
+                               "have under the contract's names (see the interface check)")
         keep = same_shapes(got, shapes)
         if not keep:  # shape first: what no output can show, the shapes check charges
             return None
@@ -469,10 +471,13 @@ def train_and_score(ctx: Context, trainable: Trainable, init_kwargs: dict, profi
     result = TrainingResult(profile=profile.name, target=trainable.target, metric=metric.name, value=float("nan"),
                             threshold=profile.threshold, higher_is_better=metric.higher_is_better, seconds=seconds,
                             scored_with=function.hint or "the contract", loss=metric.loss_label,
-                            epoch_losses=_floats(reply.epoch_losses), step_losses=_floats(reply.step_losses),
-                            forbidden=list(reply.forbidden))
-    modules = ctx.metadata(trainable.target, [], init_kwargs).modules
-    params = trained_params(reply.state, modules, trainable.contract(init_kwargs), trainable.target)
+                            epoch_losses=_floats(reply.epoch_losses, profile.epochs),
+                            step_losses=_floats(reply.step_losses), forbidden=list(reply.forbidden))
+    built = ctx.metadata(trainable.target, [], init_kwargs)
+    wrong = _same_structure(reply.state, built.params)
+    if wrong:  # the parent scores only weights of the model the child built (not, say, a model 32 times wider)
+        raise CheckFailure(f"the trained weights are not those of the {trainable.target} your code builds: {wrong}")
+    params = trained_params(reply.state, built.modules, trainable.contract(init_kwargs), trainable.target)
     try:
         result.value = score(trainable.scoring(init_kwargs), params, function.switches, data.test_inputs,
                              data.test_targets, metric)
@@ -488,9 +493,32 @@ def train_and_score(ctx: Context, trainable: Trainable, init_kwargs: dict, profi
     return result
 
 
-def _floats(values) -> list[float]:
-    """Numbers the submission reported (for display only); anything else becomes NaN."""
-    return [float(v) if isinstance(v, (int, float)) else float("nan") for v in values]
+MAX_REPORTED_LOSSES = 10_000  # losses the child reports, kept for the report and the plots
+
+
+def _floats(values, limit: int = MAX_REPORTED_LOSSES) -> list[float]:
+    """Numbers the submission reported (for display only), at most ``limit``; anything else becomes NaN."""
+
+    def one(v) -> float:
+        try:
+            return float(v) if isinstance(v, (int, float)) else float("nan")
+        except OverflowError:  # an integer too large for a float
+            return float("nan")
+
+    return [one(v) for v in list(values)[:limit]] if isinstance(values, list) else []
+
+
+def _same_structure(state: dict, built: dict) -> str | None:
+    """Why the trained ``state`` is not the state of the model the child described (``built``), or None."""
+    if not isinstance(state, dict):
+        return "they are not a state"
+    extra = [k for k in state if k not in built]
+    if extra:
+        return f"entry {extra[0]!r} is not one of the model's"
+    for name, value in state.items():
+        if tuple(np.shape(value)) != tuple(np.shape(built[name])):
+            return f"entry {name!r} has shape {tuple(np.shape(value))}, the model's {tuple(np.shape(built[name]))}"
+    return None
 
 
 def training_check(ctx: Context, trainable: Trainable, init_kwargs: dict,
