@@ -80,6 +80,11 @@ class Uncomparable(CheckFailure):
     submission lacks under the contract's names), as opposed to compared and matching no known function."""
 
 
+class Unverifiable(CheckFailure):
+    """The submission says two of the contract's layers are one (one module registered under both names): what
+    the part computes cannot be verified, and it counts as no recognised function (its behaviour pays nothing)."""
+
+
 # The order checks run and are reported in, within a part: shape first, then values, then behaviour.
 KINDS = ("interface", "shapes", "values", "behaviour", "gradients", "training")
 

@@ -12,21 +12,23 @@ reply's ``params`` are then the parent's own float64 values, never the child's e
 from __future__ import annotations
 
 import contextvars
+import dataclasses
 import zlib
 from dataclasses import dataclass, field
 
 import numpy as np
 import torch
 
-from .checks import CheckFailure, Uncomparable
+from .checks import CheckFailure, Uncomparable, Unverifiable
+from .param_map import MAX_NAME_CHARS, MAX_NAME_DEPTH, plain_name
 from .requests import Run, RunReply
 from .weights import DEFAULT_RULES, DrawnWeights, WeightRules, draw_weights
 
 
 FORBIDDEN_HELP = "this exercise asks you to write it yourself"
-MAX_STATE_BYTES = 256 << 20  # the largest state one construction's description may hold (the exercises' are MiBs)
+MAX_STATE_BYTES = 64 << 20  # the largest state one construction's description may hold (the exercises' are MiBs)
 MAX_STATE_ENTRIES = 4096  # entries of one description (the exercises' models have a few hundred)
-MAX_KEPT_BYTES = 512 << 20  # descriptions kept together for a grading; beyond, the oldest are dropped (and asked again)
+MAX_KEPT_BYTES = 256 << 20  # descriptions kept together for a grading; beyond, the oldest are dropped (and asked again)
 
 
 @dataclass
@@ -45,6 +47,8 @@ class Context:
     verdicts: dict[str, bool] = field(default_factory=dict)  # check name -> passed, for the checks run so far
     unknown_parts: set[str] = field(default_factory=set)  # parts whose probe matched no known function
     unrecognised_parts: set[str] = field(default_factory=set)  # those of them compared and matching none
+    contradicted: dict = field(default_factory=dict)  # part -> what its probe saw, which its values check did not
+    check: object = None  # the check running now (``grading`` sets it)
 
     def function(self, part: str):
         """What the submission's ``part`` computes, as a ``compare.Variant`` (switches of the reference), or None
@@ -56,6 +60,9 @@ class Context:
             if probe is not None:
                 try:
                     self.functions[part] = probe(self)
+                except Unverifiable:  # the child's word that two layers are one: nothing recognised
+                    self.unknown_parts.add(part)
+                    self.unrecognised_parts.add(part)
                 except Uncomparable:  # no reference can stand in for it: unknown to the composites built on it
                     self.unknown_parts.add(part)
                 except Exception:  # noqa: BLE001 - a failing part is judged by its own checks
@@ -65,6 +72,20 @@ class Context:
                         self.unknown_parts.add(part)
                         self.unrecognised_parts.add(part)
         return self.functions[part]
+
+    def disagreeing(self, part: str):
+        """After ``part``'s own values check passed (the contract, given its parts): the known mistake of its own
+        its probe saw instead, where that mistake would have shown in the check (``judge`` records it), or None.
+        A part that answers the probe otherwise than its checks (told apart by the inputs' shapes or the seed)
+        computes no one function: it is then unknown and unrecognised, so that no composite is judged on what
+        the probe saw."""
+        found = self.contradicted.get(part)
+        if found is None:
+            return None
+        self.functions[part] = None
+        self.unknown_parts.add(part)
+        self.unrecognised_parts.add(part)
+        return found
 
     def unrecognised(self, part: str) -> bool:
         """Whether ``part`` ran, was compared with its reference, and computes neither the contract nor a known
@@ -96,6 +117,8 @@ class Context:
         that asked for it."""
         if self.forbidden is not None and getattr(request, "forbidden", False) is None:
             request.forbidden = self.forbidden.as_data()
+        if isinstance(request, Run):  # the child sees a seed of the grading's, never which check or probe asks
+            request = dataclasses.replace(request, seed=child_seed(request.seed))
         reply = self.runner.request(request, self.timeout)
         used = getattr(reply, "forbidden", None)
         if used:
@@ -158,6 +181,10 @@ class Context:
             if len(reply.params) > MAX_STATE_ENTRIES:  # mapping names onto the contract's costs their square
                 raise CheckFailure(f"{target}(...) has {len(reply.params)} parameters and buffers; the grader "
                                    f"describes modules of at most {MAX_STATE_ENTRIES}")
+            odd = next((n for n in [*reply.params, *(reply.modules or {})] if not plain_name(n)), None)
+            if odd is not None:  # mapping costs each name's prefixes: bound their number and length
+                raise CheckFailure(f"{target}(...) has a parameter or module named {odd[:60]!r}... : the grader "
+                                   f"reads names of at most {MAX_NAME_CHARS} characters and {MAX_NAME_DEPTH} levels")
             size = state_bytes(reply)
             if size > MAX_STATE_BYTES:  # descriptions are kept for the grading: bound what one may hold
                 raise CheckFailure(f"{target}(...) holds {size / 2**20:.0f} MiB of parameters and buffers; the "
@@ -230,6 +257,12 @@ def outputs(reply, count: int, what: str, repeat: int = 0) -> list[np.ndarray]:
 # time; a random salt (the command line's default) gives inputs and weights that no submission can have seen,
 # so a table of cached answers cannot pass.
 SALT: contextvars.ContextVar[int] = contextvars.ContextVar("salt", default=0)
+
+
+def child_seed(seed: int) -> int:
+    """The seed a ``Run`` carries to the child for ``seed``: fixed within a grading, and under a salt the child
+    does not know, unknown to it (a constant seed would tell the child which probe or check is asking)."""
+    return int(np.random.default_rng([seed, SALT.get(), 0x5EED]).integers(2**31))
 
 
 def rng(seed: int) -> np.random.Generator:

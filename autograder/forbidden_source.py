@@ -42,6 +42,8 @@ _DISPATCH_OFF = "switches off PyTorch's dispatch modes"
 _STACK = "pops, pushes or replaces PyTorch's active modes"
 _HOLD = "takes hold of PyTorch's active modes"
 _GRADER = "reaches into the grader's own watch"
+_CHANGES_GRADER = "changes the grader's own code"
+_CHANGES_WHY = "the grader runs its checks and its training with the code it was given"
 _UNREADABLE = "is nested too deeply for the grader to read"
 _BYPASS_WHY = "the grader cannot then see which built-ins you call"
 _FORBIDDEN_WHY = "this exercise asks you to write it yourself"
@@ -153,6 +155,7 @@ class _Context:
     own_attributes: set[str]  # method names and ``self.x = ...`` attributes the submission defines
     star_import: bool
     nodes_left: int = 0  # syntax nodes the readers may still read (``MAX_NODES`` in all)
+    parts: frozenset = frozenset()  # the exercise's part names: the contract's own words, as labels too
 
 
 class _TooLarge(Exception):
@@ -182,7 +185,7 @@ def scan_source(
         bypasses.setdefault(bypass.attribute, []).append(bypass)
     context = _Context(
         forbidden={f.attribute: f for f in forbidden}, bypasses=bypasses, aliases={}, bound=set(),
-        own_attributes=set(), star_import=False, nodes_left=MAX_NODES,
+        own_attributes=set(), star_import=False, nodes_left=MAX_NODES, parts=frozenset(parts),
     )
     for _, tree in read:
         if tree is not None:
@@ -293,6 +296,12 @@ class _Reader:
             inner: dict[int, tuple[bool, bool]] = {}  # child id -> (argument, reaching), where it starts one
             if isinstance(node, ast.Call):
                 reaches = _callee_name(node) in _REACHERS
+                if _callee_name(node) in ("setattr", "delattr") and node.args:  # setattr(training, "fit", ...)
+                    first = node.args[0]
+                    if isinstance(first, ast.Attribute):
+                        self._changes_grader(self._resolve(first), node)
+                    elif isinstance(first, ast.Name):
+                        self._changes_grader(self.context.aliases.get(first.id), node)
                 for a in [*node.args, *(k.value for k in node.keywords)]:
                     inner[id(a)] = (True, reaching or reaches)
             elif isinstance(node, ast.Subscript):
@@ -337,6 +346,8 @@ class _Reader:
             path = self._resolve(node)
             if path in GRADER_MODULES:
                 self._bypass_module(path, node)
+        if isinstance(node.ctx, (ast.Store, ast.Del)):  # ``training.fit = faster_fit``
+            self._changes_grader(self._resolve(node), node)
 
     def _name(self, node: ast.Name) -> None:
         # A bare name the submission binds itself is its own (a name it imports is reported at the import);
@@ -429,10 +440,12 @@ class _Reader:
         text = text.strip()
         if text in self.context.bypasses:
             self._bypass(text, node, None)
-        def counts(entry: Forbidden) -> bool:
-            return self.argument and (not entry.layer or self.reaching)
+        def counts(entry: Forbidden, word: str) -> bool:
+            """A layer's name, or a name the contract gives a part (a profiler label), counts where it reaches."""
+            plain_word = entry.layer or word in self.context.parts
+            return self.argument and (not plain_word or self.reaching)
 
-        if text in self.context.forbidden and counts(self.context.forbidden[text]):
+        if text in self.context.forbidden and counts(self.context.forbidden[text], text):
             self._forbidden(self.context.forbidden[text], node, in_string=True)
         if len(text) > 1000 or not _DOTTED.fullmatch(text):
             return
@@ -442,7 +455,7 @@ class _Reader:
         for component in text.split("."):
             if component in self.context.bypasses:
                 self._bypass(component, node, text)
-            if component in self.context.forbidden and counts(self.context.forbidden[component]):
+            if component in self.context.forbidden and counts(self.context.forbidden[component], component):
                 self._forbidden(self.context.forbidden[component], node, in_string=True)
 
     # --- findings -----------------------------------------------------------------------------------------
@@ -474,6 +487,11 @@ class _Reader:
 
     def _bypass_module(self, module: str, node: ast.AST) -> None:
         self._add(node, f"{_GRADER} ({module}, {self._where(node)}): {_BYPASS_WHY}", BYPASS_KIND, module)
+
+    def _changes_grader(self, path: str | None, node: ast.AST) -> None:
+        """An assignment to (or deletion of) anything the grader's package holds, by attribute or ``setattr``."""
+        if path is not None and (path == "autograder" or path.startswith("autograder.")):
+            self._add(node, f"{_CHANGES_GRADER} ({path}, {self._where(node)}): {_CHANGES_WHY}", BYPASS_KIND, path)
 
 
 def _executed_code(call: ast.Call) -> list[ast.stmt]:

@@ -120,10 +120,17 @@ def _run_one(ctx: Context, check, kinds: dict, findings, skip_training: bool, pr
         return _result(check, Status.SKIPPED, "training check skipped (--skip-training)")
     try:
         ctx.timeout = (profile.timeout if check.training and profile else check.timeout) * timeout_factor
-        if check.kind == "behaviour" and ctx.unrecognised(check.part):  # the engine's rule, for every such check
+        ctx.check = check
+        check.run(ctx)
+        if check.kind == "values":  # the engine's rule: what passed here is what the part's probe must have seen
+            seen = ctx.disagreeing(check.part)
+            if seen is not None:
+                raise CheckFailure(f"{check.part} computes the contract's function on these inputs but a known "
+                                   "mistake on others: it computes no one function", hint=seen.hint or None)
+        if check.kind == "behaviour" and ctx.unrecognised(check.part):  # the engine's rule, for every such check:
+            # a behaviour pays only for a recognised function; its own message, where it fails, says more
             raise CheckFailure(f"{check.part} computes neither the contract's function nor a known mistake (see its "
                                "values check): its behaviour is judged once it does")
-        check.run(ctx)
     except CheckFailure as exc:
         return _result(check, Status.FAILED, exc.message, exc.hint, time.perf_counter() - start)
     except SubmissionTimeout as exc:

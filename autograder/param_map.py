@@ -124,11 +124,23 @@ def _shared(module: str, params: dict, relative: dict) -> bool:
     return bool(common) and all(mine[r] == relative[r] for r in common)
 
 
+MAX_NAME_CHARS = 256  # a state entry's or module's name (the exercises' are under 60)
+MAX_NAME_DEPTH = 32  # its levels (the exercises' are under 8)
+
+
+def plain_name(name) -> bool:
+    """Whether a state or module name is one the grader maps (``MAX_NAME_CHARS``, ``MAX_NAME_DEPTH``)."""
+    return isinstance(name, str) and len(name) <= MAX_NAME_CHARS and name.count(".") < MAX_NAME_DEPTH
+
+
 def map_params(params: dict, modules: dict, required: dict[str, tuple]) -> ParamMap:
     """The submission's entries (``params``, with ``modules``' types) under the contract's names (``required``).
 
     A renamed sub-module (``renamed_modules``) is mapped as if it had the contract's name; the pieces still
-    name the submission's own entries."""
+    name the submission's own entries. Names beyond ``plain_name``'s bounds are never mapped (the work grows
+    with each name's levels times its length)."""
+    params = {name: value for name, value in params.items() if plain_name(name)}
+    modules = {name: kind for name, kind in modules.items() if plain_name(name)} if isinstance(modules, dict) else {}
     renames = renamed_modules(params, required)
     if not renames:
         return _one_role_per_tensor(_map_params(params, modules, required), params)

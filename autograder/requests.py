@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .protocol import ARRAY_DTYPES, message_type
+from .training import fit  # bound before any submission loads: rebinding ``training.fit`` later changes nothing here
 
 # What a module description holds beyond its type: these attributes wherever a module has them, plus the names
 # its class lists in ``__constants__`` (PyTorch's own layers list their hyper-parameters there), ``bias`` as
@@ -249,7 +250,7 @@ def _run(request: Run, namespace: dict) -> RunReply:
     device = torch.device(request.device)
     log = CallLog()
     reply = RunReply()
-    torch.manual_seed(request.seed)
+    _seed_all(request.seed)
     with watch(log, ForbiddenSet.from_data(request.forbidden)):
         if request.init_args is not None:
             obj, reply.lazy = _build(target, request, device, log)
@@ -322,7 +323,7 @@ def _build(target, request: Run, device, log) -> tuple[object, list[str]]:
     failures: list[LazyInitialisationError] = []
     for probe in _probes(request, obj):
         if failures:  # a failed call may have fixed some shapes: start again from a fresh module
-            torch.manual_seed(request.seed)
+            _seed_all(request.seed)
             obj = _construct(target, request, log)
         try:
             _materialise(obj, probe, {}, device)
@@ -498,15 +499,27 @@ def _plain(value):
     return str(value)
 
 
+def _seed_all(seed: int) -> None:
+    """Seed every generator a submission may draw from (torch, numpy's global one, ``random``): the same request
+    gives the same answer, whatever the submission's dropout draws with."""
+    import random
+
+    import numpy as np
+    import torch
+
+    torch.manual_seed(seed)
+    np.random.seed(seed % 2**32)
+    random.seed(seed)
+
+
 def _train(request: Train, namespace: dict) -> TrainReply:
     """Train the submission's model from its own initialisation; return its weights, not predictions."""
     import torch
 
     from .forbidden import CallLog, ForbiddenSet, scan_modules, watch_layers
-    from .training import fit
 
     cls = _lookup(namespace, request.target)
-    torch.manual_seed(request.seed)
+    _seed_all(request.seed)
     forbidden = ForbiddenSet.from_data(request.forbidden)
     log = CallLog()
     with watch_layers(log, forbidden):  # a layer kept out of the module tree is seen when it computes

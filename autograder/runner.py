@@ -26,12 +26,14 @@ import time
 import warnings
 from pathlib import Path
 
-from .protocol import MAX_MESSAGE_BYTES, ProtocolError, decode, encode, write_message
+from .protocol import ProtocolError, decode, encode, write_message
 from .requests import ErrorReply, Inspect, InspectReply, Run, RunReply, Train, TrainReply, execute
 from .sandbox import GRADER, WORK, ConfinementUnavailable, Limits, Sandbox, SandboxSpec, probe
 from .source import Submission
 
 log = logging.getLogger(__name__)
+MAX_REPLY_BYTES = 256 << 20  # a reply (outputs, gradients, a trained state); a request may be larger (data)
+MAX_GRADING_REPLY_BYTES = 2 << 30  # all the replies of one grading (the exercises' take a few MiB)
 
 
 class SubmissionError(Exception):
@@ -152,6 +154,7 @@ class ChildProcessRunner:
         self.submission = dataclasses.replace(submission, path="submission")  # no tutor's path in the child
         self.limits = limits or Limits()
         self.use_cuda = use_cuda
+        self.received = 0  # reply bytes read in this grading (``MAX_GRADING_REPLY_BYTES``)
         self.proc: subprocess.Popen | None = None
         self.workdir: Path | None = None
         self.sandbox: Sandbox | None = None
@@ -268,8 +271,13 @@ class ChildProcessRunner:
         fd = self.proc.stdout.fileno()
         try:
             (size,) = struct.unpack("<Q", self._read_exact(fd, 8, deadline))
-            if size > MAX_MESSAGE_BYTES:
-                raise ProtocolError(f"reply of {size} bytes is too large")
+            if size > MAX_REPLY_BYTES:  # read whole into the grader's memory: refused before it is read
+                raise ProtocolError(f"a reply of {size / 2**20:.0f} MiB is over the grader's limit of "
+                                    f"{MAX_REPLY_BYTES >> 20} MiB")
+            if self.received + size > MAX_GRADING_REPLY_BYTES:
+                raise ProtocolError(f"the replies of this grading would exceed {MAX_GRADING_REPLY_BYTES >> 30} GiB "
+                                    "in all")
+            self.received += size
             return decode(self._read_exact(fd, size, deadline), expect=expect)
         except SubmissionTimeout:
             self._kill()
@@ -284,8 +292,10 @@ class ChildProcessRunner:
             raise SubmissionCrash(f"the process running your code sent an unreadable reply ({exc})") from None
 
     @staticmethod
-    def _read_exact(fd: int, n: int, deadline: float) -> bytes:
-        chunks, got = [], 0
+    def _read_exact(fd: int, n: int, deadline: float) -> bytearray:
+        """``n`` bytes, read in place (never held twice: chunks and their join)."""
+        data = bytearray(n)
+        view, got = memoryview(data), 0
         while got < n:
             left = deadline - time.monotonic()
             if left <= 0:
@@ -293,12 +303,12 @@ class ChildProcessRunner:
             ready, _, _ = select.select([fd], [], [], left)
             if not ready:
                 raise SubmissionTimeout()
-            chunk = os.read(fd, min(n - got, 1 << 20))
-            if not chunk:
+            read = os.readv(fd, [view[got : got + min(n - got, 1 << 20)]])
+            if not read:
                 raise EOFError()
-            chunks.append(chunk)
-            got += len(chunk)
-        return b"".join(chunks)
+            got += read
+        view.release()
+        return data
 
 
 def _exit_cause(code, confined: bool = False) -> str:

@@ -332,7 +332,7 @@ class Sandbox:
         """``argv`` wrapped in bwrap (unchanged when unconfined). ``env`` becomes the child's whole environment."""
         if not self.confined:
             return argv
-        cmd = ["bwrap", "--unshare-all", "--unshare-user", "--disable-userns", "--die-with-parent",
+        cmd = ["bwrap", "--unshare-all", "--unshare-user", "--disable-userns", "--die-with-parent", "--as-pid-1",
                "--new-session", "--uid", str(SANDBOX_UID), "--gid", str(SANDBOX_UID), "--cap-drop", "ALL",
                "--hostname", "sandbox", "--clearenv"]
         # Pseudo file systems and the private /tmp first: a runtime that lives below /tmp (a checkout there,

@@ -94,3 +94,37 @@ def test_does_a_part_that_computes_no_recognised_function_earn_no_behaviour_poin
     lost = failed(grade_source_in_process(bare, FIXTURE))
     assert "pool.values" in lost and "cannot be compared" in lost["pool.values"].message
     assert "pool.padding" not in lost, lost["pool.padding"].message
+
+
+def test_does_a_behaviour_check_that_fails_on_its_own_keep_its_message_on_an_unrecognised_part(fixture_exercise):
+    """Uniform weights everywhere, padding included: no recognised function, and the behaviour check's own finding
+    (weight on masked positions, with its hint) says more than the engine's rule, so it is the one reported."""
+    old = '    if mask is not None:\n        scores = scores.masked_fill(~mask, float("-inf"))\n    return torch.softmax(scores, dim=-1)\n'
+    assert old in SOLUTION_TEXT
+    report = grade_source_in_process(SOLUTION_TEXT.replace(old, "    return torch.ones_like(scores) / scores.shape[-1]\n", 1),
+                                     FIXTURE)
+    lost = failed(report)
+    assert "ms.values" in lost and "masked positions get weight" in lost["ms.normalised"].message
+    assert lost["ms.normalised"].hint == fx.mistakes.MASK_IGNORED.hint
+
+
+def test_does_a_part_that_answers_its_probe_otherwise_than_its_checks_earn_nothing_from_it(fixture_exercise):
+    """masked_softmax is right except on the probe's scores (recognised here by their first value; a student
+    would use their shape or the seed), where it applies the mask after the softmax, a known mistake; the
+    pooling makes that mistake itself, inline. Judged on what the probe saw, the pooling would pass; the engine
+    fails the values check that the probe contradicts and judges nothing on that part."""
+    from fixture_exercise import ms_inputs
+
+    first = float(ms_inputs(9000)[0].flat[0])  # the probe's first score (the tests' salt is 0)
+    old = '    if mask is not None:\n        scores = scores.masked_fill(~mask, float("-inf"))\n    return torch.softmax(scores, dim=-1)\n'
+    spoof = (f'    if mask is not None and abs(float(scores.flatten()[0]) - {first!r}) < 1e-6:\n'
+             '        return torch.softmax(scores, dim=-1) * mask\n' + old)
+    pooled = '        weights = masked_softmax(self.score(torch.tanh(self.proj(x))).squeeze(-1), mask)  # (B, T)\n'
+    inline = ('        weights = torch.softmax(self.score(torch.tanh(self.proj(x))).squeeze(-1), dim=-1)  # (B, T)\n'
+              '        weights = weights * mask if mask is not None else weights  # (B, T): the mask after\n')
+    assert old in SOLUTION_TEXT and pooled in SOLUTION_TEXT
+    source = SOLUTION_TEXT.replace(old, spoof, 1).replace(pooled, inline, 1)
+    lost = failed(grade_source_in_process(source, FIXTURE))
+    assert "computes the contract's function on these inputs but a known mistake on others" in lost["ms.values"].message
+    assert lost["ms.values"].hint == fx.mistakes.MASK_AFTER.hint
+    assert "pool.values" in lost and "cannot be judged on its own logic" in lost["pool.values"].message

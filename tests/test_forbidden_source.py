@@ -13,7 +13,7 @@ import pytest
 
 from autograder.exercises import get_exercise
 from autograder.forbidden import (
-    DEFAULT_FORBIDDEN, FORBIDDEN_FUNCTIONS, FORBIDDEN_MODULES, FORBIDDEN_OPS, Forbidden,
+    ATTENTION_BUILTINS, DEFAULT_FORBIDDEN, FORBIDDEN_FUNCTIONS, FORBIDDEN_MODULES, FORBIDDEN_OPS, Forbidden,
 )
 from autograder.forbidden_source import BYPASS_KIND, BYPASSES, FORBIDDEN_KIND, SourceFinding, scan_source
 from autograder.source import SourceCell, load_submission
@@ -405,8 +405,6 @@ REPOSITORY_SOURCES = _repository_sources()
 
 @pytest.mark.parametrize("exercise, path", REPOSITORY_SOURCES, ids=[str(p.relative_to(ROOT)) for _, p in REPOSITORY_SOURCES])
 def test_do_the_repository_s_own_sources_give_no_findings(exercise, path):
-    from autograder.forbidden import ATTENTION_BUILTINS
-
     spec = get_exercise(exercise)
     submission = load_submission(path)
     assert submission.cells
@@ -501,6 +499,34 @@ def test_is_a_generic_layer_name_found_only_where_it_reaches_the_layer(code, fou
     forbidden = get_exercise("vit").forbidden.static()
     findings = scan_source([SourceCell(code=code, label="cell")], ("Block",), forbidden=forbidden)
     assert bool([f for f in findings if f.kind == FORBIDDEN_KIND]) == found, findings
+
+
+@pytest.mark.parametrize("code, found", [
+    ("import torch\ndef sdpa(q, k, v):\n    with torch.profiler.record_function('scaled_dot_product_attention'):\n"
+     "        return q\n", False),
+    ("import torch.nn.functional as F\ndef sdpa(q, k, v):\n    return getattr(F, 'scaled_dot_product_attention')(q, k, v)\n",
+     True),
+], ids=["profiler label", "getattr"])
+def test_is_a_part_named_like_a_forbidden_function_found_only_where_it_reaches_it(code, found):
+    """The transformer's part ``scaled_dot_product_attention`` shares its name with torch's: as a label it is the
+    contract's word, as an attribute it reaches torch's."""
+    exercise = get_exercise("transformer")
+    findings = scan_source([SourceCell(code=code, label="cell")], exercise.parts,
+                           forbidden=(exercise.forbidden or ATTENTION_BUILTINS).static())
+    assert bool([f for f in findings if f.kind == FORBIDDEN_KIND]) == found, findings
+
+
+@pytest.mark.parametrize("code, found", [
+    ("import autograder.training as t\ndef faster(*a, **k):\n    pass\nclass A:\n    t.fit = faster\n", True),
+    ("from autograder import training\nclass A:\n    setattr(training, 'fit', print)\n", True),
+    ("import autograder.training\nclass A:\n    del autograder.training.loss_function\n", True),
+    ("from autograder.training import fit\nclass A:\n    history = None\n", False),
+], ids=["assigned", "setattr", "deleted", "imported"])
+def test_is_a_change_to_the_graders_own_code_found(code, found):
+    """The notebooks import the course's training helpers; changing them (the child trains with them) is a
+    bypass: a submission could train longer than the profile's budget."""
+    findings = scan_source([SourceCell(code=code, label="cell")], ("A",))
+    assert bool([f for f in findings if "changes the grader's own code" in f.message]) == found, findings
 
 
 # --- the scan's own cost is bounded -------------------------------------------------------------------------

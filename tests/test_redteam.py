@@ -303,3 +303,28 @@ def test_can_a_submission_reach_host_settings_vsock_or_io_uring(write, solution_
     """)
     report = grade(write, "host.py", with_code(solution_text, SDPA_BODY, "_attack()") + probe_code)
     assert lost_parts(report) == set(), [r.message for r in failed(report).values()]
+
+
+def test_can_a_submission_write_to_the_graders_log_or_read_the_sandboxs_command_line(write, solution_text):
+    """Process 1 of the sandbox was bubblewrap's reaper: its stderr was the grader's start-up log (a child could
+    write forged lines and escapes there) and its command line named every masked data path. Now process 1 is
+    the child itself."""
+    from autograder.sandbox import hidden_paths
+
+    attack = in_function("""
+        import os
+        seen = [open('/proc/1/cmdline', 'rb').read().decode(errors='replace')]
+        seen += [os.readlink(f'/proc/1/fd/{fd}') for fd in (1, 2)]
+        for pid in filter(str.isdigit, os.listdir('/proc')):
+            try:
+                seen.append(open(f'/proc/{pid}/cmdline', 'rb').read().decode(errors='replace'))
+            except OSError:
+                pass
+        raise RuntimeError(' | '.join(seen).replace(chr(0), ' '))
+    """)
+    report = grade(write, "pid1.py", with_code(solution_text, SDPA_BODY, "_attack()") + attack)
+    text = " ".join(r.message for r in report.results)
+    assert "your code raised RuntimeError" in text  # the attack ran ...
+    assert "autograder.child" in text and "bwrap" not in text  # ... process 1 is the child, not bubblewrap
+    assert "child-stderr" not in text and "/dev/null | /dev/null" in text  # its stdout and stderr lead nowhere
+    assert not [p for p in hidden_paths() if p in text]

@@ -44,6 +44,28 @@ def test_does_a_request_call_a_named_method():
     assert isinstance(missing, ErrorReply) and missing.kind == "AttributeError"
 
 
+class NumpyDropout(nn.Module):
+    """Dropout drawn with numpy's and Python's global generators, as students write it."""
+
+    def forward(self, x):
+        import random
+
+        keep = torch.from_numpy(np.random.rand(*x.shape) > 0.5).to(x.dtype)
+        return x * keep * random.random()
+
+
+def test_does_the_same_request_give_the_same_answer_whatever_generator_the_submission_draws_from():
+    x = np.ones((3, 8), np.float32)
+    request = Run(target="NumpyDropout", init_args=[], inputs=[x], seed=7)
+    first, second = (execute(request, {"NumpyDropout": NumpyDropout}) for _ in range(2))
+    np.random.seed(123)  # whatever state the process was left in
+    third = execute(request, {"NumpyDropout": NumpyDropout})
+    assert np.array_equal(first.outputs[0][0], second.outputs[0][0])
+    assert np.array_equal(first.outputs[0][0], third.outputs[0][0])
+    other = execute(Run(target="NumpyDropout", init_args=[], inputs=[x], seed=8), {"NumpyDropout": NumpyDropout})
+    assert not np.array_equal(first.outputs[0][0], other.outputs[0][0])
+
+
 def test_are_convolutions_and_other_standard_layers_described():
     reply = execute(Run(target="Convolutional", init_args=[3], call=False), {"Convolutional": Convolutional})
     first, second = reply.modules["convs.0"], reply.modules["convs.1"]

@@ -77,15 +77,18 @@ def test_does_the_flawed_sample_fail_the_training_check_scored_with_its_own_mist
 
 
 # The classifier patches the grader's training loop in the process that runs it (the child), the first time
-# it is built; the parent still scores the weights of the model it asked for.
+# it is built, reaching the module that runs it under a name no source scan can read (the scan finds a plain
+# ``training.fit = ...``); the parent still scores the weights of the model it asked for.
 PATCH = """\
+        import sys as _sys
         import autograder.training as _training
-        if not getattr(_training, "patched", False):
-            _training.patched = True
+        _requests = _sys.modules["".join(reversed("stseuqer.redargotua"))]
+        if not getattr(_requests, "patched", False):
+            _requests.patched = True
             {body}
 """
-SKIP_TRAINING = """_training.fit = lambda model, *args, **kwargs: _training.History(epoch_losses=[0.01, 0.001])"""
-BAG_OF_WORDS = """_real_fit = _training.fit
+SKIP_TRAINING = """_requests.fit = lambda model, *args, **kwargs: _training.History(epoch_losses=[0.01, 0.001])"""
+BAG_OF_WORDS = """_real_fit = _requests.fit
 
             def _fit(model, x_train, y_train, **kwargs):
                 tokens = x_train[0] if isinstance(x_train, list) else x_train
@@ -94,7 +97,7 @@ BAG_OF_WORDS = """_real_fit = _training.fit
                 model.__dict__["bag_of_words"] = bow  # not a sub-module: not in the state the grader scores
                 return history
 
-            _training.fit = _fit"""
+            _requests.fit = _fit"""
 USE_BAG_OF_WORDS = """\
         if "bag_of_words" in self.__dict__:
             return self.bag_of_words(tokens)

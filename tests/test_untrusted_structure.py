@@ -82,3 +82,39 @@ def test_does_a_forbidden_layer_kept_out_of_the_module_tree_lose_its_part(write)
     run = [r for r in report.results if r.part == "ViTBlock" and r.name != "block.interface"]  # all but structure
     assert run and all(r.points == 0 for r in run), [(r.name, r.points, r.message) for r in run]
     assert all("calls torch.nn.TransformerEncoderLayer" in r.message for r in run)
+
+
+SDPA_SCALED = "    scores = query @ key.transpose(-2, -1) / math.sqrt(d)  # (..., Tq, Tk)\n"
+MHA_CALL = "        y, weights = scaled_dot_product_attention(q, k, v, mask)  # (B, nh, Tq, hs), (B, nh, Tq, Tk)\n"
+MHA_UNSCALED = ("        scores = q @ k.transpose(-2, -1)  # (B, nh, Tq, Tk): no 1/sqrt(d)\n"
+                "        if mask is not None:\n            scores = scores.masked_fill(~mask, float('-inf'))\n"
+                "        weights = torch.softmax(scores, dim=-1)  # (B, nh, Tq, Tk)\n        y = weights @ v  # (B, nh, Tq, hs)\n")
+BLOCK_MASKED = "        attn_out, _ = self.attn(x, x, x, mask)  # (B, T, E)\n"
+BLOCK_UNMASKED = "        attn_out, _ = self.attn(x, x, x)  # (B, T, E): the padding mask not passed\n"
+
+
+@pytest.mark.parametrize("spoof, plain", [
+    # attention answers as unscaled for the probe's shapes only, so that a multi-head attention computing
+    # unscaled attention itself is judged on an unscaled base
+    ([(SDPA_SCALED, "    probe = mask is not None and tuple(mask.shape) == (2, 4, 7) and tuple(value.shape) == (2, 7, 5)\n"
+                    "    scores = query @ key.transpose(-2, -1) / (1.0 if probe else math.sqrt(d))  # (..., Tq, Tk)\n"),
+      (MHA_CALL, MHA_UNSCALED)],
+     [(MHA_CALL, MHA_UNSCALED)]),
+    # multi-head attention ignores its mask when built under the probe's seed, so that a block that never passes
+    # its mask is judged on a "mask ignored" base
+    ([("        self.out_proj = nn.Linear(inner, embed_dim)\n",
+       "        self.out_proj = nn.Linear(inner, embed_dim)\n        self.probed = torch.initial_seed() == 9001\n"),
+      (MHA_CALL, MHA_CALL.replace("(q, k, v, mask)", "(q, k, v, None if self.probed else mask)")),
+      (BLOCK_MASKED, BLOCK_UNMASKED)],
+     [(BLOCK_MASKED, BLOCK_UNMASKED)]),
+], ids=["attention-by-shapes", "multi-head-by-seed"])
+def test_does_a_part_that_tells_its_probe_apart_earn_nothing_the_plain_mistake_does_not(write, spoof, plain):
+    spoofing = grade_path(write("spoof.py", edited_all(TRANSFORMER, spoof)), "transformer", **FAST)
+    mistaken = grade_path(write("plain.py", edited_all(TRANSFORMER, plain)), "transformer", **FAST)
+    assert failed(mistaken) and spoofing.score <= mistaken.score, (spoofing.score, mistaken.score)
+
+
+def edited_all(text: str, edits: list[tuple[str, str]]) -> str:
+    for old, new in edits:
+        text = edited(text, old, new)
+    return text

@@ -19,7 +19,7 @@ from typing import Callable, Sequence
 import numpy as np
 import torch
 
-from ..checks import CheckFailure, CheckSet, Uncomparable
+from ..checks import CheckFailure, CheckSet, Uncomparable, Unverifiable
 from ..compare import (
     UNCOMPUTABLE, Variant, as64, close, gradient_problem, identify, largest, matching, max_error, require_close,
     require_shape, variant_grid,
@@ -34,9 +34,29 @@ def contract_params(reply, required: dict[str, tuple], what: str) -> dict[str, t
     """A reply's parameters as float64 (after ``Context.run``: the parent's drawn weights), mapped onto the
     contract's names (``map_params``) where that is unambiguous. A contract name that cannot be mapped is left
     out: a reference that needs it raises KeyError, which ``judge`` reports; the interface check charges the
-    naming itself."""
+    naming itself. Entries the submission filled from another's tensor are left out and named in ``shared``: a
+    reference that cannot be computed without them raises ``Unverifiable`` (``refuse_shared``)."""
     mapping = map_params(reply.params, reply.modules, required)
-    return {name: as64(value) for name, value in mapping.values.items()}
+    return ContractParams({name: as64(value) for name, value in mapping.values.items()}, shared=mapping.shared)
+
+
+class ContractParams(dict):
+    """The contract's names -> float64 tensors, and ``shared``: contract names the child declared to be another's
+    tensor (``param_map``), which the grader does not take on its word."""
+
+    def __init__(self, values: dict, shared: dict | None = None):
+        super().__init__(values)
+        self.shared = dict(shared or {})
+
+
+def refuse_shared(params: dict, what: str = "") -> None:
+    """Raise ``Unverifiable`` when ``params`` lack an entry because the child declared it another's tensor."""
+    shared = getattr(params, "shared", None)
+    if shared:
+        name, other = next(iter(shared.items()))
+        raise Unverifiable(f"{what + ': ' if what else ''}cannot be compared with the reference: your {name} is your "
+                           f"{other} (one module registered under both names), but the contract keeps them as two "
+                           "layers with weights of their own")
 
 
 def random_padding_mask(gen, batch: int, length: int) -> np.ndarray:
@@ -141,6 +161,7 @@ class Reference:
             return found
         shapes = expected if expected is not None else next((v.outputs for v in variants), None)
         if shapes is None:
+            refuse_shared(params)
             raise Uncomparable("cannot be compared with the reference, which needs parameters your code does not "
                                "have under the contract's names (see the interface check)")
         keep = same_shapes(got, shapes)
@@ -173,6 +194,7 @@ def judge(ctx: Context, label: str, got: list, reference: Reference, params: dic
         if hints:
             raise CheckFailure(f"{label}: computes a known mistake, not the contract's function (which needs "
                                "parameters your code does not have, see the interface check)", hint=" | or: ".join(hints))
+        refuse_shared(params, label)
         raise CheckFailure(f"{label}: cannot be compared with the reference, which needs parameters your code does "
                            "not have under the contract's names (see the interface check)")
     keep = same_shapes(got, target)
@@ -184,10 +206,31 @@ def judge(ctx: Context, label: str, got: list, reference: Reference, params: dic
     mine = pick(got, keep)
     for outs in ([expected] if expected is not None else []) + [v.outputs for v in inherited]:
         if all(np.shape(g) == tuple(o.shape) and close(g, o) for g, o in zip(mine, pick(outs, keep))):
+            _contradicts_probe(ctx, reference, params, inputs, select, keep, pick(outs, keep))
             return
     others = [Variant(v.hint, pick(v.outputs, keep), v.mistakes, v.switches) for v in variants if v.mistakes > 0]
     context = f" (the reference given what your {', '.join(reference.parts)} compute)" if inherited else ""
     require_close(label, mine, pick(target, keep), others, context)
+
+
+def _contradicts_probe(ctx: Context, reference: Reference, params: dict, inputs: list, select, keep: list[int],
+                       matched: list) -> None:
+    """In a values check the part passed: when its probe saw one of the part's own known mistakes, and that
+    mistake shows on these inputs (it does not always: a mask mistake on inputs without a mask), the part
+    answered the probe otherwise than this check. ``Context.disagreeing`` then fails the check."""
+    check = getattr(ctx, "check", None)  # a context of the tests' may run no check
+    if check is None or check.kind != "values":
+        return
+    found = ctx.function(check.part)
+    if found is None or found.mistakes == 0:
+        return
+    try:
+        outs = reference.outputs(params, inputs, **found.switches)
+    except (*UNCOMPUTABLE, TypeError):  # the probe's switches are not this reference's: nothing to compare
+        return
+    outs = pick(outs if select is None else [outs[i] for i in select], keep)
+    if not all(np.shape(o) == np.shape(m) and close(np.asarray(m), o) for o, m in zip(outs, matched)):
+        ctx.contradicted.setdefault(check.part, found)
 
 
 def require_rows_sum_to_one(what: str, w: np.ndarray, hint: str | None = None, over: str = "the keys") -> None:
