@@ -126,10 +126,10 @@ def test_does_a_block_with_fourteen_thousand_state_entries_cost_only_the_block(t
 
 
 def test_do_large_descriptions_stay_within_the_graders_memory(tmp_path, solution_text):
-    """Every block carries a 160 MiB buffer: each description is sent, but only 512 MiB of them are kept."""
+    """Every block carries an 80 MiB buffer: a description holds at most 64 MiB, and 256 MiB of them are kept."""
     init = "        self.norm2 = nn.LayerNorm(embed_dim, eps=1e-6)\n"
     result = graded(tmp_path, with_code(solution_text, init,
-                                        "self.register_buffer('ballast', torch.ones(40 << 20), persistent=True)"))
+                                        "self.register_buffer('ballast', torch.ones(20 << 20), persistent=True)"))
     check_bounded(result)
     assert {part_of(name) for name in lost(result)} <= BLOCK_PARTS, lost(result)
 
@@ -159,12 +159,12 @@ def test_does_a_state_entry_with_a_fifty_thousand_level_name_cost_only_its_part(
 
 
 def test_do_huge_replies_cost_the_grader_a_bounded_read(tmp_path, solution_text):
-    """Every call of the attention function returns an extra 1 GB tensor: refused before it is read (a reply
-    is at most 256 MiB, a grading's replies 2 GiB in all)."""
-    source = solution_text.replace("    return output, weights\n", "    return output, weights, torch.zeros(255_000_000)\n", 1)
+    """Every call of the attention function returns an extra 320 MB tensor: refused before it is read (a reply
+    is at most 256 MiB, a grading's replies 2 GiB in all; the protocol's own limit was 1 GiB)."""
+    source = solution_text.replace("    return output, weights\n", "    return output, weights, torch.zeros(80_000_000)\n", 1)
     source = source.replace("y, weights = scaled_dot_product_attention(q, k, v, mask)",
                             "y, weights, _ = scaled_dot_product_attention(q, k, v, mask)", 1)
-    assert source.count("torch.zeros(255_000_000)") == 1 and "y, weights, _ =" in source
+    assert source.count("torch.zeros(80_000_000)") == 1 and "y, weights, _ =" in source
     result = graded(tmp_path, source)
     check_bounded(result)
     assert "over the grader's limit of 256 MiB" in json.dumps(result.tests)

@@ -102,19 +102,20 @@ def hostile_students(release: dict, course: Path) -> dict:
 
 
 def untidy_students(solved: dict) -> dict:
-    """A correct notebook whose nbgrader metadata a student's Jupyter changed; both must score full marks."""
-    harry = json.loads(json.dumps(solved))  # a solution cell copied in Jupyter: the same grade id twice
+    """A correct notebook whose nbgrader metadata a student's Jupyter changed: a solution cell copied (the same
+    grade id twice; nbgrader stopped the whole run) and every test cell re-flagged as a manually graded answer
+    (nbgrader left them to a tutor, with 0). It must score full marks, and the run go on."""
+    harry = json.loads(json.dumps(solved))
     first = next(i for i, c in enumerate(harry["cells"]) if c["metadata"].get("nbgrader", {}).get("solution"))
     harry["cells"].insert(first + 1, json.loads(json.dumps(harry["cells"][first])))
-    iris = json.loads(json.dumps(solved))  # every test cell re-flagged as a manually graded answer
-    for cell in iris["cells"]:
+    for cell in harry["cells"]:
         meta = cell["metadata"].get("nbgrader", {})
         if meta.get("grade") and not meta.get("solution"):
             meta["solution"] = True
-    return {"harry": harry, "iris": iris}
+    return {"harry": harry}
 
 
-UNTIDY = ("harry", "iris")
+UNTIDY = ("harry",)
 
 
 @pytest.fixture(scope="session")  # built once per worker: other modules' tests may run between its tests
@@ -190,7 +191,8 @@ def test_does_a_hostile_stub_score_exactly_what_the_stub_scores(course, student)
 def test_does_a_correct_notebook_with_changed_metadata_score_full_marks_and_say_what_was_repaired(course, student):
     name = HOSTILE_EXERCISE
     assert scores(course)[(name, student)] == 100  # and the students after them were graded (the run went on)
-    assert "nbgrader metadata was repaired" in feedback(course, student, name)
+    said = feedback(course, student, name)
+    assert "nbgrader metadata was repaired" in said and "appears 2 times" in said and "changed" in said
 
 
 def test_does_autograde_run_nothing_the_student_wrote(course):
