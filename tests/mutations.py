@@ -6,6 +6,8 @@ from __future__ import annotations
 import functools
 import importlib
 
+import pytest
+
 from mistake_edits import ROOT, Cases, Mutation, edit_problems, mutated_source  # noqa: F401 - the tests' helpers
 
 from autograder.exercises import names
@@ -22,6 +24,12 @@ def _cases(name: str) -> Cases:
 CASES = {name: _cases(name) for name in names()}  # every registered exercise
 SOURCES = {name: cases.solution for name, cases in CASES.items()}
 KNOWN = {name: cases.known for name, cases in CASES.items()}
+
+
+def sharing_gradings(exercise: str) -> pytest.MarkDecorator:
+    """The mark that keeps the tests grading ``exercise``'s known mistakes on one xdist worker, so that each
+    mistake is graded once (``graded`` caches per process) for the cascade, the README table and the draws."""
+    return pytest.mark.xdist_group(f"known-mistakes-{exercise}")
 
 
 def graded(exercise: str, name: str, salt: int = 0):

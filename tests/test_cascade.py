@@ -6,14 +6,16 @@ from __future__ import annotations
 
 import pytest
 
-from mutations import KNOWN, ROOT, cascade_table, graded, lost_points
+from mutations import KNOWN, ROOT, cascade_table, graded, lost_points, sharing_gradings
 
 from autograder.exercises import get_exercise
 
-CASES = [(exercise, m) for exercise, mutations in KNOWN.items() for m in mutations]
+CASES = [pytest.param(exercise, m, id=f"{exercise}-{m.name}", marks=sharing_gradings(exercise))
+         for exercise, mutations in KNOWN.items() for m in mutations]
+EXERCISES = [pytest.param(exercise, marks=sharing_gradings(exercise)) for exercise in sorted(KNOWN)]
 
 
-@pytest.mark.parametrize("exercise, mutation", CASES, ids=[f"{e}-{m.name}" for e, m in CASES])
+@pytest.mark.parametrize("exercise, mutation", CASES)
 def test_does_a_known_mistake_cost_only_in_its_own_parts(exercise, mutation):
     report = graded(exercise, mutation.name)
     assert not report.grader_errors, report.grader_errors
@@ -33,7 +35,7 @@ def test_does_a_known_mistake_cost_only_in_its_own_parts(exercise, mutation):
         assert any(hint in h for h in hints), f"no hint names {hint!r}: {hints}"
 
 
-@pytest.mark.parametrize("exercise", sorted(KNOWN))
+@pytest.mark.parametrize("exercise", EXERCISES)
 def test_does_the_readme_table_say_what_each_mistake_costs(exercise):
     """The exercise's README holds the table ``tools/make_exercise_readmes.py`` generates, between its markers."""
     table = cascade_table(exercise)
@@ -51,7 +53,7 @@ def test_does_every_registered_exercise_have_its_test_cases():
     assert sorted(CASES) == sorted(names())
 
 
-@pytest.mark.parametrize("exercise", sorted(KNOWN))
+@pytest.mark.parametrize("exercise", EXERCISES)
 def test_does_every_check_have_a_known_mistake_that_fails_it(exercise):
     """Declared and graded (in process, without training): each check loses its points to at least one known
     mistake; the training check to the model that cannot learn (``Cases.frozen``, graded with training in

@@ -12,7 +12,7 @@ import os
 import pytest
 
 from conftest import grade_source_in_process
-from mutations import CASES, KNOWN, SOURCES, graded, mutated_source
+from mutations import CASES, KNOWN, SOURCES, graded, mutated_source, sharing_gradings
 from realworld_fixtures import DIRECTORY, FIXTURES
 
 pytestmark = pytest.mark.slow  # hundreds of gradings (minutes)
@@ -54,10 +54,11 @@ def test_does_correct_code_pass_every_check_on_every_draw(exercise, path):
     assert all(ok for _, ok in next(iter(seen))), next(iter(seen))
 
 
-MISTAKES = [(exercise, m) for exercise, mutations in KNOWN.items() for m in mutations]
+MISTAKES = [pytest.param(exercise, m, id=f"{exercise}-{m.name}", marks=sharing_gradings(exercise))
+            for exercise, mutations in KNOWN.items() for m in mutations]  # salt 0: the cascade test's grading
 
 
-@pytest.mark.parametrize("exercise, mutation", MISTAKES, ids=[f"{e}-{m.name}" for e, m in MISTAKES])
+@pytest.mark.parametrize("exercise, mutation", MISTAKES)
 def test_does_a_known_mistake_get_one_verdict_per_check_on_every_draw(exercise, mutation):
     seen = verdicts(mutated_source(mutation, SOURCES[exercise]), exercise, DRAWS_MISTAKE, mutation=mutation.name)
     assert len(seen) == 1, describe(seen)
