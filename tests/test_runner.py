@@ -46,6 +46,7 @@ def lost_parts(report) -> set[str]:
     return {r.part for r in report.results if r.points < r.max_points}
 
 
+@pytest.mark.slow  # it waits out the time limit of every check that calls the loop
 def test_does_an_endless_loop_in_forward_cost_only_the_checks_that_call_it(write, solution_text):
     path = write("loop.py", with_code(solution_text, POOL_FORWARD, "while True:\n            pass"))
     report = grade_path(path, EXERCISE, **FAST)
