@@ -1,6 +1,9 @@
 """The command line: a thin layer over ``grading``, ``report`` and ``authoring``.
 
     python -m autograder grade PATH... --exercise EXERCISE [--format text|gradescope] [--skip-training]
+    python -m autograder grade-class SOURCE --exercise EXERCISE --gradebook FILE [--workers N] [--regrade] ...
+    python -m autograder export GRADEBOOK --format csv|canvas|moodle|gradescope|feedback|nbgrader --output PATH
+    python -m autograder class-report GRADEBOOK --output report.html
     python -m autograder demo
     python -m autograder sync-notebook EXERCISE [--check]
 
@@ -11,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 import warnings
 from pathlib import Path
@@ -99,6 +103,57 @@ def _render(report: Report, args) -> str:
     return as_text(report) + "\n"
 
 
+def _grade_class(args) -> int:
+    from .class_grading import ClassGradingError, ClassOptions, grade_class
+    from .gradebook import GradebookBusy
+    from .roster import ClassSourceError
+
+    options = ClassOptions(exercise=args.exercise, gradebook=Path(args.gradebook), workers=args.workers,
+                           seed=args.seed, skip_training=args.skip_training, device=args.device,
+                           timeout_factor=args.timeout_factor, regrade=args.regrade, engine=args.engine,
+                           scheduler=args.scheduler, gpu_slots=args.gpu_slots, confine=not args.unconfined,
+                           progress=not args.no_progress)
+    try:
+        summary = grade_class(args.source, options)
+    except (ClassGradingError, ClassSourceError, GradebookBusy) as exc:
+        print(f"grade-class: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        # every finished grade is committed; os._exit takes the grading threads, and with them their grader
+        # processes and sandboxes (they die with their parent), instead of waiting for them to finish
+        print("grade-class: interrupted; the grades finished so far are in the gradebook (run again to resume)",
+              file=sys.stderr, flush=True)
+        os._exit(130)
+    for note in summary.notes:
+        print(f"note: {note}")
+    print(summary.line())
+    return 2 if summary.grader_failures else 0
+
+
+def _export(args) -> int:
+    from .exports import EXPORTS, ExportError
+
+    try:
+        written = EXPORTS[args.format](args.gradebook, args.output, args)
+    except (ExportError, FileNotFoundError) as exc:
+        print(f"export: {exc}", file=sys.stderr)
+        return 2
+    print(written)
+    return 0
+
+
+def _class_report(args) -> int:
+    from .class_report import write_class_report
+
+    try:
+        write_class_report(args.gradebook, args.output)
+    except FileNotFoundError as exc:
+        print(f"class-report: {exc}", file=sys.stderr)
+        return 2
+    print(f"class report written to {args.output}")
+    return 0
+
+
 def _demo(args) -> int:
     from .demo import run_demo
 
@@ -139,6 +194,38 @@ def build_parser() -> argparse.ArgumentParser:
                    help="grade without the sandbox where it is unavailable (not Linux, no bubblewrap); every "
                         "report then says what is not guaranteed")
     g.set_defaults(func=_grade)
+
+    c = sub.add_parser("grade-class", help="grade a whole class into a gradebook (parallel, resumable)")
+    c.add_argument("source", metavar="SOURCE",
+                   help="a folder of <student>.py/.ipynb files, nbgrader's submitted/ tree, or a Moodle or Canvas zip")
+    c.add_argument("--exercise", required=True, choices=exercises.names())
+    c.add_argument("--gradebook", required=True, help="the SQLite gradebook (made when missing)")
+    c.add_argument("--workers", type=int, help="gradings at once (default: from the cores and the memory)")
+    c.add_argument("--seed", type=int, help="the class's seed (default: drawn once and kept in the gradebook)")
+    c.add_argument("--skip-training", action="store_true", help="leave out the training checks (they score 0)")
+    c.add_argument("--device", choices=["cpu", "cuda"], help="default: cuda when available")
+    c.add_argument("--gpu-slots", type=int, default=1, help="gradings sharing each visible GPU (with cuda)")
+    c.add_argument("--engine", choices=["local", "dask"], default="local")
+    c.add_argument("--scheduler", help="the Dask scheduler's address, tcp://host:8786 (with --engine dask)")
+    c.add_argument("--regrade", action="store_true", help="grade every student again (earlier grades kept as history)")
+    c.add_argument("--timeout-factor", type=float, default=1.0, help="scale every check's time limit")
+    c.add_argument("--unconfined", action="store_true", help="grade without the sandbox (each report says so)")
+    c.add_argument("--no-progress", action="store_true", help="no progress bar")
+    c.set_defaults(func=_grade_class)
+
+    e = sub.add_parser("export", help="export a gradebook: per-check CSV, LMS totals, Gradescope, feedback, nbgrader")
+    e.add_argument("gradebook", metavar="GRADEBOOK")
+    e.add_argument("--format", required=True, choices=["csv", "canvas", "moodle", "gradescope", "feedback", "nbgrader"])
+    e.add_argument("--output", required=True, help="a file (csv, canvas, moodle), a folder (gradescope, feedback), "
+                                                   "or nbgrader's database URL or file (nbgrader)")
+    e.add_argument("--exercise", help="only this exercise (default: every exercise in the gradebook)")
+    e.add_argument("--assignment", help="nbgrader: the assignment's name (default: the exercise's)")
+    e.set_defaults(func=_export)
+
+    r = sub.add_parser("class-report", help="one HTML page of class analytics from a gradebook")
+    r.add_argument("gradebook", metavar="GRADEBOOK")
+    r.add_argument("--output", default="class-report.html")
+    r.set_defaults(func=_class_report)
 
     d = sub.add_parser("demo", help="grade the reference and a flawed sample on the embedded default data")
     d.add_argument("--skip-training", action="store_true")

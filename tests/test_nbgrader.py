@@ -47,6 +47,9 @@ HOSTILE = ("dave", "erin", "frank", "grace")  # see hostile_students
 # they hand in one exercise (the first), which tests all they can test.
 HOSTILE_EXERCISE = names()[0]
 MARKER = "frank_was_here"  # a file frank's solution cell writes when it runs
+SEED = 20261207  # the class's seed: autograde and grade-class draw each student's inputs from it
+EXPORTED = "cnn_attention" if "cnn_attention" in CASES else names()[-1]  # graded again by grade-class (its
+# training is the shortest)
 
 
 def nbgrader(course: Path, *args):
@@ -141,7 +144,7 @@ def course(tmp_path_factory):
             folder = course / "submitted" / student / name
             folder.mkdir(parents=True)
             (folder / notebook).write_text(json.dumps(nb))
-        nbgrader(course, "autograde", name, "--create", "--force")
+        nbgrader(course, "autograde", name, "--create", "--force", f"--ConfinedGrading.seed={SEED}")
         nbgrader(course, "generate_feedback", name, "--force")
     nbgrader(course, "export")
     return course
@@ -230,3 +233,27 @@ def test_does_every_test_cell_of_the_reference_show_its_points(course, name):
             points = float(cell["metadata"]["nbgrader"]["points"])
             assert [float("".join(o["data"]["text/plain"])) for o in result] == [points]
             assert not [o for o in cell["outputs"] if o["output_type"] == "error" or o.get("name") == "stderr"]
+
+
+def test_does_the_nbgrader_export_of_a_class_gradebook_give_the_scores_nbgrader_autograde_gives(course, tmp_path):
+    """grade-class grades nbgrader's submitted/ tree in parallel; the export writes its grades into a copy of the
+    course through nbgrader's own autograde (nothing graded again), and nbgrader's export shows the same scores
+    as the course graded by nbgrader autograde with the same seed."""
+    copy = tmp_path / "course"
+    shutil.copytree(course, copy)
+    book = tmp_path / "class.sqlite"
+    graded = subprocess.run([sys.executable, "-m", "autograder", "grade-class", str(copy / "submitted"), "--exercise",
+                             EXPORTED, "--gradebook", str(book), "--seed", str(SEED), "--workers", "2",
+                             "--no-progress"], cwd=ROOT, capture_output=True, text=True, timeout=1200)
+    assert graded.returncode == 0, graded.stderr[-3000:]
+    assert "3 students: 3 graded" in graded.stdout
+    exported = subprocess.run([sys.executable, "-m", "autograder", "export", str(book), "--format", "nbgrader",
+                               "--output", str(copy)], cwd=ROOT, capture_output=True, text=True, timeout=1200)
+    assert exported.returncode == 0, exported.stderr[-3000:]
+    assert "0 notebooks were not in the class gradebook" in exported.stdout
+    nbgrader(copy, "generate_feedback", EXPORTED, "--force")
+    nbgrader(copy, "export")
+    ours = {k: v for k, v in scores(copy).items() if k[0] == EXPORTED}
+    assert ours == {k: v for k, v in scores(course).items() if k[0] == EXPORTED}
+    assert ours[(EXPORTED, "alice")] == 100 and ours[(EXPORTED, "bob")] == 0 and 0 < ours[(EXPORTED, "carol")] < 100
+    assert CASES[EXPORTED]["hint"] in feedback(copy, "carol", EXPORTED)
