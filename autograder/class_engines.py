@@ -104,8 +104,9 @@ class LocalEngine:
             log.exception("a grading thread failed")
             return _failure(f"the grading thread failed ({type(exc).__name__}: {exc})")
 
-    def close(self) -> None:
-        self.pool.shutdown(wait=True, cancel_futures=True)
+    def close(self, wait: bool = True) -> None:
+        """Stop; ``wait=False`` (interrupted) leaves the running gradings to die with this process."""
+        self.pool.shutdown(wait=wait, cancel_futures=True)
 
 
 def _probe_worker() -> dict:
@@ -158,6 +159,6 @@ class DaskEngine:
             future.release()
         return result if isinstance(result, dict) else _failure("the Dask task returned no result record")
 
-    def close(self) -> None:
+    def close(self, wait: bool = True) -> None:
         if self.own_client:
             self.client.close()

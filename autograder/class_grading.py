@@ -20,8 +20,10 @@ from __future__ import annotations
 import base64
 import dataclasses
 import hashlib
+import json
 import logging
 import secrets
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -79,14 +81,26 @@ class ClassSummary:
                 f"[{self.engine}]")
 
 
-def grader_version() -> str:
-    """This grader's version: the package version and a hash of its code (any change of a check counts)."""
+def grader_version(exercise=None) -> str:
+    """This grader's version: the package version and a hash of its code and of the folders of ``exercise``'s
+    modules (an exercise registered from outside the package counts too): any change of a check counts."""
     digest = hashlib.sha256()
-    root = Path(__file__).resolve().parent
-    for path in sorted(root.rglob("*.py")):
-        digest.update(str(path.relative_to(root)).encode())
-        digest.update(path.read_bytes())
+    roots = {Path(__file__).resolve().parent}
+    for check in getattr(exercise, "checks", ()):
+        module = sys.modules.get(getattr(check.run, "__module__", ""))
+        if getattr(module, "__file__", None):
+            roots.add(Path(module.__file__).resolve().parent)
+    for root in sorted(roots):
+        for path in sorted(root.rglob("*.py")):
+            digest.update(str(path).encode())
+            digest.update(path.read_bytes())
     return f"{__version__}+{digest.hexdigest()[:12]}"
+
+
+def settings_key(options: ClassOptions) -> str:
+    """What a grading was asked to do, beyond the file and the grader: a grade made otherwise is graded again."""
+    return json.dumps({"skip_training": options.skip_training, "device": options.device, "confine": options.confine,
+                       "timeout_factor": options.timeout_factor}, sort_keys=True)
 
 
 def student_salt(seed: int, exercise: str, student: str) -> int:
@@ -128,6 +142,14 @@ def _failed_report(exercise, student: str, filename: str, reason: str) -> Report
     return fail_all(report, exercise.checks, "not graded: the grader itself failed (see the note)")
 
 
+def _unreadable_report(exercise, student: str, filename: str, problem: str) -> Report:
+    from .grading import fail_all
+
+    report = Report(exercise=exercise.name, submission=f"{student}: {filename}")
+    report.notes.append(f"your file could not be read: {problem}")
+    return fail_all(report, exercise.checks, f"not graded: {problem}")
+
+
 def grade_class(source, options: ClassOptions, engine=None) -> ClassSummary:
     """Grade every student of ``source`` who needs it into ``options.gradebook``; see the module's docstring.
     ``engine``: one already made (tests, a Dask client); closed by its maker."""
@@ -138,17 +160,26 @@ def grade_class(source, options: ClassOptions, engine=None) -> ClassSummary:
     exercise = get_exercise(options.exercise)
     roster = read_class(source, exercise)
     summary = ClassSummary(students=len(roster.files), notes=list(roster.notes))
-    version = grader_version()
+    version = grader_version(exercise)
+    settings = settings_key(options)
     timeout = job_timeout(exercise, options.skip_training, options.timeout_factor)
     with Gradebook(options.gradebook) as book:
         seed = _class_seed(book, options.seed)
         current = book.current(exercise.name)
         todo = []
         for f in roster.files:
-            if not options.regrade and current.get(f.student) == (f.sha256, version, GRADED):
+            if not options.regrade and current.get(f.student) == (f.sha256, version, GRADED, settings):
                 summary.unchanged += 1
-                continue
-            todo.append(f)
+            elif f.problem:  # nothing to grade: recorded as it is, with the reason
+                now = time.time()
+                book.record(Outcome(student=f.student, exercise=exercise.name, filename=f.filename,
+                                    sha256=f.sha256, grader_version=version,
+                                    salt=student_salt(seed, exercise.name, f.student), status=GRADED,
+                                    report=_unreadable_report(exercise, f.student, f.filename, f.problem), attempts=1,
+                                    started=now, finished=now, seconds=0.0, settings=settings))
+                summary.graded += 1
+            else:
+                todo.append(f)
         own_engine = engine is None
         engine = engine or make_engine(options)
         try:
@@ -158,17 +189,18 @@ def grade_class(source, options: ClassOptions, engine=None) -> ClassSummary:
                                         "machines (bubblewrap, unprivileged user namespaces), or grade unconfined "
                                         "(--unconfined: every report then says what is not guaranteed)")
             summary.engine = engine.describe()
-            _run(book, engine, exercise, todo, options, seed, version, timeout, summary)
+            _run(book, engine, exercise, todo, options, seed, (version, settings), timeout, summary)
         finally:
             if own_engine:
-                engine.close()
+                engine.close(wait=sys.exc_info()[0] is None)  # interrupted: the gradings are not waited for
     summary.seconds = time.perf_counter() - start
     return summary
 
 
-def _run(book, engine, exercise, todo, options: ClassOptions, seed, version, timeout, summary) -> None:
+def _run(book, engine, exercise, todo, options: ClassOptions, seed, grader, timeout, summary) -> None:
     from tqdm.auto import tqdm
 
+    version, settings = grader
     pending = {}
     for f in todo:
         job = Job(student=f.student, exercise=exercise.name, filename=f.filename,
@@ -177,34 +209,43 @@ def _run(book, engine, exercise, todo, options: ClassOptions, seed, version, tim
                   timeout_factor=options.timeout_factor, confine=options.confine)
         pending[engine.submit(job)] = (f, job, 1, time.time())
     bar = tqdm(total=len(todo), desc=f"grading {exercise.name}", unit="student", disable=not options.progress)
+
+    def record(future, interrupted: bool = False) -> None:
+        f, job, attempt, started = pending.pop(future)
+        result = engine.result(future)
+        report, failure = _checked(result, exercise)
+        if failure and interrupted:
+            return  # graded again on the next run
+        if failure and attempt < MAX_ATTEMPTS:
+            log.warning("%s: %s; trying again (attempt %d of %d)", f.student, failure, attempt + 1, MAX_ATTEMPTS)
+            summary.retries += 1
+            pending[engine.submit(job)] = (f, job, attempt + 1, started)
+            return
+        if failure:
+            report = _failed_report(exercise, f.student, f.filename, failure)
+            summary.grader_failures += 1
+        else:
+            summary.graded += 1
+            summary.grading_seconds += float(result.get("seconds", 0.0))
+        outcome = Outcome(student=f.student, exercise=exercise.name, filename=f.filename, sha256=f.sha256,
+                          grader_version=version, salt=job.salt, status=GRADER_FAILURE if failure else GRADED,
+                          report=report, attempts=attempt, started=started, finished=time.time(),
+                          seconds=float(result.get("seconds", 0.0)), source=f.content, reason=failure or "",
+                          worker=str(result.get("worker", ""))[:200], settings=settings)
+        tick = time.perf_counter()
+        book.record(outcome)
+        summary.recording_seconds += time.perf_counter() - tick
+        bar.update(1)
+        bar.set_postfix(failed=summary.grader_failures, refresh=False)
+
     try:
         while pending:
             for future in engine.wait_any(set(pending)):
-                f, job, attempt, started = pending.pop(future)
-                result = engine.result(future)
-                report, failure = _checked(result, exercise)
-                if failure and attempt < MAX_ATTEMPTS:
-                    log.warning("%s: %s; trying again (attempt %d of %d)", f.student, failure, attempt + 1,
-                                MAX_ATTEMPTS)
-                    summary.retries += 1
-                    pending[engine.submit(job)] = (f, job, attempt + 1, started)
-                    continue
-                if failure:
-                    report = _failed_report(exercise, f.student, f.filename, failure)
-                    summary.grader_failures += 1
-                else:
-                    summary.graded += 1
-                    summary.grading_seconds += float(result.get("seconds", 0.0))
-                outcome = Outcome(student=f.student, exercise=exercise.name, filename=f.filename, sha256=f.sha256,
-                                  grader_version=version, salt=job.salt,
-                                  status=GRADER_FAILURE if failure else GRADED, report=report, attempts=attempt,
-                                  started=started, finished=time.time(), seconds=float(result.get("seconds", 0.0)),
-                                  source=f.content, reason=failure or "", worker=str(result.get("worker", ""))[:200])
-                tick = time.perf_counter()
-                book.record(outcome)
-                summary.recording_seconds += time.perf_counter() - tick
-                bar.update(1)
-                bar.set_postfix(failed=summary.grader_failures, refresh=False)
+                record(future)
+    except KeyboardInterrupt:  # keep what finished; the rest is graded on the next run
+        for future in [f for f in pending if f.done()]:
+            record(future, interrupted=True)
+        raise
     finally:
         bar.close()
 

@@ -101,7 +101,7 @@ def code_text(filename: str, content: bytes) -> str:
         cells = json.loads(text).get("cells", [])
         return "\n".join("".join(c.get("source", "")) if isinstance(c.get("source"), list) else str(c.get("source", ""))
                          for c in cells if isinstance(c, dict) and c.get("cell_type") == "code")
-    except (ValueError, AttributeError):
+    except Exception:  # noqa: BLE001 - any JSON a student wrote: no code to compare
         return ""
 
 

@@ -1,4 +1,4 @@
-"""One grading of a class, in a process of its own: ``python -m autograder.class_worker JOB RESULT``.
+"""One grading of a class, in a process of its own: ``python -m autograder.class_worker JOB RESULT PARENT``.
 
 The coordinator (``class_grading``) never grades in its own process: each job runs in a fresh grader process,
 which confines the submission in its sandbox as ``grade_path`` always does. A grader process that dies
@@ -67,11 +67,14 @@ def safe_name(filename: str) -> str:
     return name or "submission.py"
 
 
-def _die_with_parent() -> None:
-    """Be killed when the process that started this one dies (Linux ``PR_SET_PDEATHSIG``)."""
+def _die_with_parent(parent: int) -> None:
+    """Be killed when the process that started this one (``parent``) dies (Linux ``PR_SET_PDEATHSIG``); if it
+    died before this process could ask, exit now."""
     if sys.platform.startswith("linux"):
         libc = ctypes.CDLL(None, use_errno=True)
         libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    if os.getppid() != parent:  # the parent is gone already: nobody would read this grading
+        os._exit(1)
 
 
 def run_job(job: Job | dict) -> dict:
@@ -86,7 +89,8 @@ def run_job(job: Job | dict) -> dict:
         start = time.perf_counter()
         with open(log_path, "wb") as log:  # the grader's own log (a file: however much it writes)
             proc = subprocess.Popen([sys.executable, "-m", "autograder.class_worker", str(job_path),
-                                     str(result_path)], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                     str(result_path), str(os.getpid())], stdin=subprocess.DEVNULL,
+                                    stdout=subprocess.DEVNULL,
                                     stderr=log, start_new_session=True, env=env)
             try:
                 proc.wait(timeout=job.timeout)
@@ -133,6 +137,13 @@ def _grade(job: Job) -> dict:
     with tempfile.TemporaryDirectory(prefix="autograder-submission-") as tmp:
         path = Path(tmp) / safe_name(job.filename)
         path.write_bytes(base64.b64decode(job.content))
+        if path.suffix.lower() == ".ipynb":
+            try:  # an nbgrader notebook: its instructor cells without the grader's imports, as autograde reads it
+                from .nbgrader_autograde import clean_notebook_file
+            except ImportError:  # no nbgrader here: graded as it is
+                pass
+            else:
+                clean_notebook_file(path)
         report = grade_path(path, job.exercise, skip_training=job.skip_training, device=job.device,
                             timeout_factor=job.timeout_factor, salt=job.salt, limits=Limits(confine=job.confine))
     report.submission = f"{job.student}: {job.filename}"
@@ -140,8 +151,8 @@ def _grade(job: Job) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    _die_with_parent()
-    job_path, result_path = (argv or sys.argv[1:])[:2]
+    job_path, result_path, parent = (argv or sys.argv[1:])[:3]
+    _die_with_parent(int(parent))
     job = Job.from_dict(json.loads(Path(job_path).read_text()))
     reply = _grade(job)
     partial = Path(f"{result_path}.partial")

@@ -46,12 +46,14 @@ def _number(x: float) -> str:
 
 
 def file_name(student: str, taken: set[str]) -> str:
-    """A file name for ``student``: safe characters only, unique among ``taken`` (which it joins)."""
-    base = re.sub(r"[^A-Za-z0-9._-]+", "_", student).strip("._")[:80] or "student"
-    name = base
-    if name in taken:
-        name = f"{base}-{hashlib.sha256(student.encode()).hexdigest()[:8]}"
-    taken.add(name)
+    """A file name for ``student``: safe characters only, unique among ``taken`` (lower-cased names, which it
+    joins) whatever the file system's case rules."""
+    base = re.sub(r"[^A-Za-z0-9._-]+", "_", student).strip("._-")[:80] or "student"
+    name, n = base, 0
+    while name.lower() in taken:
+        n += 1
+        name = f"{base}-{hashlib.sha256(f'{student}{n}'.encode()).hexdigest()[:8]}"
+    taken.add(name.lower())
     return name
 
 
@@ -60,6 +62,19 @@ def _current(gradebook, exercise: str | None) -> list[Grade]:
     if not found:
         raise ExportError(f"{gradebook} holds no grades" + (f" of {exercise}" if exercise else ""))
     return found
+
+
+def _left_blank(found: list[Grade]) -> str:
+    """What the export says of grader failures: their scores are left blank, never exported as 0."""
+    failed = sorted({g.student for g in found if g.status == GRADER_FAILURE})
+    if not failed:
+        return ""
+    return (f"; {len(failed)} grader failures left blank (grade them again): " + ", ".join(failed[:20])
+            + (" ..." if len(failed) > 20 else ""))
+
+
+def _score(grade: Grade) -> str:
+    return "" if grade.status == GRADER_FAILURE else _number(grade.score)
 
 
 def _status(grade: Grade) -> str:
@@ -79,10 +94,10 @@ def export_csv(gradebook, output, args) -> str:
         out = csv.writer(f)
         out.writerow(["student", "exercise", "score", "max_score", "status", *columns])
         for g in found:
-            points = {r.name: _number(r.points) for r in g.report.results}
-            out.writerow([_cell(g.student), g.exercise, _number(g.score), _number(g.max_score), _status(g),
+            points = {} if g.status == GRADER_FAILURE else {r.name: _number(r.points) for r in g.report.results}
+            out.writerow([_cell(g.student), g.exercise, _score(g), _number(g.max_score), _status(g),
                           *[points.get(c, "") for c in columns]])
-    return f"{len(found)} rows written to {output}"
+    return f"{len(found)} rows written to {output}{_left_blank(found)}"
 
 
 def export_canvas(gradebook, output, args) -> str:
@@ -91,7 +106,7 @@ def export_canvas(gradebook, output, args) -> str:
     top = {e: max(g.max_score for g in found if g.exercise == e) for e in exercises}
     rows: dict[str, dict] = {}
     for g in found:
-        rows.setdefault(g.student, {})[g.exercise] = _number(g.score)
+        rows.setdefault(g.student, {})[g.exercise] = _score(g)
     with open(output, "w", newline="") as f:
         out = csv.writer(f)
         out.writerow(["Student", "ID", "SIS User ID", "SIS Login ID", "Section", *exercises])
@@ -100,7 +115,7 @@ def export_canvas(gradebook, output, args) -> str:
             m = CANVAS_STUDENT.match(student)
             out.writerow([_cell(student), m["id"] if m else "", "", _cell(m["login"] if m else student), "",
                           *[scores.get(e, "") for e in exercises]])
-    return f"{len(rows)} students written to {output} (Canvas gradebook import)"
+    return f"{len(rows)} students written to {output} (Canvas gradebook import){_left_blank(found)}"
 
 
 def export_moodle(gradebook, output, args) -> str:
@@ -117,19 +132,20 @@ def export_moodle(gradebook, output, args) -> str:
             lost = [r for r in g.report.results if r.points < r.max_points]
             comment = "; ".join(f"{r.name}: {r.hint or r.message}" for r in lost[:10])
             out.writerow([f"Participant {m['id']}" if m else _cell(g.student), _cell(m["name"] if m else g.student),
-                          _number(g.score), _number(g.max_score), _cell(comment)])
-    return f"{len(found)} students written to {output} (Moodle grading worksheet)"
+                          _score(g), _number(g.max_score), _cell(comment)])
+    return f"{len(found)} students written to {output} (Moodle grading worksheet){_left_blank(found)}"
 
 
 def export_gradescope(gradebook, output, args) -> str:
     found = _current(gradebook, getattr(args, "exercise", None))
     root = Path(output)
     taken: dict[str, set[str]] = {}
-    for g in found:
+    written = [g for g in found if g.status != GRADER_FAILURE]
+    for g in written:
         folder = root / g.exercise / file_name(g.student, taken.setdefault(g.exercise, set()))
-        folder.mkdir(parents=True, exist_ok=True)
+        folder.mkdir(parents=True, exist_ok=True)  # names unique in this export: none replaces another
         (folder / "results.json").write_text(json.dumps(as_gradescope(g.report), indent=2))
-    return f"{len(found)} results.json files written under {root}"
+    return f"{len(written)} results.json files written under {root}{_left_blank(found)}"
 
 
 FEEDBACK_STYLE = ("body{font-family:sans-serif;max-width:60em;margin:2em auto}td,th{padding:2px 8px;text-align:left;"

@@ -5,8 +5,9 @@ together or not at all, so killing the grader at any moment (SIGKILL, a power cu
 leaves no half row. Each (student, exercise) has at most one current grade; a grade replaced (another file,
 another grader version, ``--regrade``) stays as history with ``current = 0``.
 
-A second writer is refused while one runs (an advisory lock on ``<gradebook>.lock``, released by the kernel
-when its holder dies, however it dies). Readers (exports, the class report) never take it.
+A second writer is refused while one runs (an advisory ``flock`` on the database file itself, whatever name or
+link reaches it, released by the kernel when its holder dies, however it dies). Readers (exports, the class
+report) never take it.
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ CREATE TABLE IF NOT EXISTS grades (
     finished REAL NOT NULL,
     seconds REAL NOT NULL,         -- the grading's own time (its worker's wall clock)
     worker TEXT NOT NULL DEFAULT '',
+    settings TEXT NOT NULL DEFAULT '',  -- what the grading was asked to do (training skipped, ...), JSON
     current INTEGER NOT NULL DEFAULT 1
 );
 CREATE UNIQUE INDEX IF NOT EXISTS one_current ON grades (student, exercise) WHERE current = 1;
@@ -86,6 +88,7 @@ class Outcome:
     source: bytes = b""
     reason: str = ""
     worker: str = ""
+    settings: str = ""  # the grading's settings as JSON (``class_grading.settings_key``)
 
     @property
     def score(self) -> float:
@@ -109,7 +112,7 @@ def connect(path: str | Path, readonly: bool = False) -> sqlite3.Connection:
     if readonly:
         if not Path(path).exists():
             raise FileNotFoundError(f"no gradebook at {path}")
-        db = sqlite3.connect(f"file:{Path(path).resolve()}?mode=ro", uri=True, timeout=30)
+        db = sqlite3.connect(f"{Path(path).resolve().as_uri()}?mode=ro", uri=True, timeout=30)  # as_uri escapes # ?
     else:
         db = sqlite3.connect(str(path), timeout=30, isolation_level=None)  # explicit transactions only
         db.execute("PRAGMA journal_mode=WAL")
@@ -129,13 +132,13 @@ class Gradebook:
 
     def __enter__(self) -> Gradebook:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(f"{self.path}.lock", os.O_RDWR | os.O_CREAT, 0o600)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)  # SQLite's own locks are fcntl's: no clash
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             os.close(fd)
-            raise GradebookBusy(f"another command is grading into {self.path} (it holds {self.path}.lock); "
-                                "wait for it to finish, or stop it first") from None
+            raise GradebookBusy(f"another command is grading into {self.path}; wait for it to finish, or stop it "
+                                "first") from None
         self._lock_fd = fd
         self.db = connect(self.path)
         return self
@@ -155,11 +158,11 @@ class Gradebook:
     def set_meta(self, key: str, value: str) -> None:
         self.db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, value))
 
-    def current(self, exercise: str) -> dict[str, tuple[str, str, str]]:
-        """student -> (sha256, grader version, status) of each current grade of ``exercise``."""
-        rows = self.db.execute("SELECT student, sha256, grader_version, status FROM grades "
+    def current(self, exercise: str) -> dict[str, tuple[str, str, str, str]]:
+        """student -> (sha256, grader version, status, settings) of each current grade of ``exercise``."""
+        rows = self.db.execute("SELECT student, sha256, grader_version, status, settings FROM grades "
                                "WHERE exercise = ? AND current = 1", (exercise,))
-        return {s: (h, v, st) for s, h, v, st in rows}
+        return {s: (h, v, st, se) for s, h, v, st, se in rows}
 
     def record(self, outcome: Outcome) -> int:
         """Commit ``outcome`` as the current grade of its student and exercise (one transaction); the grade it
@@ -172,12 +175,12 @@ class Gradebook:
                        (outcome.student, outcome.exercise))
             cursor = db.execute(
                 "INSERT INTO grades (student, exercise, filename, sha256, grader_version, salt, status, score, "
-                "max_score, reason, attempts, report, source, started, finished, seconds, worker, current) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1)",
+                "max_score, reason, attempts, report, source, started, finished, seconds, worker, settings, current) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1)",
                 (outcome.student, outcome.exercise, outcome.filename, outcome.sha256, outcome.grader_version,
                  outcome.salt, outcome.status, report.score, report.max_score, outcome.reason, outcome.attempts,
                  json.dumps(as_record(report)), outcome.source, outcome.started, outcome.finished, outcome.seconds,
-                 outcome.worker))
+                 outcome.worker, outcome.settings))
             grade_id = cursor.lastrowid
             db.executemany(
                 "INSERT INTO checks (grade_id, name, part, points, max_points, status, message, hint, hidden) "
@@ -198,7 +201,7 @@ def grades(path: str | Path, exercise: str | None = None, history: bool = False,
     db = connect(path, readonly=True)
     try:
         query = ("SELECT id, student, exercise, filename, sha256, grader_version, salt, status, score, max_score, "
-                 "reason, attempts, report, started, finished, seconds, worker, current FROM grades WHERE 1 = 1")
+                 "reason, attempts, report, started, finished, seconds, worker, current, settings FROM grades WHERE 1 = 1")
         args: list = []
         if exercise is not None:
             query += " AND exercise = ?"
@@ -213,7 +216,7 @@ def grades(path: str | Path, exercise: str | None = None, history: bool = False,
         db.close()
     return [Grade(id=r[0], student=r[1], exercise=r[2], filename=r[3], sha256=r[4], grader_version=r[5], salt=r[6],
                   status=r[7], reason=r[10], attempts=r[11], report=from_record(json.loads(r[12])), started=r[13],
-                  finished=r[14], seconds=r[15], worker=r[16], current=bool(r[17])) for r in rows]
+                  finished=r[14], seconds=r[15], worker=r[16], current=bool(r[17]), settings=r[18]) for r in rows]
 
 
 def sources(path: str | Path, exercise: str) -> dict[str, bytes]:

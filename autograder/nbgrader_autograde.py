@@ -147,6 +147,23 @@ def graded_copy(nb: NotebookNode) -> NotebookNode:
     return out
 
 
+def clean_notebook_file(path: Path) -> bool:
+    """Rewrite an nbgrader notebook at ``path`` as ``graded_copy`` makes it (grade-class reads a student's notebook
+    as nbgrader autograde would); False, and the file unchanged, for anything else or anything unreadable."""
+    from .source import MAX_NOTEBOOK_BYTES
+
+    try:
+        if path.stat().st_size > MAX_NOTEBOOK_BYTES:
+            return False
+        nb = nbformat.reads(path.read_text(), as_version=4)
+        if not any("nbgrader" in cell.get("metadata", {}) for cell in nb.cells):
+            return False
+        nbformat.write(graded_copy(nb), str(path))
+        return True
+    except Exception:  # noqa: BLE001 - not a notebook the grader can clean: graded as the student sent it
+        return False
+
+
 def _part_feedback(call: PartCall, report: Report, with_notes: bool) -> Report:
     """The checks of one ``check_part`` call as a report of their own (the text students see in their kernel)."""
     results = [r for r in report.results if r.part == call.part and r.hidden == call.hidden]

@@ -11,7 +11,10 @@
 
 Each student gets one file. Where a student sent several, the newest is graded (Canvas: the highest
 submission id) and a note says which. A zip is read in memory, member by member, within size limits: nothing
-from it is written to disk, and no member's path is followed.
+from it is written to disk, and no member's path is followed. In an LMS zip, a file not named as that LMS names
+submissions is left out with a note. A file that cannot be read (over 32 MiB, a damaged member) stays its
+student's, with the reason (``ClassFile.problem``); a symbolic link is never followed. Student names are made one
+printable line (a name that is not UTF-8 gets U+FFFD where its bytes were).
 """
 
 from __future__ import annotations
@@ -45,6 +48,7 @@ class ClassFile:
     filename: str  # the file's own name (its suffix says .py or .ipynb)
     content: bytes = field(repr=False)
     order: tuple = ()  # what "newest" compares when a student sent several files
+    problem: str = ""  # why the file could not be read (too large, a damaged zip member): graded as unreadable
 
     @property
     def sha256(self) -> str:
@@ -81,7 +85,8 @@ def read_class(source: str | Path, exercise) -> ClassSource:
         candidates, layout, notes = _from_nbgrader(source if source.name == "submitted" else source / "submitted",
                                                    exercise)
     else:
-        candidates, layout, notes = _from_folder(source), "folder", []
+        notes = []
+        candidates, layout = _from_folder(source, notes), "folder"
     files = _one_per_student(candidates, notes)
     if not files:
         raise ClassSourceError(f"no .py or .ipynb submissions found in {source} (read as {layout})")
@@ -102,16 +107,29 @@ def _one_per_student(candidates: list[ClassFile], notes: list[str]) -> list[Clas
     return chosen
 
 
-def _read_file(path: Path) -> bytes:
-    if path.stat().st_size > MAX_FILE_BYTES:
-        return b""  # an empty file: graded as one, and the report says it holds nothing
-    return path.read_bytes()
+def student_name(name: str) -> str:
+    """A student's name as one printable line of valid text (file names need not be UTF-8)."""
+    return one_line(name.encode("utf-8", "surrogateescape").decode("utf-8", "replace"), 200) or "?"
 
 
-def _from_folder(folder: Path) -> list[ClassFile]:
-    return [ClassFile(student=p.stem, filename=p.name, content=_read_file(p), order=(p.stat().st_mtime,))
-            for p in sorted(folder.iterdir())
-            if p.is_file() and not p.is_symlink() and p.suffix.lower() in SUFFIXES and not p.name.startswith(".")]
+def _file(student: str, path: Path) -> ClassFile:
+    name, size = student_name(path.name), path.stat().st_size
+    if size > MAX_FILE_BYTES:
+        return ClassFile(student_name(student), name, b"", (path.stat().st_mtime,),
+                         f"{name} is {size >> 20} MiB, over the {MAX_FILE_BYTES >> 20} MiB a submission may have")
+    return ClassFile(student_name(student), name, path.read_bytes(), (path.stat().st_mtime,))
+
+
+def _from_folder(folder: Path, notes: list[str]) -> list[ClassFile]:
+    files = []
+    for p in sorted(folder.iterdir()):
+        if p.suffix.lower() not in SUFFIXES or p.name.startswith("."):
+            continue
+        if p.is_symlink():
+            notes.append(f"{student_name(p.name)}: a symbolic link, not followed (copy the file itself)")
+        elif p.is_file():
+            files.append(_file(p.stem, p))
+    return files
 
 
 def _from_nbgrader(submitted: Path, exercise) -> tuple[list[ClassFile], str, list[str]]:
@@ -134,15 +152,30 @@ def _from_nbgrader(submitted: Path, exercise) -> tuple[list[ClassFile], str, lis
         if book is None:
             notes.append(f"{student.name}: {len(books)} candidate files in {folder} and none named {notebook or '?'}")
             continue
-        files.append(ClassFile(student=student.name, filename=book.name, content=_read_file(book),
-                               order=(book.stat().st_mtime,)))
+        files.append(_file(student.name, book))
     return files, "nbgrader", notes
+
+
+def _zip_layout(names: list[str]) -> str:
+    """The export a zip comes from: Moodle or Canvas where any member is named as they name submissions (the
+    others are strays), nbgrader where any lies under submitted/, else a folder."""
+    if any(MOODLE.match(n) for n in names):
+        return "moodle"
+    if any(CANVAS.match(PurePosixPath(n).name) for n in names):
+        return "canvas"
+    if any("submitted" in PurePosixPath(n).parts[:-1] for n in names):
+        return "nbgrader"
+    return "folder"
 
 
 def _from_zip(path: Path, exercise) -> tuple[list[ClassFile], str, list[str]]:
     assignment, notebook = _assignment_names(exercise)
     notes: list[str] = []
-    with zipfile.ZipFile(path) as archive:
+    try:
+        archive = zipfile.ZipFile(path)
+    except (zipfile.BadZipFile, OSError) as exc:
+        raise ClassSourceError(f"{path} cannot be read as a zip ({exc})") from None
+    with archive:
         infos = [i for i in archive.infolist() if not i.is_dir()]
         if len(infos) > MAX_ZIP_MEMBERS:
             raise ClassSourceError(f"{path} holds {len(infos)} files, more than {MAX_ZIP_MEMBERS}")
@@ -150,42 +183,54 @@ def _from_zip(path: Path, exercise) -> tuple[list[ClassFile], str, list[str]]:
                   and "__MACOSX" not in i.filename and not PurePosixPath(i.filename).name.startswith(".")]
         if sum(i.file_size for i in wanted) > MAX_ZIP_BYTES:
             raise ClassSourceError(f"{path} holds more than {MAX_ZIP_BYTES >> 30} GiB of submissions")
-        names = [i.filename for i in wanted]
-        if names and all(MOODLE.match(n) for n in names):
-            layout = "moodle"
-        elif names and all(CANVAS.match(PurePosixPath(n).name) for n in names):
-            layout = "canvas"
-        elif any(PurePosixPath(n).parts[0] == "submitted" or "/submitted/" in f"/{n}" for n in names):
-            layout = "nbgrader"
-        else:
-            layout = "folder"
+        layout = _zip_layout([i.filename for i in wanted])
+        parents = {PurePosixPath(i.filename).parent for i in wanted}
         files = []
         for info in wanted:
-            student, order = _zip_student(info, layout, assignment, notebook, notes)
+            student, order = _zip_student(info, layout, assignment, notebook, len(parents) > 1)
             if student is None:
+                notes.append(f"{student_name(info.filename)}: not named as a {layout} export names its "
+                             "submissions; left out")
                 continue
-            content = archive.read(info) if info.file_size <= MAX_FILE_BYTES else b""
-            files.append(ClassFile(student=student, filename=PurePosixPath(info.filename).name, content=content,
-                                   order=order))
+            files.append(_zip_file(archive, info, student_name(student), order))
     return files, f"{layout} zip", notes
 
 
+def _zip_file(archive: zipfile.ZipFile, info: zipfile.ZipInfo, student: str, order: tuple) -> ClassFile:
+    name = student_name(PurePosixPath(info.filename).name)
+    if info.file_size > MAX_FILE_BYTES:
+        return ClassFile(student, name, b"", order,
+                         f"{name} is {info.file_size >> 20} MiB, over the {MAX_FILE_BYTES >> 20} MiB a submission may have")
+    try:
+        with archive.open(info) as member:
+            content = member.read(MAX_FILE_BYTES + 1)
+    except Exception as exc:  # noqa: BLE001 - a damaged, encrypted or oddly compressed member: that student's only
+        return ClassFile(student, name, b"", order, f"{name} could not be read from the zip ({type(exc).__name__})")
+    if len(content) > MAX_FILE_BYTES:  # a member larger than its header says
+        return ClassFile(student, name, b"", order, f"{name} is over the {MAX_FILE_BYTES >> 20} MiB a submission may have")
+    return ClassFile(student, name, content, order)
+
+
 def _zip_student(info: zipfile.ZipInfo, layout: str, assignment: str, notebook: str,
-                 notes: list[str]) -> tuple[str | None, tuple]:
+                 in_folders: bool) -> tuple[str | None, tuple]:
+    """The member's student (None: not named as ``layout`` names submissions) and what orders their files."""
     name = info.filename
     when = tuple(info.date_time)
+    path = PurePosixPath(name)
     if layout == "moodle":
-        return MOODLE.match(name)["student"], when
+        m = MOODLE.match(name)
+        return (m["student"] if m else None), when
     if layout == "canvas":
-        m = CANVAS.match(PurePosixPath(name).name)
-        return f"{m['login']}_{m['uid']}", (int(m["sub"]), when)
-    parts = PurePosixPath(name).parts
+        m = CANVAS.match(path.name)
+        return (f"{m['login']}_{m['uid']}" if m else None), ((int(m["sub"]), when) if m else when)
     if layout == "nbgrader":
-        at = parts.index("submitted")
-        rest = parts[at + 1:]
+        parts = path.parts
+        if "submitted" not in parts[:-1]:
+            return None, when
+        rest = parts[parts.index("submitted") + 1:]
         if len(rest) != 3 or (assignment and rest[1] != assignment) or (notebook and rest[2] != notebook):
-            notes.append(f"{name}: not {'submitted/<student>/' + (assignment or '<assignment>')}/"
-                         f"{notebook or '<notebook>'}; left out")
             return None, when
         return rest[0], when
-    return PurePosixPath(parts[-1]).stem, when
+    # a folder: <student>.py side by side, or <student>/<any name>.py in a folder each
+    folder = path.parent.name
+    return (folder if in_folders and folder not in ("", ".", "..") else path.stem), when

@@ -64,7 +64,7 @@ class Submission:
 def load_submission(path: str | Path) -> Submission:
     """Read a ``.py`` or ``.ipynb`` file into a ``Submission``; raises ``SubmissionFormatError`` if unreadable."""
     path = Path(path)
-    notebook = path.suffix == ".ipynb"
+    notebook = path.suffix.lower() == ".ipynb"
     limit = MAX_NOTEBOOK_BYTES if notebook else MAX_SOURCE_BYTES
     try:
         with path.open("rb") as f:

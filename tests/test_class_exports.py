@@ -80,7 +80,8 @@ def test_does_the_csv_have_a_column_per_check_and_no_formula(book, tmp_path):
     assert list(table[0])[5:] == [name for name, _, _ in CHECKS]
     bob = next(r for r in table if r["student"] == "bob")
     assert (bob["score"], bob["ms.values"], bob["pool.values"], bob["status"]) == ("25", "0", "20", "graded")
-    assert next(r for r in table if r["student"] == "erin")["status"] == "grader_failure"
+    erin = next(r for r in table if r["student"] == "erin")  # a grader failure: left blank, never a 0
+    assert erin["status"] == "grader_failure" and erin["score"] == "" and erin["ms.values"] == ""
     assert not [r for r in table if r["student"].startswith("=")]  # a formula is shown as text: '=HYPERLINK...
     assert any(r["student"] == "'=HYPERLINK(\"x\")" for r in table)
 
@@ -90,16 +91,19 @@ def test_do_the_lms_exports_follow_canvas_and_moodle(book, tmp_path):
     lines = list(csv.reader(open(tmp_path / "canvas.csv")))
     assert lines[0] == ["Student", "ID", "SIS User ID", "SIS Login ID", "Section", FIXTURE]
     assert lines[1][0].strip() == "Points Possible" and lines[1][-1] == "50"
+    assert next(line for line in lines if line[0] == "erin")[-1] == ""  # a grader failure: blank, not 0
     export(book, "moodle", tmp_path / "moodle.csv")
     table = list(csv.DictReader(open(tmp_path / "moodle.csv")))
     assert list(table[0]) == ["Identifier", "Full name", "Grade", "Maximum Grade", "Feedback comments"]
     assert MASK_HINT in next(r for r in table if r["Full name"] == "bob")["Feedback comments"]
+    assert next(r for r in table if r["Full name"] == "erin")["Grade"] == ""
 
 
 def test_does_each_student_get_a_gradescope_results_json_and_an_escaped_feedback_page(book, tmp_path):
     export(book, "gradescope", tmp_path / "gs")
     results = json.loads((tmp_path / "gs" / FIXTURE / "bob" / "results.json").read_text())
     assert results["score"] == 25 and len(results["tests"]) == len(CHECKS)
+    assert not (tmp_path / "gs" / FIXTURE / "erin").exists()  # a grader failure gets no results.json
     export(book, "feedback", tmp_path / "fb")
     pages = {p.stem: p.read_text() for p in (tmp_path / "fb").iterdir()}
     assert len(pages) == 6 and MASK_HINT in pages["bob"]
@@ -177,6 +181,34 @@ def test_are_code_overlaps_beyond_the_stub_only(tmp_path):
     codes = {"x": stub, "y": stub}  # both handed in the stub: nothing of their own in common
     assert similar_pairs(codes, stub) == []
     assert len(similar_pairs(codes, "")) == 1  # without the stub as boilerplate, they would be a pair
+
+
+def test_do_students_whose_names_fold_to_one_file_name_keep_their_own_files(tmp_path, fixture_exercise, capsys):
+    """b_o, b_o. and b_o-<the hash the first fallback takes> and Alice/alice: each gets a file of their own, in a
+    folder whose name holds # and ? (the gradebook's readers escape its path)."""
+    from autograder.exports import file_name
+
+    folded = ["b_o", "b_o.", "b_o-" + __import__("hashlib").sha256(b"b_o.1").hexdigest()[:8], "Alice", "alice"]
+    taken: set[str] = set()
+    assert len({file_name(s, taken).lower() for s in folded}) == len(folded)
+    path = tmp_path / "Class #3?" / "class.sqlite"
+    with Gradebook(path) as gb:
+        for i, student in enumerate(folded):
+            gb.record(Outcome(student=student, exercise=FIXTURE, filename="x.py", sha256=str(i), grader_version="v",
+                              salt=i, status=GRADED, report=report(student, {"ms.values": None} if i % 2 else {}),
+                              attempts=1, started=0.0, finished=1.0, seconds=1.0))
+    export(path, "feedback", tmp_path / "fb")
+    pages = [p.read_text() for p in (tmp_path / "fb").iterdir()]
+    assert sorted(page.split("Feedback for ")[1].split("<")[0] for page in pages) == sorted(folded)
+    export(path, "gradescope", tmp_path / "gs")
+    assert len(list((tmp_path / "gs" / FIXTURE).iterdir())) == len(folded)
+
+
+def test_does_an_odd_notebook_give_no_code_rather_than_stop_the_class_report():
+    from autograder.class_report import code_text
+
+    assert code_text("x.ipynb", b'{"cells": 5}') == "" and code_text("x.ipynb", b'{"cells": [{"cell_type": "code", '
+                                                                             b'"source": [1]}]}') == ""
 
 
 def test_does_an_empty_or_missing_gradebook_get_a_message(tmp_path, capsys):

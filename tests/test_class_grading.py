@@ -9,6 +9,7 @@ mid-grading is retried.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import sqlite3
@@ -80,6 +81,8 @@ def test_does_a_class_get_the_same_scores_again_and_after_regrade_and_only_chang
     assert "3 graded" in regrade.stdout
     assert scores(book) == {"alice": 100, "bob": FLAWED_SCORE, "carol": FLAWED_SCORE}
     assert len(rows(book)) == 7 and sum(c for _, _, c, _ in rows(book)) == 3  # one current grade each
+    otherwise = grade_class(source, book, "--workers", "2", "--timeout-factor", "0.9")  # graded as asked otherwise
+    assert "3 graded, 0 already graded" in otherwise.stdout
 
 
 def test_does_each_student_get_their_own_inputs_from_the_class_seed(tmp_path):
@@ -92,9 +95,12 @@ def test_does_each_student_get_their_own_inputs_from_the_class_seed(tmp_path):
 def test_is_a_second_command_on_the_same_gradebook_refused_while_the_first_runs(tmp_path):
     source = a_class(tmp_path / "class", {"alice": SOLUTION})
     book = tmp_path / "class.sqlite"
+    (tmp_path / "link.sqlite").symlink_to(book)
     with Gradebook(book):  # another command holds it
-        proc = grade_class(source, book)
-    assert proc.returncode == 2 and "another command is grading into" in proc.stderr
+        os.link(book, tmp_path / "hard.sqlite")
+        for name in (book, tmp_path / "link.sqlite", tmp_path / "hard.sqlite"):  # under any name
+            proc = grade_class(source, name)
+            assert proc.returncode == 2 and "another command is grading into" in proc.stderr
     assert rows(book) == []
 
 
@@ -168,22 +174,42 @@ HOSTILE = {  # each replaces the pooling's forward (or the whole file's import) 
 }
 
 
+def noted_notebook(code: str, broken: int = 4_000) -> str:
+    """A notebook of ``broken`` cells that fail when loaded, then ``code``: one note each, unbounded, before."""
+    cells = [{"cell_type": "code", "execution_count": None, "id": f"c{i}", "metadata": {}, "outputs": [],
+              "source": f"class _Broken{i}:\n    1 / 0\n"} for i in range(broken)]
+    cells.append({"cell_type": "code", "execution_count": None, "id": "code", "metadata": {}, "outputs": [],
+                  "source": code})
+    return json.dumps({"cells": cells, "metadata": {}, "nbformat": 4, "nbformat_minor": 5})
+
+
 @pytest.mark.slow
 def test_does_a_hostile_student_cost_only_that_student(tmp_path):
+    """In one class: an endless loop, os._exit, a memory bomb and a 320 MB reply in the pooling's forward; a
+    megabyte of crafted source (the scan's budget) and 4,000 load errors (the notes' cap), as in issue 20."""
     students = {name: SOLUTION.replace(POOL_FORWARD, trick) for name, trick in HOSTILE.items()}
     students["flooder"] = students["flooder"].replace("return pooled, weights", "return pooled, weights, self.flood")
     assert all(code != SOLUTION for code in students.values())
+    nested = "    x = " + "f(" * 180 + "1" + ")" * 180 + "\n"
+    students["crafted"] = SOLUTION + "\n\ndef _unused(f):\n" + nested * (1_000_000 // len(nested))
     students.update(alice=SOLUTION, bob=FIXTURE_FLAWED.read_text())
+    source = a_class(tmp_path / "class", students)
+    (source / "noted.ipynb").write_text(noted_notebook(SOLUTION))
     book = tmp_path / "class.sqlite"
-    proc = grade_class(a_class(tmp_path / "class", students), book, "--workers", "2", "--timeout-factor", "0.15")
+    proc = grade_class(source, book, "--workers", "2", "--timeout-factor", "0.15")
     assert proc.returncode == 0, proc.stderr
     found = {g.student: g for g in grades(book)}
-    assert set(found) == set(students) and all(g.status == "graded" for g in found.values())
+    assert set(found) == {*students, "noted"} and all(g.status == "graded" for g in found.values())
     assert all(g.attempts == 1 for g in found.values())  # what a student's code does is final, never retried
     assert found["alice"].score == 100 and found["bob"].score == FLAWED_SCORE  # as when graded alone
     for name in HOSTILE:  # the pooling's checks lost, the masked softmax's kept
         lost = {r.part for r in found[name].report.results if r.points < r.max_points}
         assert lost == {"AttentionPooling"}, (name, lost)
+    assert found["crafted"].score == 0 and "too large for the grader to read" in found["crafted"].report.results[0].message
+    assert found["noted"].score == 100 and len(found["noted"].report.notes) <= 25
+    with sqlite3.connect(book) as db:  # the gradebook holds bounded rows, whatever a student sent
+        assert db.execute("SELECT max(length(report)) FROM grades").fetchone()[0] < 256 << 10
+    assert all(g.seconds < 120 for g in found.values())  # each student's grading bounded in time
 
 
 @pytest.mark.slow
@@ -286,3 +312,47 @@ def test_does_each_gpu_slot_get_its_own_device(monkeypatch):
     finally:
         engine.close()
     assert sorted(seen) == ["0"] * 4 + ["1"] * 4
+
+
+def test_does_a_grader_process_whose_parent_is_gone_grade_nothing(tmp_path):
+    """The grader process asks to die with its parent; one whose parent died before it could ask exits at once."""
+    proc = subprocess.run([sys.executable, "-m", "autograder.class_worker", str(tmp_path / "job.json"),
+                           str(tmp_path / "result.json"), "1"], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 1 and not (tmp_path / "result.json").exists()
+
+
+def test_is_an_unreadable_file_recorded_with_its_reason_not_lost(tmp_path, fixture_exercise):
+    from autograder.class_grading import ClassOptions, grade_class as grade
+
+    source = a_class(tmp_path / "class", {"alice": "#" * (33 << 20)})
+    engine = FailingEngine()
+    summary = grade(source, ClassOptions(exercise=FIXTURE, gradebook=tmp_path / "c.sqlite", progress=False,
+                                         device="cpu"), engine=engine)
+    [grade_row] = grades(tmp_path / "c.sqlite")
+    assert engine.submitted == 0 and summary.graded == 1 and grade_row.status == "graded" and grade_row.score == 0
+    assert "over the 32 MiB a submission may have" in grade_row.report.notes[0]
+
+
+@pytest.mark.slow
+def test_does_ctrl_c_stop_the_class_at_once_and_keep_what_finished(tmp_path):
+    hang = SOLUTION.replace(POOL_FORWARD, POOL_FORWARD.replace("weights = masked_softmax(",
+                                                                "import time; time.sleep(600)\n        weights = masked_softmax("))
+    source = a_class(tmp_path / "class", {"alice": SOLUTION, "hang": hang})
+    book = tmp_path / "class.sqlite"
+    command = [sys.executable, "-m", "autograder", "grade-class", str(source), "--exercise", FIXTURE, "--gradebook",
+               str(book), "--skip-training", "--no-progress", "--workers", "2"]
+    proc = subprocess.Popen(command, cwd=ROOT, env=fixture_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    deadline = time.time() + 300
+    while time.time() < deadline and not (book.exists() and rows(book)):
+        time.sleep(0.2)
+    grading = descendants(proc.pid)
+    proc.send_signal(signal.SIGINT)
+    start = time.time()
+    _, err = proc.communicate(timeout=60)
+    assert time.time() - start < 15 and proc.returncode == 130, err
+    assert "interrupted" in err and [s for _, s, _, _ in rows(book)] == ["alice"]
+    deadline = time.time() + 20
+    while time.time() < deadline and any(alive(p) for p in grading):
+        time.sleep(0.2)
+    assert not [p for p in grading if alive(p)]

@@ -25,6 +25,7 @@ from mutations import mutated_source
 
 from autograder.authoring import solution_sections
 from autograder.exercises import get_exercise, names
+from autograder.gradebook import grades
 
 # The module's course fixture releases and autogrades every exercise for three students, and the first for six
 # more (each reference and known mistake trains in the confined grader): it is charged to the first test, so the
@@ -247,6 +248,8 @@ def test_does_the_nbgrader_export_of_a_class_gradebook_give_the_scores_nbgrader_
                              "--no-progress"], cwd=ROOT, capture_output=True, text=True, timeout=1200)
     assert graded.returncode == 0, graded.stderr[-3000:]
     assert "3 students: 3 graded" in graded.stdout
+    notes = [n for g in grades(book) for n in g.report.notes]
+    assert notes == []  # the notebooks are read as autograde reads them: no note about the instructor's imports
     exported = subprocess.run([sys.executable, "-m", "autograder", "export", str(book), "--format", "nbgrader",
                                "--output", str(copy)], cwd=ROOT, capture_output=True, text=True, timeout=1200)
     assert exported.returncode == 0, exported.stderr[-3000:]

@@ -150,3 +150,9 @@ def test_does_reading_a_normal_file_stay_fast():
         load_submission(SOLUTION)
         times.append(time.monotonic() - start)
     assert sorted(times)[2] < 0.3, times
+
+
+def test_is_a_notebook_read_as_one_whatever_the_case_of_its_suffix(write):
+    cell = {"cell_type": "code", "execution_count": None, "id": "a", "metadata": {}, "outputs": [], "source": "x = 1\n"}
+    text = json.dumps({"cells": [cell], "metadata": {}, "nbformat": 4, "nbformat_minor": 5})
+    assert [c.code.strip() for c in load_submission(write("bob.IPYNB", text)).cells] == ["x = 1"]  # not "{...}"
