@@ -113,6 +113,9 @@ def connect(path: str | Path, readonly: bool = False) -> sqlite3.Connection:
         if not Path(path).exists():
             raise FileNotFoundError(f"no gradebook at {path}")
         db = sqlite3.connect(f"{Path(path).resolve().as_uri()}?mode=ro", uri=True, timeout=30)  # as_uri escapes # ?
+        if db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'grades'").fetchone() is None:
+            db.close()  # a gradebook being made (its first command has not written its tables yet), or no gradebook
+            raise FileNotFoundError(f"no gradebook at {path} (yet)")
     else:
         db = sqlite3.connect(str(path), timeout=30, isolation_level=None)  # explicit transactions only
         db.execute("PRAGMA journal_mode=WAL")

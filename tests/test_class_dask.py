@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
+import sys
 import threading
 import time
 
 import pytest
-from conftest import FIXTURE, FIXTURE_FLAWED, FIXTURE_SOLUTION, TESTS
+from conftest import FIXTURE, FIXTURE_FLAWED, FIXTURE_SOLUTION, ROOT, TESTS, fixture_env
 
 from autograder.class_engines import DaskEngine
 from autograder.class_grading import ClassOptions, grade_class
@@ -92,3 +94,15 @@ def test_does_a_worker_that_cannot_confine_get_named_before_grading(tmp_path, cl
         grade_class(source, ClassOptions(exercise=FIXTURE, gradebook=tmp_path / "b.sqlite", skip_training=True,
                                          progress=False), engine=DaskEngine(client=cluster))
     assert grades(tmp_path / "b.sqlite") == []  # nothing graded, nothing recorded
+
+
+def test_does_the_command_line_grade_a_class_on_a_running_scheduler(tmp_path, cluster):
+    source, expected = a_class(tmp_path, 2)
+    book = tmp_path / "class.sqlite"
+    proc = subprocess.run([sys.executable, "-m", "autograder", "grade-class", str(source), "--exercise", FIXTURE,
+                           "--gradebook", str(book), "--skip-training", "--no-progress", "--engine", "dask",
+                           "--scheduler", cluster.scheduler.address], cwd=ROOT, env=fixture_env(), capture_output=True,
+                          text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "2 students: 2 graded" in proc.stdout and "2 Dask workers" in proc.stdout
+    assert {g.student: g.score for g in grades(book)} == expected
