@@ -101,6 +101,7 @@ def test_does_each_student_get_their_own_inputs_from_the_class_seed(tmp_path):
     assert student_salt(8, FIXTURE, "alice") != salts["alice"]
 
 
+@pytest.mark.slow  # three command lines
 def test_is_a_second_command_on_the_same_gradebook_refused_while_the_first_runs(tmp_path):
     source = a_class(tmp_path / "class", {"alice": SOLUTION})
     book = tmp_path / "class.sqlite"
@@ -250,6 +251,7 @@ def test_is_a_grader_process_killed_mid_grading_retried(tmp_path):
     assert sorted(g.attempts for g in found.values()) == [1, 2]
 
 
+@pytest.mark.slow
 def test_does_a_zip_of_a_class_grade_like_its_folder(tmp_path):
     archive = tmp_path / "moodle.zip"
     with zipfile.ZipFile(archive, "w") as z:
