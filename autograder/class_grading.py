@@ -133,21 +133,15 @@ def make_engine(options: ClassOptions):
                        options.gpu_slots)
 
 
-def _failed_report(exercise, student: str, filename: str, reason: str) -> Report:
+def _not_graded(exercise, student: str, filename: str, note: str, message: str, grader_error: str = "") -> Report:
+    """Every check 0 with ``message``, and ``note`` saying why (``grader_error``: the grader's own failure)."""
     from .grading import fail_all
 
     report = Report(exercise=exercise.name, submission=f"{student}: {filename}")
-    report.notes.append(f"not graded: the grader itself failed ({reason}); your tutor has been told")
-    report.grader_errors.append(reason)
-    return fail_all(report, exercise.checks, "not graded: the grader itself failed (see the note)")
-
-
-def _unreadable_report(exercise, student: str, filename: str, problem: str) -> Report:
-    from .grading import fail_all
-
-    report = Report(exercise=exercise.name, submission=f"{student}: {filename}")
-    report.notes.append(f"your file could not be read: {problem}")
-    return fail_all(report, exercise.checks, f"not graded: {problem}")
+    report.notes.append(note)
+    if grader_error:
+        report.grader_errors.append(grader_error)
+    return fail_all(report, exercise.checks, message)
 
 
 def grade_class(source, options: ClassOptions, engine=None) -> ClassSummary:
@@ -175,7 +169,9 @@ def grade_class(source, options: ClassOptions, engine=None) -> ClassSummary:
                 book.record(Outcome(student=f.student, exercise=exercise.name, filename=f.filename,
                                     sha256=f.sha256, grader_version=version,
                                     salt=student_salt(seed, exercise.name, f.student), status=GRADED,
-                                    report=_unreadable_report(exercise, f.student, f.filename, f.problem), attempts=1,
+                                    report=_not_graded(exercise, f.student, f.filename,
+                                                       f"your file could not be read: {f.problem}",
+                                                       f"not graded: {f.problem}"), attempts=1,
                                     started=now, finished=now, seconds=0.0, settings=settings))
                 summary.graded += 1
             else:
@@ -222,7 +218,9 @@ def _run(book, engine, exercise, todo, options: ClassOptions, seed, grader, time
             pending[engine.submit(job)] = (f, job, attempt + 1, started)
             return
         if failure:
-            report = _failed_report(exercise, f.student, f.filename, failure)
+            report = _not_graded(exercise, f.student, f.filename, f"not graded: the grader itself failed ({failure}); "
+                                 "your tutor has been told", "not graded: the grader itself failed (see the note)",
+                                 grader_error=failure)
             summary.grader_failures += 1
         else:
             summary.graded += 1

@@ -222,6 +222,16 @@ def grades(path: str | Path, exercise: str | None = None, history: bool = False,
                   finished=r[14], seconds=r[15], worker=r[16], current=bool(r[17]), settings=r[18]) for r in rows]
 
 
+def read_meta(path: str | Path, key: str) -> str | None:
+    """A gradebook's setting (``seed``), read without taking the writer's lock."""
+    db = connect(path, readonly=True)
+    try:
+        row = db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+    finally:
+        db.close()
+    return row[0] if row else None
+
+
 def sources(path: str | Path, exercise: str) -> dict[str, bytes]:
     """student -> the bytes of the currently graded submission of ``exercise``."""
     db = connect(path, readonly=True)

@@ -341,14 +341,10 @@ class ConfinedGrading(NbGraderPreprocessor):
 
         seed = self.seed
         if self.class_gradebook:
-            from .gradebook import connect
+            from .gradebook import read_meta
 
-            db = connect(self.class_gradebook, readonly=True)
-            try:
-                row = db.execute("SELECT value FROM meta WHERE key = 'seed'").fetchone()
-            finally:
-                db.close()
-            seed = int(row[0]) if row else seed
+            stored = read_meta(self.class_gradebook, "seed")
+            seed = int(stored) if stored is not None else seed
         return None if seed is None else student_salt(seed, exercise, self._student(resources))
 
     def _recorded(self, exercise: str, resources) -> Report | None:

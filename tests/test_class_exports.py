@@ -214,3 +214,19 @@ def test_does_an_odd_notebook_give_no_code_rather_than_stop_the_class_report():
 def test_does_an_empty_or_missing_gradebook_get_a_message(tmp_path, capsys):
     assert main(["export", str(tmp_path / "none.sqlite"), "--format", "csv", "--output", str(tmp_path / "x")]) == 2
     assert "no gradebook at" in capsys.readouterr().err
+
+
+def test_does_nbgraders_grading_draw_each_students_inputs_from_the_class_gradebooks_seed(tmp_path):
+    """A notebook the class gradebook did not grade is graded by nbgrader's step with the class's seed."""
+    from autograder.class_grading import student_salt
+    from autograder.gradebook import read_meta
+    from autograder.nbgrader_autograde import ConfinedGrading
+
+    path = tmp_path / "class.sqlite"
+    with Gradebook(path) as gb:
+        gb.set_meta("seed", "41")
+    assert read_meta(path, "seed") == "41" and read_meta(path, "other") is None
+    step = ConfinedGrading(class_gradebook=str(path), seed=7)
+    assert step._salt(FIXTURE, {"nbgrader": {"student": "ada"}}) == student_salt(41, FIXTURE, "ada")
+    assert ConfinedGrading(seed=7)._salt(FIXTURE, {"nbgrader": {"student": "ada"}}) == student_salt(7, FIXTURE, "ada")
+    assert ConfinedGrading()._salt(FIXTURE, {"nbgrader": {"student": "ada"}}) is None  # fresh inputs every run
