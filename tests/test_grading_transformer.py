@@ -7,7 +7,7 @@ import pytest
 
 from conftest import SOLUTION, failed, grade_source_in_process, stub_source
 from mistake_edits import mutated_source
-from mistake_edits.transformer import TRANSFORMER, TRANSFORMER_SOLUTION
+from mistake_edits.transformer import REAL_WORLD, TRANSFORMER, TRANSFORMER_SOLUTION
 
 from autograder.checks import Status
 from autograder.exercises import get_exercise
@@ -185,3 +185,13 @@ def test_is_a_known_mistake_not_charged_again_by_the_gradient_checks():
     mutation = next(m for m in TRANSFORMER if m.name == "heads_without_transpose")
     lost = failed(grade_source_in_process(mutated_source(mutation, TRANSFORMER_SOLUTION)))
     assert not {name for name in lost if name.endswith(".gradients")}
+
+
+def test_does_a_draw_within_float32_rounding_of_a_relu_kink_not_change_the_gradient_verdict():
+    """Salt 3189639203 draws the classifier's weights so that one pre-activation of the first block's ReLU is
+    1e-7 of its layer's largest from 0: float32 takes the other branch, and the embedding's gradients then
+    differed by 10% from the float64 reference's although the code is the reference's own with one named
+    mistake in its block. The gradient check now draws again (``kit.common.KINK_MARGIN``)."""
+    mutation = next(m for m in REAL_WORLD if m.name == "unbiased_layer_norm")
+    lost = failed(grade_source_in_process(mutated_source(mutation, TRANSFORMER_SOLUTION), salt=3189639203))
+    assert lost.keys() == {"block.values", "clf.training"}, {k: v.message for k, v in lost.items()}

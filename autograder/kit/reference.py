@@ -13,6 +13,8 @@ import math
 
 import torch
 
+from ..kinks import smooth
+
 
 def logistic(z: torch.Tensor) -> torch.Tensor:
     """The sigmoid, 1 / (1 + exp(-z))."""
@@ -46,7 +48,8 @@ from .blocks import MASK_IGNORED, MASK_INVERTED, MASK_KEEP  # noqa: E402,F401 - 
 
 
 def softmax(scores: torch.Tensor, dim: int) -> torch.Tensor:
-    shifted = scores - scores.amax(dim=dim, keepdim=True)
+    with smooth():  # the shift changes no value and no derivative
+        shifted = scores - scores.amax(dim=dim, keepdim=True)
     e = shifted.exp()
     return e / e.sum(dim=dim, keepdim=True)
 

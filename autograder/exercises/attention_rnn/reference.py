@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import torch
 
+from ...kinks import smooth
 from ...kit.reference import sub
 
 MASK_KEEP, MASK_IGNORED = "keep", "ignored"
@@ -48,7 +49,8 @@ def temporal_attention(p, h, mask=None, *, normalise="softmax", tanh=True, axis=
             weights = torch.ones_like(scores)
         else:
             scores = torch.where(real, scores, torch.full_like(scores, float("-inf")))
-            scores = scores - scores.amax(dim=1, keepdim=True)
+            with smooth():  # the shift changes no value and no derivative
+                scores = scores - scores.amax(dim=1, keepdim=True)
             weights = scores.exp() / scores.exp().sum(dim=1, keepdim=True)
     else:
         weights = 1.0 / (1.0 + torch.exp(-scores))
