@@ -149,8 +149,10 @@ def identify(got: list, expected: list | None, variants) -> Variant | None:
     return min(near, key=lambda v: v.mistakes)
 
 
-def require_close(what: str, got: list, expected: list, variants: list[Variant] = (), context: str = "") -> None:
-    """Fail unless every output matches the reference; if a known mistake's outputs match, name it."""
+def require_close(what: str, got: list, expected: list, variants: list[Variant] = (), context: str = "",
+                  nan_causes: str = "") -> None:
+    """Fail unless every output matches the reference; if a known mistake's outputs match, name it.
+    ``nan_causes``: what the part's NaN or inf most likely comes from, where the reference has none."""
     for g, e in zip(got, expected):
         require_shape(what, g, tuple(np.asarray(e).shape))
     if all(close(g, e) for g, e in zip(got, expected)):
@@ -168,8 +170,8 @@ def require_close(what: str, got: list, expected: list, variants: list[Variant] 
     bad = ~np.isfinite(np.asarray(g, dtype=np.float64)) & np.isfinite(np.asarray(e, dtype=np.float64))
     if bad.any():
         kind = "NaN" if np.isnan(np.asarray(g, dtype=np.float64)[bad]).any() else "inf"
-        context = (f"; it contains {kind} values where the reference has none (a row where every key is masked, "
-                   f"an overflow, or a softmax over the wrong axis?){context}")
+        context = (f"; it contains {kind} values where the reference has none "
+                   f"({nan_causes or 'a division by zero or an overflow?'}){context}")
     message = (
         f"{what}: {which} differs from the reference by up to {err:.3g} (tolerance {ATOL:g} + {RTOL:g}*|ref|), "
         f"e.g. at index {index}: got {g_val:.6g}, expected {e_val:.6g}{context}"

@@ -18,7 +18,13 @@ submission's entries map onto the contract's. ``map_params`` tries, for each con
 4. per-head entries: spare entries of the scope whose names differ only by an index (``heads.0.query.weight``,
    ``heads.1.query.weight``, ...), stacked in index order to the contract's shape, when exactly one such group
    plays the contract module's role (query, key or value, read from the names);
-5. zeros for the bias of a linear or convolution layer built with ``bias=False``.
+5. zeros for the bias of a linear or convolution layer built with ``bias=False``, whatever name its weight was
+   mapped from (its own, renamed, nested, fused or per head: ``to_qkv``, ``fc.0``).
+
+Roles are read from module names in the common spellings (``q``, ``to_q``, ``query``, ``w_q``, ``wq``; an output
+projection ``o``, ``out_proj``, ``to_out``, ``proj``, ``wo``), so that a role-less name is never taken for a
+query. A Linear's (O, I) weight fits a 1x1 convolution's (O, I, 1, 1) (the same maths on pooled features): it is
+read in the contract's shape (``ParamMap.shapes``).
 
 Before these, a renamed container (``mha`` for the contract's ``attn``: the one unnamed module beside it that
 holds a sub-module entry under the contract's relative name and shape, ``out_proj.weight``) is read under the
@@ -75,13 +81,18 @@ def _scope(name: str) -> str:
     return name.rpartition(".")[0].rpartition(".")[0]
 
 
-ROLES = {"q": ("q", "query", "queries"), "k": ("k", "key", "keys"), "v": ("v", "value", "values")}
+ROLES = {"q": ("q", "query", "queries", "qs", "wq"), "k": ("k", "key", "keys", "ks", "wk"),
+         "v": ("v", "value", "values", "vs", "wv")}
+OUTPUT_WORDS = ("o", "out", "output", "proj", "projection", "wo")  # an attention's output projection
 
 
 def role(module_name: str) -> str | None:
-    """query, key or value, read from a module's name (``q_proj``, ``query``, ``w_q``, ``to_k``); None if unclear."""
+    """query, key or value, read from a module's name (``q_proj``, ``query``, ``w_q``, ``to_k``, ``wq``), else
+    "o" for an output projection (``o``, ``out_proj``, ``to_out``, ``proj``, ``wo``); None if unclear."""
     words = set(re.split(r"[_\W\d]+", module_name.lower())) - {""}
     found = [r for r, names in ROLES.items() if words & set(names)]
+    if not found and words & set(OUTPUT_WORDS):
+        return "o"
     return found[0] if len(found) == 1 else None
 
 
@@ -186,6 +197,9 @@ def _map_params(params: dict, modules: dict, required: dict[str, tuple]) -> Para
     claimed: set[str] = set()
 
     def assign(name: str, value, *pieces: Piece) -> None:
+        shape = required[name]
+        if len(pieces) == 1 and tuple(np.shape(value)) == _strip_trailing(shape) != tuple(shape):
+            value, result.shapes[name] = value.reshape(tuple(shape)), tuple(shape)  # a Linear for a 1x1 convolution
         result.values[name], result.sources[name] = value, tuple(pieces)
         claimed.update(p.name for p in pieces)
 
@@ -200,7 +214,7 @@ def _map_params(params: dict, modules: dict, required: dict[str, tuple]) -> Para
             continue
         owner, _, local = name.rpartition(".")
         wanted = role(owner.rpartition(".")[2])
-        candidates = [n for n in spare if n not in claimed and tuple(np.shape(params[n])) == tuple(shape)
+        candidates = [n for n in spare if n not in claimed and _fits(params[n], shape)
                       and (n == owner or (n.rpartition(".")[2] == local and _scope(n) == _scope(name)
                                           and role(n.rpartition(".")[0].rpartition(".")[2]) in (None, wanted)))]
         if len(candidates) == 1:
@@ -211,7 +225,7 @@ def _map_params(params: dict, modules: dict, required: dict[str, tuple]) -> Para
         scope, local = _scope(name), name.rpartition(".")[2]
         wanted = role(name.rpartition(".")[0].rpartition(".")[2])
         nested = [n for n in spare if n not in claimed and n.rpartition(".")[2] == local
-                  and tuple(np.shape(params[n])) == tuple(shape) and _scope(n).startswith(f"{scope}." if scope else "")
+                  and _fits(params[n], shape) and _scope(n).startswith(f"{scope}." if scope else "")
                   and _scope(n) != scope and role(n.rpartition(".")[0]) in (None, wanted)]
         if len(nested) == 1:  # taken by the first contract entry it fits: the contract lists its own layers first
             assign(name, params[nested[0]], Piece(nested[0]))
@@ -224,7 +238,7 @@ def _map_params(params: dict, modules: dict, required: dict[str, tuple]) -> Para
         if not container or any(n.startswith(f"{container}.") for n in params):
             continue  # the container exists: its own layers are the candidates (rules 2 and 2b)
         flat = [n for n in spare if n not in claimed and n.rpartition(".")[2] == local and _scope(n) == parent
-                and tuple(np.shape(params[n])) == tuple(shape)]
+                and _fits(params[n], shape)]
         if len(flat) == 1:
             assign(name, params[flat[0]], Piece(flat[0]))
     for name, shape in required.items():  # 2d: a bare parameter renamed (pos_embedding), or with leading 1s
@@ -249,14 +263,34 @@ def _map_params(params: dict, modules: dict, required: dict[str, tuple]) -> Para
         if name in result.values:
             continue
         owner, _, local = name.rpartition(".")
-        module = modules.get(owner)
-        module_type = module.get("type") if isinstance(module, dict) else None
-        if (local == "bias" and module_type in BIASED_TYPES and f"{owner}.weight" in params
-                and f"{owner}.bias" not in params):
+        if local == "bias" and _built_without_bias(result.sources.get(f"{owner}.weight", ()), params, modules):
             result.values[name], result.sources[name] = torch.zeros(tuple(shape), dtype=torch.float64), ()
             continue
         result.unmapped.append(name)
     return result
+
+
+def _built_without_bias(pieces: tuple, params: dict, modules: dict) -> bool:
+    """Whether the layers a contract weight was taken from (under any name: its own, renamed, nested, fused or
+    per head) are linear or convolution layers built with ``bias=False``: then the contract's bias is zero."""
+    def biasless(source: str) -> bool:
+        module = modules.get(source.rpartition(".")[0])
+        return (isinstance(module, dict) and module.get("type") in BIASED_TYPES
+                and source.rpartition(".")[2] == "weight" and f"{source.rpartition('.')[0]}.bias" not in params)
+    return bool(pieces) and all(biasless(p.name) for p in pieces)
+
+
+def _fits(value, shape) -> bool:
+    """Whether an entry has the contract's shape, or the contract's without its trailing 1s: a Linear's (O, I)
+    weight for a 1x1 convolution's (O, I, 1, 1), the same maths on pooled features."""
+    return tuple(np.shape(value)) in (tuple(shape), _strip_trailing(shape))
+
+
+def _strip_trailing(shape) -> tuple:
+    shape = tuple(shape)
+    while len(shape) > 2 and shape[-1] == 1:
+        shape = shape[:-1]
+    return shape
 
 
 def _squeeze(shape) -> tuple:

@@ -50,18 +50,19 @@ class MultiHeadAttention(nn.Module):
         self.out_proj = nn.Linear(embed_dim, embed_dim)
 
     def forward(self, query, key, value, mask=None):
-        """query (B, Tq, E), key and value (B, Tk, E); mask bool, broadcastable to (B, num_heads, Tq, Tk),
-        True = may attend. Returns output (B, Tq, E) and weights (B, num_heads, Tq, Tk)."""
+        """query (B, Tq, E), key and value (B, Tk, E); mask broadcastable to (B, num_heads, Tq, Tk): bool, True =
+        may attend (a mask of 0s and 1s reads the same; a float mask without 1s is added to the scores, as
+        nn.MultiheadAttention reads it: 0 = may attend, -inf = may not). Returns output (B, Tq, E) and weights
+        (B, num_heads, Tq, Tk)."""
         B, Tq, E = query.shape
         Tk = key.size(1)
         H = self.num_heads
         blocked = None
         if mask is not None:
-            if mask.dtype != torch.bool:
-                raise TypeError(f"the mask must be a bool tensor, True = may attend (got {mask.dtype}): is causal_mask's "
-                                "output bool?")
             mask = torch.broadcast_to(mask, (B, H, Tq, Tk)).reshape(B * H, Tq, Tk)  # (B * H, Tq, Tk)
-            blocked = ~mask  # F.multi_head_attention_forward reads True as "may not attend"
+            # F.multi_head_attention_forward reads a bool True as "may not attend", and adds a float mask
+            additive = mask.is_floating_point() and not (mask == 1).any()
+            blocked = mask.to(query.dtype) if additive else ~mask.bool()
         output, weights = F.multi_head_attention_forward(
             query.transpose(0, 1), key.transpose(0, 1), value.transpose(0, 1),  # (T, B, E) each
             E, H, None, torch.cat([self.q_proj.bias, self.k_proj.bias, self.v_proj.bias]), None, None, False, 0.0,

@@ -176,3 +176,66 @@ def test_are_a_table_with_a_leading_1_and_a_renamed_bare_parameter_mapped():
     renamed = map_params({"pos_embedding": np.zeros((1, 3, 2)), "head.weight": np.zeros((1, 3, 2))}, {},
                          {"position_embedding": (1, 3, 2)})
     assert renamed.sources["position_embedding"][0].name == "pos_embedding"
+
+
+OUT = {f"{p}.{w}": shape for p in ("q_proj", "k_proj", "v_proj", "out_proj") for w, shape in
+       (("weight", (4, 4)), ("bias", (4,)))}
+
+
+@pytest.mark.parametrize("spelling", [("q", "k", "v", "o"), ("to_q", "to_k", "to_v", "to_out"),
+                                      ("query", "key", "value", "proj"), ("w_q", "w_k", "w_v", "w_o"),
+                                      ("wq", "wk", "wv", "wo")], ids=lambda s: "/".join(s))
+def test_are_projections_named_by_role_mapped_whatever_the_spelling(spelling):
+    params = {f"{name}.{w}": np.full((4, 4) if w == "weight" else (4,), float(i)) for i, name in enumerate(spelling)
+              for w in ("weight", "bias")}
+    mapping = map_params(params, {name: LINEAR for name in spelling}, OUT)
+    assert not mapping.unmapped
+    assert {k: v[0].name.rpartition(".")[0] for k, v in mapping.sources.items()} == {
+        k: spelling[["q_proj", "k_proj", "v_proj", "out_proj"].index(k.rpartition(".")[0])] for k in OUT}
+
+
+def test_is_a_bias_false_layer_under_a_fused_or_nested_name_a_zero_bias():
+    """vit-pytorch's fused to_qkv and to_out.0, both nn.Linear(bias=False) for the projections."""
+    params = {"to_qkv.weight": np.arange(48.0).reshape(12, 4), "to_out.0.weight": np.ones((4, 4))}
+    mapping = map_params(params, {"to_qkv": LINEAR, "to_out.0": LINEAR}, OUT)
+    assert not mapping.unmapped
+    assert [mapping.sources[f"{p}_proj.bias"] for p in "qkv"] == [(), (), ()]
+    assert mapping.sources["out_proj.bias"] == () and mapping.sources["out_proj.weight"] == (Piece("to_out.0.weight"),)
+    with_bias = {**params, "to_qkv.bias": np.zeros(12)}  # a layer with its bias keeps it
+    assert map_params(with_bias, {"to_qkv": LINEAR, "to_out.0": LINEAR}, OUT).sources["k_proj.bias"] == (
+        Piece("to_qkv.bias", 4, 8),)
+
+
+SE_MLP = {"fc1.weight": (2, 8, 1, 1), "fc1.bias": (2,), "fc2.weight": (8, 2, 1, 1), "fc2.bias": (8,)}
+
+
+@pytest.mark.parametrize("layer, shapes", [("Conv2d", ((2, 8, 1, 1), (8, 2, 1, 1))), ("Linear", ((2, 8), (8, 2)))],
+                         ids=["luuuyi_conv_fc", "senet_linear_fc"])
+def test_is_a_bias_false_mlp_nested_in_a_sequential_mapped_as_1x1_convolutions(layer, shapes):
+    """An MLP fc = Sequential(layer(C, C // r, bias=False), ReLU, layer(C // r, C, bias=False)): nn.Linear on the
+    pooled features is the same maths as the contract's 1x1 convolutions."""
+    params = {"fc.0.weight": np.ones(shapes[0]), "fc.2.weight": np.ones(shapes[1])}
+    mapping = map_params(params, {"fc.0": {"type": layer}, "fc.2": {"type": layer}}, SE_MLP)
+    assert not mapping.unmapped
+    assert tuple(mapping.values["fc1.weight"].shape) == (2, 8, 1, 1) and mapping.sources["fc2.bias"] == ()
+    grads = {"fc.2.weight": np.full(shapes[1], 3.0)}
+    assert tuple(mapping.take("fc2.weight", grads).shape) == (8, 2, 1, 1)  # gradients are read the same way
+
+
+def test_is_a_role_less_output_projection_never_taken_for_a_query():
+    params = {"q.weight": np.ones((4, 4)), "o.weight": np.ones((4, 4))}
+    mapping = map_params(params, {}, {"q_proj.weight": (4, 4), "out_proj.weight": (4, 4)})
+    assert mapping.sources == {"q_proj.weight": (Piece("q.weight"),), "out_proj.weight": (Piece("o.weight"),)}
+
+
+def test_does_a_values_check_that_cannot_place_an_entry_name_it_with_its_shape_and_what_is_left_over():
+    from autograder.kit.common import mapped_params
+
+    required = {"fc1.weight": (2, 8, 1, 1), "fc2.weight": (8, 2, 1, 1)}
+    submitted = {"fc1.weight": np.ones((2, 8, 1, 1)), "mlp.last.weight": np.ones((8, 3))}  # another width
+    params = mapped_params(map_params(submitted, {}, required), submitted, required)
+    reference = Reference(lambda p, xs: [xs[0] * p["fc2.weight"].sum()])
+    with pytest.raises(CheckFailure) as caught:
+        judge(Graded(), "SE", [np.arange(4, dtype=np.float32)], reference, params, X)
+    assert ("the contract's fc2.weight (8, 2, 1, 1) could not be placed (left over in your code: mlp.last.weight "
+            "(8, 3))") in caught.value.message

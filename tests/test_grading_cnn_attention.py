@@ -261,3 +261,18 @@ def test_do_features_that_never_learn_fail_the_training_check():
     lost = failed(report)
     assert set(CNN_ATTENTION_FROZEN.failing) <= lost.keys()
     assert "below the threshold" in lost[TRAINING].message
+
+
+def test_does_a_gradient_check_name_the_batchnorm_when_training_mode_changes_the_function():
+    """A BatchNorm2d normalises by the batch's statistics in training mode: the gradient check's message says so,
+    rather than guessing at dropout."""
+    source = SOLUTION.read_text()
+    init = "        self.fc2 = nn.Conv2d(hidden, channels, 1)\n        ### END SOLUTION"
+    squeeze = "        squeezed = x.mean((2, 3), keepdim=True)  # (B, C, 1, 1): squeeze, the mean over H, W\n"
+    assert source.count(init) == 1 and source.count(squeeze) == 1
+    source = source.replace(init, init.replace("\n", "\n        self.bn = nn.BatchNorm2d(channels, affine=False)\n", 1))
+    source = source.replace(squeeze, "        squeezed = self.bn(x.mean((2, 3), keepdim=True))\n")
+    message = failed(grade_source_in_process(source, exercise="cnn_attention", names=["se.gradients"]))[
+        "se.gradients"].message
+    assert "your BatchNorm2d normalises by each batch's own statistics in training mode" in message
+    assert "dropout" not in message

@@ -132,3 +132,33 @@ def test_does_the_flawed_sample_lose_points_for_its_three_mistakes_only():
     assert set(lost) == TRAINING | {"positions.values", "shift.values", "model.predict", "model.predict_values"}
     hints = " ".join(r.hint or "" for r in lost.values())
     assert "swapped" in hints and "not shifted" in hints and "feeds back zeros" in hints
+
+
+def test_is_nan_from_the_positions_not_explained_as_an_inverted_mask():
+    """A frequency of 1 / (10000^(2i/dim) - 1) is infinite for i = 0, and position 0 times it is NaN: the model's
+    causality check names the positions, whose own values check charges them, not the (right) mask."""
+    source = SOLUTION.read_text()
+    line = "    frequency = 10000.0 ** (-torch.arange(0, dim, 2, dtype=torch.float32) / dim)  # (dim / 2,)\n"
+    assert source.count(line) == 1
+    source = source.replace(line, "    frequency = 1 / (10000.0 ** (torch.arange(0, dim, 2, dtype=torch.float32) / dim) - 1)\n")
+    lost = failed(grade_source_in_process(source, exercise="seq2seq"))
+    assert "contains NaN values where the reference has none (position 0 times an infinite frequency" in lost[
+        "positions.values"].message
+    message = lost["model.causality"].message
+    assert "your sinusoidal_positions computes neither the contract nor a known mistake" in message
+    assert "mask" not in message and lost["model.causality"].hint is None
+
+
+@pytest.mark.parametrize("mask", ["(steps[None, :] <= steps[:, None]).to(torch.uint8)",
+                                  "(steps[None, :] <= steps[:, None])[None]",
+                                  "(steps[None, :] <= steps[:, None]).float()"],
+                         ids=["uint8", "leading_1", "float_0_1"])
+def test_does_a_mask_with_the_right_pattern_in_another_form_lose_the_interface_only(mask):
+    """hyunwoongko's uint8 mask, Trajectory-Transformer's (1, S, S): judged on the pattern they mean, and the given
+    attention reads them as nn.MultiheadAttention does, so the model loses nothing."""
+    source = SOLUTION.read_text()
+    line = "return steps[None, :] <= steps[:, None]"
+    assert source.count(line) == 1
+    lost = failed(grade_source_in_process(source.replace(line, f"return {mask}"), exercise="seq2seq"))
+    assert lost.keys() == {"mask.interface", "model.training"}, {k: v.message for k, v in lost.items()}
+    assert "expected torch.bool" in lost["mask.interface"].message or "leading 1s" in lost["mask.interface"].message

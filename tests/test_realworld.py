@@ -11,12 +11,12 @@ from __future__ import annotations
 import pytest
 
 from conftest import failed, grade_source_in_process
-from realworld_fixtures import DIRECTORY, FIXTURES
+from realworld_fixtures import FIXTURES
 
 
 @pytest.mark.parametrize("fixture", FIXTURES, ids=lambda f: f.file)
 def test_does_a_published_style_lose_exactly_the_points_of_its_deviations(fixture):
-    report = grade_source_in_process((DIRECTORY / fixture.file).read_text(),
+    report = grade_source_in_process(fixture.source(),
                                      exercise=fixture.exercise)
     assert not report.grader_errors
     lost = {name for name, r in failed(report).items() if r.status.value != "skipped"}

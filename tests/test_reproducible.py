@@ -13,7 +13,7 @@ import pytest
 
 from conftest import grade_source_in_process
 from mutations import CASES, KNOWN, SOURCES, graded, mutated_source, sharing_gradings
-from realworld_fixtures import DIRECTORY, FIXTURES
+from realworld_fixtures import FIXTURES
 
 pytestmark = pytest.mark.slow  # hundreds of gradings (minutes)
 
@@ -66,7 +66,7 @@ def test_does_a_known_mistake_get_one_verdict_per_check_on_every_draw(exercise, 
 
 @pytest.mark.parametrize("fixture", FIXTURES, ids=lambda f: f.file)
 def test_does_a_published_style_get_one_verdict_per_check_on_every_draw(fixture):
-    seen = verdicts((DIRECTORY / fixture.file).read_text(), fixture.exercise, DRAWS_CORRECT)
+    seen = verdicts(fixture.source(), fixture.exercise, DRAWS_CORRECT)
     assert len(seen) == 1, describe(seen)
 
 

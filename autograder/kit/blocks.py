@@ -6,6 +6,9 @@ from __future__ import annotations
 
 from ..mistakes import Mistake, Mistakes, switch_table
 
+# Where an attention's output has NaN or inf and the reference has none (``Reference.nan_causes``).
+MASKED_ROW_NAN = "a row where every key is masked, an overflow, or a softmax over the wrong axis?"
+
 # The values of the reference's mask switch (``kit.reference``: ``mask_mode``).
 MASK_KEEP, MASK_INVERTED, MASK_IGNORED = "keep", "inverted", "ignored"
 SDPA, MHA, BLOCK = "scaled_dot_product_attention", "MultiHeadAttention", "TransformerBlock"

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import re
 import time
 from dataclasses import dataclass, field
 from typing import Callable, Sequence
@@ -26,7 +27,7 @@ from ..compare import (
 )
 from ..context import Context, outputs, randn, rng, stream_rng
 from ..kinks import KinkMargin
-from ..param_map import ParamMap, map_params
+from ..param_map import ParamMap, map_params, plain_name
 from ..requests import Train
 from ..tasks import Metric
 from ..exercises import TrainingProfile
@@ -37,17 +38,50 @@ def contract_params(reply, required: dict[str, tuple], what: str) -> dict[str, t
     out: a reference that needs it raises KeyError, which ``judge`` reports; the interface check charges the
     naming itself. Entries the submission filled from another's tensor are left out and named in ``shared``: a
     reference that cannot be computed without them raises ``Unverifiable`` (``refuse_shared``)."""
-    mapping = map_params(reply.params, reply.modules, required)
-    return ContractParams({name: as64(value) for name, value in mapping.values.items()}, shared=mapping.shared)
+    return mapped_params(map_params(reply.params, reply.modules, required), reply.params, required)
+
+
+def mapped_params(mapping: ParamMap, submitted: dict, required: dict) -> "ContractParams":
+    """A mapping's values as float64 ``ContractParams``, with what could not be placed and what is left over."""
+    used = {piece.name for pieces in mapping.sources.values() for piece in pieces}
+    return ContractParams({name: as64(value) for name, value in mapping.values.items()}, shared=mapping.shared,
+                          unplaced={name: tuple(required[name]) for name in mapping.unmapped},
+                          leftover={name: tuple(np.shape(value)) for name, value in submitted.items()
+                                    if name not in used and plain_name(name)})
 
 
 class ContractParams(dict):
-    """The contract's names -> float64 tensors, and ``shared``: contract names the child declared to be another's
-    tensor (``param_map``), which the grader does not take on its word."""
+    """The contract's names -> float64 tensors; ``shared``: contract names the child declared to be another's
+    tensor (``param_map``), which the grader does not take on its word; ``unplaced``: the contract's entries that
+    could not be mapped, and ``leftover``: the submission's entries nothing was mapped from (name -> shape)."""
 
-    def __init__(self, values: dict, shared: dict | None = None):
+    def __init__(self, values: dict, shared: dict | None = None, unplaced: dict | None = None,
+                 leftover: dict | None = None):
         super().__init__(values)
         self.shared = dict(shared or {})
+        self.unplaced = dict(unplaced or {})
+        self.leftover = dict(leftover or {})
+
+
+MAX_NAMED_ENTRIES = 4  # entries a message names, of those that could not be placed and those left over
+
+
+def unplaced_note(params: dict) -> str:
+    """Which contract entries could not be placed, with their shapes, and the submission's entries left over:
+    ``": the contract's fc1.weight (2, 8, 1, 1) could not be placed (left over in your code: mlp.0.weight (3, 8))"``;
+    "" when ``params`` does not know (a plain dict)."""
+    unplaced, leftover = getattr(params, "unplaced", {}), getattr(params, "leftover", {})
+    if not unplaced:
+        return ""
+
+    def named(entries: dict) -> str:
+        shown = [f"{name if len(name) <= 80 else name[:77] + '...'} {shape}"
+                 for name, shape in list(entries.items())[:MAX_NAMED_ENTRIES]]
+        more = len(entries) - len(shown)
+        return ", ".join(shown) + (f" and {more} more" if more > 0 else "")
+
+    rest = f" (left over in your code: {named(leftover)})" if leftover else " (nothing in your code is left over)"
+    return f": the contract's {named(unplaced)} could not be placed{rest}"
 
 
 def refuse_shared(params: dict, what: str = "") -> None:
@@ -120,6 +154,7 @@ class Reference:
     switches: dict = field(default_factory=dict)
     max_mistakes: int = 2
     parts: tuple[str, ...] = ()
+    nan_causes: str = ""  # what NaN or inf where the reference has none most likely comes from (``require_close``)
 
     def outputs(self, params: dict, inputs: list, **switches) -> list[torch.Tensor]:
         result = self.compute(params, inputs, **switches)
@@ -164,7 +199,7 @@ class Reference:
         if shapes is None:
             refuse_shared(params)
             raise Uncomparable("cannot be compared with the reference, which needs parameters your code does not "
-                               "have under the contract's names (see the interface check)")
+                               f"have under the contract's names (see the interface check){unplaced_note(params)}")
         keep = same_shapes(got, shapes)
         if not keep:  # shape first: what no output can show, the shapes check charges
             return None
@@ -197,7 +232,7 @@ def judge(ctx: Context, label: str, got: list, reference: Reference, params: dic
                                "parameters your code does not have, see the interface check)", hint=" | or: ".join(hints))
         refuse_shared(params, label)
         raise CheckFailure(f"{label}: cannot be compared with the reference, which needs parameters your code does "
-                           "not have under the contract's names (see the interface check)")
+                           f"not have under the contract's names (see the interface check){unplaced_note(params)}")
     keep = same_shapes(got, target)
     if not keep:
         shapes = ", ".join(str(np.shape(g)) for g in got)
@@ -211,7 +246,7 @@ def judge(ctx: Context, label: str, got: list, reference: Reference, params: dic
             return
     others = [Variant(v.hint, pick(v.outputs, keep), v.mistakes, v.switches) for v in variants if v.mistakes > 0]
     context = f" (the reference given what your {', '.join(reference.parts)} compute)" if inherited else ""
-    require_close(label, mine, pick(target, keep), others, context)
+    require_close(label, mine, pick(target, keep), others, context, reference.nan_causes)
 
 
 def _contradicts_probe(ctx: Context, reference: Reference, params: dict, inputs: list, select, keep: list[int],
@@ -318,13 +353,14 @@ def gradient_check(ctx: Context, case: GradientCase) -> None:
     reply = ctx.run(case.target, init_args=case.init_args, init_kwargs=case.init_kwargs, inputs=list(case.inputs),
                     call_kwargs=case.call_kwargs, state=state, seed=case.seed, mode="train", loss_weights=weights)
     got = outputs(reply, len(weights), case.what)
-    function = differentiated_function(ctx, case, got, params, inputs, weights)
+    function = differentiated_function(ctx, case, got, params, inputs, weights, reply.modules)
     weights = [w if w is not None and np.shape(g) == np.shape(w) else None for g, w in zip(got, weights)]
     try:
         problems = gradient_problems(case, reply, params, inputs, weights, function.switches, mapping)
     except UNCOMPUTABLE:
         raise CheckFailure(f"{case.what}: the gradients cannot be checked: the reference needs parameters your code "
-                           "does not have under the contract's names and sizes (see the interface check)") from None
+                           "does not have under the contract's names and sizes (see the interface check)"
+                           f"{unplaced_note(params)}") from None
     charged = [prefixes for check, prefixes in case.charged_by.items() if ctx.failed(check)]
     problems = [message for name, message in problems
                 if not any(name.startswith(prefixes) or name.startswith("the input") for prefixes in charged)]
@@ -342,7 +378,7 @@ def weights_away_from_kinks(ctx: Context, case: GradientCase, inputs: list, base
     for attempt in range(KINK_DRAWS):
         drawn = ctx.draw(case.target, case.init_args, case.init_kwargs, case.seed + attempt * KINK_SEED_STRIDE)
         mapping = map_params(drawn.params, meta.modules, case.contract)
-        params = {name: as64(value) for name, value in mapping.values.items()}
+        params = mapped_params(mapping, drawn.params, case.contract)
         with KinkMargin() as kinks:
             try:
                 case.reference.candidates(params, inputs, base)
@@ -361,14 +397,14 @@ def loss_weights(case: GradientCase, params: dict, inputs: list, base: dict) -> 
     computed = expected if expected is not None else next((v.outputs for v in variants), None)
     if computed is None:
         raise CheckFailure(f"{case.what}: the gradients cannot be checked: the reference needs parameters your code "
-                           "does not have under the contract's names (see the interface check)")
+                           f"does not have under the contract's names (see the interface check){unplaced_note(params)}")
     gen = stream_rng("gradients", case.seed)
     used = range(len(computed)) if case.loss_outputs is None else case.loss_outputs
     return [randn(gen, *e.shape) if i in used else None for i, e in enumerate(computed)]
 
 
 def differentiated_function(ctx: Context, case: GradientCase, got: list, params: dict, inputs: list,
-                            weights: list) -> Variant:
+                            weights: list, modules: dict | None = None) -> Variant:
     """The function whose gradients the submission's must be: the one its outputs compute (the contract, its
     parts' behaviour or a known mistake, so that a mistake is charged by the values checks only). Outputs of
     another shape are left out (the child left them out of the loss too). Fails when there is none."""
@@ -387,8 +423,23 @@ def differentiated_function(ctx: Context, case: GradientCase, got: list, params:
         raise CheckFailure(f"{case.what}: the gradients cannot be checked: the outputs of this run (training mode, "
                            "with the grader's weights) match neither the reference nor a known mistake, so there is no "
                            "function to differentiate; fix the values first, or, if they pass, look for what training "
-                           "mode changes (dropout applied although dropout=0 was asked for?)")
+                           f"mode changes ({training_mode_suspect(modules)})")
     return function
+
+
+BATCH_STATISTICS = re.compile(r"^(BatchNorm|SyncBatchNorm|InstanceNorm|LazyBatchNorm|LazyInstanceNorm)\w{0,8}$")
+
+
+def training_mode_suspect(modules) -> str:
+    """What most likely changes a submission's outputs in training mode, from its module types (the child's
+    description: only names matching ``BATCH_STATISTICS`` are repeated)."""
+    types = modules.values() if isinstance(modules, dict) else ()
+    norms = sorted({m["type"] for m in types if isinstance(m, dict) and isinstance(m.get("type"), str)
+                    and BATCH_STATISTICS.match(m["type"])})
+    if norms:
+        return (f"your {', '.join(norms[:3])} normalises by each batch's own statistics in training mode, not by its "
+                "running ones as in eval mode, where the values were checked")
+    return "dropout applied although dropout=0 was asked for?"
 
 
 def reference_gradients(reference: Reference, params: dict, inputs: list, weights: list,

@@ -168,6 +168,30 @@ CNN_ATTENTION_NO_RELU = (
              ("channel.values",), "no ReLU"),
 )
 
+# The bottleneck's width: the reduction ignored costs the interface only (the reference computes with the sizes it
+# gets); channels // reduction without max(1, .) leaves no hidden unit for C < reduction, and the part crashes there.
+_HIDDEN = ("hidden = max(1, channels // reduction)\n        self.fc1 = nn.Conv2d(channels, hidden, 1)\n"
+           "        self.fc2 = nn.Conv2d(hidden, channels, 1)")
+_SE_HIDDEN, _CHANNEL_HIDDEN = _HIDDEN + "\n        ### END", _HIDDEN + "  # one MLP"  # each once in the solution
+CNN_ATTENTION_BOTTLENECK = (
+    Mutation("se_reduction_ignored", ((_SE_HIDDEN, _SE_HIDDEN.replace("max(1, channels // reduction)", "channels")),),
+             ("se.interface",)),
+    Mutation("channel_reduction_ignored",
+             ((_CHANNEL_HIDDEN, _CHANNEL_HIDDEN.replace("max(1, channels // reduction)", "channels")),),
+             ("channel.interface",)),
+    Mutation("se_hidden_zero",
+             ((_SE_HIDDEN, _SE_HIDDEN.replace("max(1, channels // reduction)", "channels // reduction")),),
+             ("se.interface", "se.shapes", "se.values"), parts=("SqueezeExcitation", "AttentionCNN"),
+             cascade="SqueezeExcitation(8) has no hidden unit and crashes, and so does the submission's own CNN, "
+                     "whose first stage has 8 channels"),
+    Mutation("channel_hidden_zero",
+             ((_CHANNEL_HIDDEN, _CHANNEL_HIDDEN.replace("max(1, channels // reduction)", "channels // reduction")),),
+             ("channel.interface", "channel.shapes", "channel.values"),
+             parts=("ChannelAttention", "CBAM", "AttentionCNN"),
+             cascade="ChannelAttention(8) has no hidden unit and crashes, and so do the submission's own CBAM and "
+                     "CNN, which call it with 8 channels"),
+)
+
 # One bug for each check that the named mistakes do not already catch: every check has a submission failing it.
 CNN_ATTENTION_CHECK_BUGS = (
     Mutation("se_fc2_without_bias", (("self.fc2 = nn.Conv2d(hidden, channels, 1)\n",
@@ -236,6 +260,6 @@ CNN_ATTENTION_REORDERED = Mutation("cnn_head_created_first", (
 
 
 CASES = Cases(CNN_ATTENTION_SOLUTION, CNN_ATTENTION + CNN_ATTENTION_UNSWITCHED + CNN_ATTENTION_NO_RELU +
-              CNN_ATTENTION_CHECK_BUGS,
+              CNN_ATTENTION_BOTTLENECK + CNN_ATTENTION_CHECK_BUGS,
               CNN_ATTENTION_FROZEN,
               "cbam_parallel", "in parallel", ("SqueezeExcitation", "        B, C, H, W = x.shape\n"))

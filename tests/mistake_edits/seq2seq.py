@@ -46,6 +46,11 @@ SEQ2SEQ = (
     Mutation("mask_strictly_lower", ((_MASK_LINE, "return steps[None, :] < steps[:, None]"),), ("mask.values",)),
     Mutation("mask_allows_everything", ((_MASK_LINE, "return torch.ones(size, size, dtype=torch.bool)"),),
              ("mask.values",)),
+    # PyTorch's generate_square_subsequent_mask: the right pattern in another form costs the interface only
+    Mutation("mask_additive", ((_MASK_LINE, "return torch.triu(torch.full((size, size), float('-inf')), diagonal=1)"),),
+             ("mask.interface",)),
+    Mutation("decoder_mask_ignored", (("self.self_attn(x, x, x, self_mask)[0]", "self.self_attn(x, x, x)[0]"),),
+             ("decoder.values",)),
     Mutation("mask_not_passed", (("x = block(x, memory, mask)", "x = block(x, memory)"),),
              ("model.causality", "model.values")),
     Mutation("positions_sin_cos_swapped", (("torch.stack([angles.sin(), angles.cos()], dim=-1)",

@@ -24,6 +24,7 @@ from .mistakes import (  # the declared mistakes, whose switches name them
     CLASSIFIER_MASK_NOT_PASSED, FEATURE_AXIS, NO_TANH, NOT_APPLIED, PADDED_STEP, PADDING_ATTENDED, SWAPPED_TO_SIGMOID,
     SWAPPED_TO_SOFTMAX,
 )
+from ...kit.blocks import MASKED_ROW_NAN
 from ...kit.common import (
     Trainable, GradientCase, Reference, as_inputs64, contract_params, deviates, gradient_check, judge,
     random_tokens, training_check,
@@ -49,7 +50,7 @@ def ta_part(normalise: str) -> str:
 def ta_reference(normalise: str, masked: bool) -> Reference:
     return Reference(lambda p, xs, **kw: ref.temporal_attention(p, xs[0], xs[1] if len(xs) > 1 else None,
                                                                 **{"normalise": normalise, **kw}),
-                     ta_switches(normalise, masked))
+                     ta_switches(normalise, masked), nan_causes=MASKED_ROW_NAN)
 
 
 def ac_reference(normalise: str) -> Reference:

@@ -26,8 +26,8 @@ from ...runner import SubmissionRaised
 from ...tasks import TrainingTask
 from .. import Exercise, TrainingProfile
 from .mistakes import (
-    CHANNEL_NO_SIGMOID, CHANNEL_SIGMOID_EACH, CHANNEL_TWO_MLPS, CNN_UNKNOWN, MISTAKES, SE_NO_SIGMOID,
-    SE_NOT_APPLIED, SELF_GAMMA, SELF_GAMMA_INIT, SELF_SOFTMAX_QUERIES, SPATIAL_NO_SIGMOID, SPATIAL_OVER_SPACE,
+    CHANNEL_HIDDEN_ZERO, CHANNEL_NO_SIGMOID, CHANNEL_REDUCTION_IGNORED, CHANNEL_SIGMOID_EACH, CHANNEL_TWO_MLPS,
+    CNN_UNKNOWN, MISTAKES, SE_HIDDEN_ZERO, SE_NO_SIGMOID, SE_NOT_APPLIED, SE_REDUCTION_IGNORED, SELF_GAMMA, SELF_GAMMA_INIT, SELF_SOFTMAX_QUERIES, SPATIAL_NO_SIGMOID, SPATIAL_OVER_SPACE,
 )
 
 SE, CHANNEL, SPATIAL, CBAM, SELF, CNN = (
@@ -274,9 +274,32 @@ def gate_range(ctx: Context, part: str, hint: str, weights_hint: str | None = No
     require_gate(label(part, (shape[1],), kwargs), x, out, w, hint, weights_hint, not_applied_hint)
 
 
+def bottleneck_hint(ctx: Context, part: str, ignored: str, zero: str) -> str | None:
+    """The named mistake a wrong bottleneck width is, read from ``fc1.weight`` in each construction of the
+    contract: ``channels`` units (the reduction ignored), or none (``channels // reduction`` without max(1, .))."""
+    for build in mlp_builds():
+        channels, expected = build.args[0], build.params["fc1.weight"][0]
+        reply = ctx.run(part, init_args=list(build.args), init_kwargs=dict(build.kwargs), call=False)
+        shape = np.shape(reply.params.get("fc1.weight")) if "fc1.weight" in reply.params else ()
+        hidden = shape[0] if len(shape) else None
+        if hidden == 0:
+            return zero
+        if hidden == channels != expected:
+            return ignored
+    return None
+
+
+def mlp_interface(ctx: Context, part: Part, ignored: str, zero: str) -> None:
+    """``check_interface``, with the hint a wrong bottleneck width is."""
+    try:
+        check_interface(ctx, part)
+    except CheckFailure as failure:
+        raise CheckFailure(failure.message, hint=bottleneck_hint(ctx, part.name, ignored, zero)) from None
+
+
 @CHECKS.check("se.interface", SE, 1, "fc1, fc2: 1x1 convolutions C -> max(1, C // reduction) -> C", kind="interface")
 def se_interface(ctx: Context) -> None:
-    check_interface(ctx, SE_CONTRACT)
+    mlp_interface(ctx, SE_CONTRACT, SE_REDUCTION_IGNORED.hint, SE_HIDDEN_ZERO.hint)
 
 
 @CHECKS.check("se.shapes", SE, 2, "out (B, C, H, W) and weights (B, C, 1, 1) on several sizes", kind="shapes")
@@ -305,7 +328,7 @@ def channel_interface(ctx: Context) -> None:
     """The contract's, plus: no second MLP (CBAM shares one MLP between its two descriptors)."""
     failure = None
     try:
-        check_interface(ctx, CHANNEL_CONTRACT)
+        mlp_interface(ctx, CHANNEL_CONTRACT, CHANNEL_REDUCTION_IGNORED.hint, CHANNEL_HIDDEN_ZERO.hint)
     except CheckFailure as exc:
         failure = exc
     build = CHANNEL_CONTRACT.builds[0]

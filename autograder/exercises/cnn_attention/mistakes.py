@@ -34,6 +34,16 @@ NO_RELU = Mistake(
     "no ReLU in the bottleneck MLP: fc2(relu(fc1(d))), the ReLU between the two 1x1 convolutions",
     ("relu", False))
 
+# The bottleneck's width, named by each part's interface check (no switch: the reference computes with the sizes
+# it gets, so a wrong width costs the interface only; a width of 0 crashes)
+SE_REDUCTION_IGNORED = Mistake(
+    "se_reduction_ignored", SE,
+    "the reduction ratio is ignored: SE's bottleneck has hidden = max(1, channels // reduction) units, not channels")
+SE_HIDDEN_ZERO = Mistake(
+    "se_hidden_zero", SE,
+    "SE's bottleneck has channels // reduction units, none when channels < reduction: use max(1, channels // "
+    "reduction)")
+
 # --- ChannelAttention ----------------------------------------------------------------------------------------
 CHANNEL_NO_MAX = Mistake(
     "channel_no_max_branch", CHANNEL,
@@ -55,6 +65,13 @@ CHANNEL_TWO_MLPS = Mistake(
     "channel_two_mlps", CHANNEL,
     "two MLPs instead of one shared: the mean and the max descriptors both go through the same fc1 and fc2 (one "
     "MLP shared by both branches, CBAM eq. 2)")
+CHANNEL_REDUCTION_IGNORED = Mistake(
+    "channel_reduction_ignored", CHANNEL,
+    "the reduction ratio is ignored: the shared MLP has hidden = max(1, channels // reduction) units, not channels")
+CHANNEL_HIDDEN_ZERO = Mistake(
+    "channel_hidden_zero", CHANNEL,
+    "the shared MLP has channels // reduction units, none when channels < reduction: use max(1, channels // "
+    "reduction)")
 CHANNEL_NO_SIGMOID = Mistake(  # named by the range check only
     "channel_no_sigmoid", CHANNEL,
     "no sigmoid: the channel weights are sigmoid(mlp(mean) + mlp(max)), one gate in (0, 1) per channel")
@@ -131,8 +148,9 @@ CNN_UNKNOWN = Mistake(  # named by the unknown-name check
     "an unknown attention name must raise ValueError (raise ValueError(...) in __init__), not another exception")
 
 MISTAKES = Mistakes(
-    SE_MAX_POOL, SE_NO_SIGMOID, SE_NOT_APPLIED, NO_RELU,
+    SE_MAX_POOL, SE_NO_SIGMOID, SE_NOT_APPLIED, NO_RELU, SE_REDUCTION_IGNORED, SE_HIDDEN_ZERO,
     CHANNEL_NO_MAX, CHANNEL_NO_MEAN, CHANNEL_SIGMOID_EACH, CHANNEL_TWO_MLPS, CHANNEL_NO_SIGMOID,
+    CHANNEL_REDUCTION_IGNORED, CHANNEL_HIDDEN_ZERO,
     SPATIAL_SWAPPED, SPATIAL_OVER_SPACE, SPATIAL_NO_SIGMOID,
     CBAM_SPATIAL_FIRST, CBAM_PARALLEL,
     SELF_SOFTMAX_QUERIES, SELF_GAMMA, SELF_SWAPPED, SELF_COLUMN, SELF_SCALED, SELF_GAMMA_INIT,

@@ -30,9 +30,9 @@ from ...tasks import TrainingTask
 from .. import Exercise, TrainingProfile
 from ...kit.common import require_rows_sum_to_one
 from .mistakes import (  # the parts, and the named mistakes the public checks name (each declared there, once)
-    DECODER, DECODER_INPUTS_NOT_SHIFTED, DECODER_INPUTS_SHIFTED_TWICE, MASK, MASK_ALLOWS_EVERYTHING, MASK_INVERTED,
-    MASK_NOT_PASSED, MASK_STRICTLY_LOWER, MASK_TRANSPOSED, MISTAKES, MODEL, POSITIONS, PREDICT_FEEDS_FIRST_POINT,
-    PREDICT_FEEDS_ZEROS, PREDICT_STARTS_FROM_FIRST_POINT, SHIFT,
+    DECODER, DECODER_INPUTS_NOT_SHIFTED, DECODER_INPUTS_SHIFTED_TWICE, MASK, MASK_ADDITIVE, MASK_ALLOWS_EVERYTHING,
+    MASK_INVERTED, MASK_NOT_PASSED, MASK_STRICTLY_LOWER, MASK_TRANSPOSED, MISTAKES, MODEL, POSITIONS,
+    PREDICT_FEEDS_FIRST_POINT, PREDICT_FEEDS_ZEROS, PREDICT_STARTS_FROM_FIRST_POINT, SHIFT,
 )
 
 PARTS = (MASK, POSITIONS, SHIFT, DECODER, MODEL)
@@ -202,18 +202,58 @@ CONTRACTS = (MASK_CONTRACT, POSITIONS_CONTRACT, SHIFT_CONTRACT, DECODER_CONTRACT
 MASK_SIZES = (1, 2, 5, 25)
 
 
-def run_mask(ctx: Context, size: int) -> np.ndarray:
-    """``causal_mask(size)`` as a bool array, after checking that it is one tensor of that shape and dtype."""
+@dataclasses.dataclass
+class MaskReply:
+    """What ``causal_mask(size)`` returned, read as the pattern it means (True = may attend), and how its form
+    deviates from the contract's (size, size) bool: those deviations are the interface check's to charge."""
+
+    pattern: np.ndarray  # (size, size) bool
+    deviations: list[str]
+    hint: str | None = None
+
+
+ADDITIVE_BLOCKED = -1e4  # an additive mask's entries at or below this block a step (-inf, -1e9, ...)
+
+
+def read_mask(ctx: Context, size: int) -> MaskReply:
+    """``causal_mask(size)`` as the pattern it means: a bool tensor as it is; an integer one (uint8) or a float
+    one of 0s and 1s, nonzero = may attend; an additive float mask, 0 = may attend and -inf (or at most
+    ``ADDITIVE_BLOCKED``) = may not. Leading 1s are dropped ((1, size, size) broadcasts as (size, size)).
+    Fails when it is no tensor, no (size, size) table, or no mask in any of these forms."""
     what = f"causal_mask({size})"
     reply = ctx.run(MASK, inputs=[size])
     if reply.structure != "Tensor":
         raise CheckFailure(f"{what} should return a tensor; it returned {reply.structure or 'nothing'}")
     got = reply.outputs[0][0]
+    if got is None:
+        raise CheckFailure(f"{what} returned a {reply.dtypes[0]} tensor, which is no mask")
+    got, deviations = np.asarray(got), []
+    if got.ndim > 2 and set(got.shape[:-2]) == {1}:
+        deviations.append(f"{what} has shape {got.shape}; expected ({size}, {size}) (the leading 1s broadcast, but "
+                          "the contract's mask is 2-d)")
+        got = got.reshape(got.shape[-2:])  # (size, size): the leading 1s dropped
     require_shape(what, got, (size, size))
-    if reply.dtypes[0] != "bool":
-        raise CheckFailure(f"{what} returned a {reply.dtypes[0]} tensor; expected torch.bool (True = may attend), "
-                           "which attention reads as a mask, not as numbers to add")
-    return np.asarray(got, dtype=bool)
+    dtype, hint = reply.dtypes[0], None
+    if got.dtype == bool:
+        return MaskReply(got, deviations)
+    values = np.unique(got.astype(np.float64))
+    if got.dtype.kind == "f" and (values.size and values.min() < 0 or not values.any()):
+        if not np.all((values == 0) | (values <= ADDITIVE_BLOCKED)):
+            raise CheckFailure(f"{what} returned a {dtype} tensor with values other than 0 and -inf: no mask")
+        pattern, hint = got == 0, MASK_ADDITIVE.hint  # additive: 0 = may attend
+        deviations.append(f"{what} returned an additive {dtype} mask; expected torch.bool (True = may attend)")
+    elif np.all((values == 0) | (values == 1)):
+        pattern = got != 0
+        deviations.append(f"{what} returned a {dtype} tensor of 0s and 1s; expected torch.bool (True = may attend)"
+                          + (": attention adds a float mask to the scores" if got.dtype.kind == "f" else ""))
+    else:
+        raise CheckFailure(f"{what} returned a {dtype} tensor with values other than 0 and 1: no mask")
+    return MaskReply(pattern, deviations, hint)
+
+
+def run_mask(ctx: Context, size: int) -> np.ndarray:
+    """The pattern ``causal_mask(size)`` means (``read_mask``): its form is the interface check's to charge."""
+    return read_mask(ctx, size).pattern
 
 
 def known_masks(size: int) -> dict[str, np.ndarray]:
@@ -225,7 +265,9 @@ def known_masks(size: int) -> dict[str, np.ndarray]:
 @CHECKS.check("mask.interface", MASK, 1, "is a function taking (size)", kind="interface")
 def mask_interface(ctx: Context) -> None:
     require_interface(ctx, MASK, "function", MASK_CONTRACT.arguments)
-    run_mask(ctx, 3)
+    found = read_mask(ctx, 3)
+    if found.deviations:
+        raise CheckFailure("; ".join(found.deviations), hint=found.hint)
 
 
 @CHECKS.check("mask.values", MASK, 5, "(size, size) bool, True on and below the diagonal, for sizes 1, 2, 5, 25",
@@ -418,7 +460,7 @@ def model_shapes(ctx: Context) -> None:
 # cross-attention over the decoder's own states, attention that ignores or inverts the mask. Where a part the
 # model is built from has one, the model's causality cannot be judged apart from it: its own checks charge it.
 READS_AHEAD = {"mask": ("inverted", "transposed", "strict", "missing"), "cross": ("target",),
-               "mask_mode": ("inverted", "ignored")}
+               "mask_mode": ("inverted", "ignored"), "dec_mask": ("ignored",)}
 
 
 def reads_ahead(ctx: Context, *parts: str) -> bool:
@@ -447,6 +489,11 @@ def model_causality(ctx: Context) -> None:
         if not np.isfinite(base).all() or not np.isfinite(out).all():
             if reads_ahead(ctx, MASK, DECODER, MHA):
                 return  # NaN from a part's own known mistake (a mask row that allows nothing), charged there
+            unknown = ctx.unknown(POSITIONS, MASK, DECODER)
+            if unknown:  # NaN that may be that part's, not the mask's: say so rather than guess
+                raise CheckFailure(f"{label(MODEL, (), case[0])}.forward gives NaN, and your {', '.join(unknown)} "
+                                   "computes neither the contract nor a known mistake (see its values check): "
+                                   "causality is judged once it does")
             raise CheckFailure(f"{label(MODEL, (), case[0])}.forward gives NaN: a row of the decoder's self-attention "
                                "mask allows no step (an inverted or strictly lower mask?)", hint=MASK_INVERTED.hint)
         found = first_change(base[:, :t], out[:, :t])

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ...checks import CheckFailure
 from ...context import Context, outputs, rng
 from ...kit.contracts import attention_params
 from . import reference as ref
@@ -20,15 +21,15 @@ from ...kit.common import (
     GradientCase, Reference, Trainable, as_inputs64, compare, contract_params, gradient_check, random_mask,
     training_check,
 )
-from ...kit.blocks import block_switches, mha_switches
+from ...kit.blocks import MASKED_ROW_NAN, block_switches, mha_switches
 from ...mistakes import switch_table
 from . import (  # the public part: its checks, cases and helpers
     CHECKS, DECODER, DECODER_CASES, ENCODER_BLOCK, MASK, MHA, MODEL, MODEL_CASES, POSITION_CASES, POSITIONS, STEPS,
-    ModelCase, causal, decoder_params, encoder_block_params, label, model_init, model_params, states, training_kwargs,
-    walks,
+    ModelCase, causal, decoder_params, encoder_block_params, label, model_init, model_params, read_mask, states,
+    training_kwargs, walks,
 )
 from .mistakes import (  # the named mistakes (public: their hints are the public checks' too)
-    CROSS_ATTENTION_READS_TARGET, DECODER_PRE_NORM, MASK_ALLOWS_EVERYTHING, MASK_INVERTED, MASK_NOT_PASSED,
+    CROSS_ATTENTION_READS_TARGET, DECODER_MASK_IGNORED, DECODER_PRE_NORM, MASK_ALLOWS_EVERYTHING, MASK_INVERTED, MASK_NOT_PASSED,
     MASK_STRICTLY_LOWER, MASK_TRANSPOSED, MODEL_NO_POSITIONS, POSITIONS_FREQUENCY_PER_COLUMN,
     POSITIONS_FREQUENCY_PER_PAIR, POSITIONS_SIN_COS_SWAPPED, PREDICT_FEEDS_FIRST_POINT, PREDICT_FEEDS_ZEROS,
     PREDICT_STARTS_FROM_FIRST_POINT,
@@ -40,7 +41,7 @@ from .mistakes import (  # the named mistakes (public: their hints are the publi
 MASK_SWITCHES = switch_table(MASK_INVERTED, MASK_TRANSPOSED, MASK_STRICTLY_LOWER, MASK_ALLOWS_EVERYTHING)
 POSITION_SWITCHES = switch_table(POSITIONS_SIN_COS_SWAPPED, POSITIONS_FREQUENCY_PER_PAIR,
                                  POSITIONS_FREQUENCY_PER_COLUMN)  # the two wrong frequencies: one hint
-DECODER_SWITCHES = switch_table(DECODER_PRE_NORM, CROSS_ATTENTION_READS_TARGET)
+DECODER_SWITCHES = switch_table(DECODER_PRE_NORM, CROSS_ATTENTION_READS_TARGET, DECODER_MASK_IGNORED)
 MODEL_SWITCHES = switch_table(MODEL_NO_POSITIONS, MASK_NOT_PASSED)
 PREDICT_SWITCHES = switch_table(PREDICT_FEEDS_ZEROS, PREDICT_FEEDS_FIRST_POINT, PREDICT_STARTS_FROM_FIRST_POINT)
 # The given parts': the transformer exercise's own tables (the encoder block's switches prefixed, ``ref``)
@@ -56,12 +57,14 @@ def mask_reference(size: int) -> Reference:
 
 
 def positions_reference(length: int, dim: int) -> Reference:
-    return Reference(lambda p, xs, **kw: [ref.sinusoidal_positions(length, dim, **kw)], POSITION_SWITCHES)
+    return Reference(lambda p, xs, **kw: [ref.sinusoidal_positions(length, dim, **kw)], POSITION_SWITCHES,
+                     nan_causes="position 0 times an infinite frequency, or a division by zero?")
 
 
 MHA_HEADS = 3
 MHA_REFERENCE = Reference(
-    lambda p, xs, **kw: list(ref.multi_head_attention(p, xs[0], xs[1], xs[2], MHA_HEADS, xs[3], **kw)), MHA_SWITCHES)
+    lambda p, xs, **kw: list(ref.multi_head_attention(p, xs[0], xs[1], xs[2], MHA_HEADS, xs[3], **kw)), MHA_SWITCHES,
+    nan_causes=MASKED_ROW_NAN)
 
 
 def encoder_block_reference(heads: int) -> Reference:
@@ -75,7 +78,7 @@ def decoder_reference(heads: int, attention: bool = True) -> Reference:
         x, w = ref.decoder_block(p, xs[0], xs[1], heads, mask, **kw)
         return [x, w] if attention else [x]
 
-    return Reference(compute, DECODER_SWITCHES, parts=(MHA,))
+    return Reference(compute, DECODER_SWITCHES, parts=(MHA,), nan_causes=MASKED_ROW_NAN)
 
 
 def model_reference(case: ModelCase) -> Reference:
@@ -85,7 +88,7 @@ def model_reference(case: ModelCase) -> Reference:
         return [ref.trajectory_transformer(p, xs[0], xs[1], case.num_heads, case.num_encoder_blocks,
                                            case.num_decoder_blocks, **kw)]
 
-    return Reference(compute, MODEL_SWITCHES, parts=MODEL_PARTS)
+    return Reference(compute, MODEL_SWITCHES, parts=MODEL_PARTS, nan_causes=MASKED_ROW_NAN)
 
 
 def predict_reference(case: ModelCase, steps: int, own: bool = True) -> Reference:
@@ -109,16 +112,14 @@ PROBE_MODEL = MODEL_CASES[1]
 
 
 def mask_probe(ctx: Context):
+    """The pattern the mask means (``read_mask``): its form (dtype, leading 1s) is mask.interface's to charge, what
+    it allows is the model's to use."""
     size = 6
-    reply = ctx.run(MASK, inputs=[size])
-    if reply.structure != "Tensor" or reply.outputs[0][0] is None:
+    try:
+        found = read_mask(ctx, size)
+    except CheckFailure:
         return None
-    got = np.asarray(reply.outputs[0][0])
-    while got.ndim > 2 and got.shape[0] == 1:  # (1, size, size) broadcasts as the contract's mask: its shape is
-        got = got[0]                          # mask.values' to charge, what it allows is the model's to use
-    if got.shape != (size, size):
-        return None
-    return mask_reference(size).identify([got.astype(np.float64)], {}, [])
+    return mask_reference(size).identify([found.pattern.astype(np.float64)], {}, [])
 
 
 def positions_probe(ctx: Context):

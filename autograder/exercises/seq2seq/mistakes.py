@@ -35,6 +35,13 @@ MASK_ALLOWS_EVERYTHING = Mistake(
     "the mask allows everything: a causal mask is True on and below the diagonal only",
     ("mask", "missing"))
 
+# The right pattern as an additive float mask (named by the interface check, which charges it: no switch)
+MASK_ADDITIVE = Mistake(
+    "mask_additive", MASK,
+    "the mask is an additive float mask (0 where a step may attend, -inf where not), as "
+    "nn.Transformer.generate_square_subsequent_mask gives: the contract's mask is bool, True = may attend",
+)
+
 # --- sinusoidal_positions (``positions``) -----------------------------------------------------------------------
 POSITIONS_SIN_COS_SWAPPED = Mistake(
     "positions_sin_cos_swapped", POSITIONS,
@@ -70,6 +77,12 @@ CROSS_ATTENTION_READS_TARGET = Mistake(
     "cross_attn(x, memory, memory)",
     ("cross", "target"))
 
+DECODER_MASK_IGNORED = Mistake(
+    "decoder_mask_ignored", DECODER,
+    "the decoder block gives its self-attention no mask: self_attn(x, x, x, self_mask), so that step t sees steps "
+    "0 .. t only",
+    ("dec_mask", "ignored"))
+
 # --- TrajectoryTransformer: forward (``positions``, ``mask``) and predict (``feed``, ``start``) ----------------------
 MODEL_NO_POSITIONS = Mistake(
     "model_no_positions", MODEL,
@@ -95,7 +108,7 @@ PREDICT_STARTS_FROM_FIRST_POINT = Mistake(
     ("start", "first"))
 
 MISTAKES = Mistakes(
-    MASK_INVERTED, MASK_TRANSPOSED, MASK_STRICTLY_LOWER, MASK_ALLOWS_EVERYTHING, POSITIONS_SIN_COS_SWAPPED,
-    POSITIONS_FREQUENCY_PER_PAIR, DECODER_INPUTS_NOT_SHIFTED, DECODER_INPUTS_SHIFTED_TWICE, DECODER_PRE_NORM,
-    CROSS_ATTENTION_READS_TARGET, MODEL_NO_POSITIONS, MASK_NOT_PASSED, PREDICT_FEEDS_ZEROS, PREDICT_FEEDS_FIRST_POINT,
-    PREDICT_STARTS_FROM_FIRST_POINT)
+    MASK_INVERTED, MASK_TRANSPOSED, MASK_STRICTLY_LOWER, MASK_ALLOWS_EVERYTHING, MASK_ADDITIVE,
+    POSITIONS_SIN_COS_SWAPPED, POSITIONS_FREQUENCY_PER_PAIR, DECODER_INPUTS_NOT_SHIFTED, DECODER_INPUTS_SHIFTED_TWICE,
+    DECODER_PRE_NORM, CROSS_ATTENTION_READS_TARGET, DECODER_MASK_IGNORED, MODEL_NO_POSITIONS, MASK_NOT_PASSED,
+    PREDICT_FEEDS_ZEROS, PREDICT_FEEDS_FIRST_POINT, PREDICT_STARTS_FROM_FIRST_POINT)

@@ -22,7 +22,7 @@ from ...kit.reference import block, layer_norm, linear, multi_head_attention, su
 MASK_SWITCHES = {"mask": ("lower", "inverted", "transposed", "strict", "missing")}
 POSITION_SWITCHES = {"positions": ("sin_cos", "cos_sin", "frequency", "column", "missing")}
 SHIFT_SWITCHES = {"shift": ("once", "none", "twice", "repeated")}
-DECODER_SWITCHES = {"norm": ("post", "pre"), "cross": ("memory", "target")}
+DECODER_SWITCHES = {"norm": ("post", "pre"), "cross": ("memory", "target"), "dec_mask": ("used", "ignored")}
 PREDICT_SWITCHES = {"feed": ("own", "zeros", "first"), "start": ("last", "first")}
 # The encoder's TransformerBlock (the transformer exercise's, given): its own mistakes, as ``kit.reference.block``
 # names them, prefixed so that they differ from the decoder block's
@@ -86,14 +86,17 @@ def decoder_inputs(source, target, *, shift: str = "once"):
     return shifted[:, :T]  # the first T steps
 
 
-def decoder_block(p, x, memory, num_heads, self_mask=None, *, norm="post", cross="memory", **attention):
+def decoder_block(p, x, memory, num_heads, self_mask=None, *, norm="post", cross="memory", dec_mask="used",
+                  **attention):
     """Post-norm decoder block in eval mode: (x (B, T, E), cross-attention weights (B, H, T, S)).
 
     Known mistakes: ``norm="pre"`` (x + sublayer(norm(x)) for all three), ``cross="target"`` (the
-    cross-attention reads the decoder's own states instead of the memory, unmasked); ``attention`` switches the
-    attention's (``kit.reference.multi_head_attention``), for a pasted-in MultiHeadAttention's mistakes."""
-    _known(norm=norm, cross=cross)
+    cross-attention reads the decoder's own states instead of the memory, unmasked), ``dec_mask="ignored"`` (the
+    self-attention is given no mask: every step sees every step); ``attention`` switches the attention's
+    (``kit.reference.multi_head_attention``), for a pasted-in MultiHeadAttention's mistakes."""
+    _known(norm=norm, cross=cross, dec_mask=dec_mask)
     context = memory if cross == "memory" else None
+    self_mask = self_mask if dec_mask == "used" else None
 
     def self_attn(h):
         return multi_head_attention(sub(p, "self_attn"), h, h, h, num_heads, self_mask, **attention)[0]
@@ -134,7 +137,8 @@ def encode(p, source, num_heads, num_blocks, *, positions="sin_cos", **switches)
 
 
 def trajectory_transformer(p, source, target_in, num_heads, num_encoder_blocks, num_decoder_blocks, *,
-                           positions="sin_cos", mask="lower", norm="post", cross="memory", **attention):
+                           positions="sin_cos", mask="lower", norm="post", cross="memory", dec_mask="used",
+                           **attention):
     """The model's teacher-forced forward: points (B, T, 2). ``positions`` and ``mask`` switch the parts' known
     mistakes; ``norm`` and ``cross`` the decoder blocks'; ``attention`` the encoder blocks' (``enc_*``) and the
     attention's."""
@@ -146,7 +150,7 @@ def trajectory_transformer(p, source, target_in, num_heads, num_encoder_blocks, 
     allowed = causal_mask(T, mask=mask)
     for i in range(num_decoder_blocks):
         x, _ = decoder_block(sub(p, f"decoder.{i}"), x, memory, num_heads, allowed, norm=norm, cross=cross,
-                             **attention)
+                             dec_mask=dec_mask, **attention)
     return linear(x, p, "output_proj")
 
 

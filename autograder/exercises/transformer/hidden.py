@@ -22,6 +22,7 @@ from ...kit.common import (
     Trainable, GradientCase, Reference, as_inputs64, contract_params, deviates, gradient_check, judge,
     random_mask, random_padding_mask, random_tokens, training_check,
 )
+from ...kit.blocks import MASKED_ROW_NAN
 from ...kit.blocks import (
     MASK_IGNORED_MISTAKE, MASK_INVERTED_MISTAKE, NO_SCALING, SCALED_BY_D, SOFTMAX_WRONG_AXIS, block_switches,
     mha_switches,
@@ -59,17 +60,17 @@ def _optional(xs: list, i: int):
 
 def sdpa_reference(d: int, dv: int, masked: bool) -> Reference:
     return Reference(lambda p, xs, **kw: ref.attention(xs[0], xs[1], xs[2], _optional(xs, 3), **kw),
-                     sdpa_switches(d, dv, masked))
+                     sdpa_switches(d, dv, masked), nan_causes=MASKED_ROW_NAN)
 
 
 def mha_reference(H: int, masked: bool) -> Reference:
     return Reference(lambda p, xs, **kw: ref.multi_head_attention(p, xs[0], xs[1], xs[2], H, _optional(xs, 3), **kw),
-                     mha_switches(masked), parts=(SDPA,))
+                     mha_switches(masked), parts=(SDPA,), nan_causes=MASKED_ROW_NAN)
 
 
 def block_reference(masked: bool) -> Reference:
     return Reference(lambda p, xs, **kw: ref.block(p, xs[0], BLOCK_CASE["H"], _optional(xs, 1), **kw),
-                     block_switches(masked), parts=(MHA,))
+                     block_switches(masked), parts=(MHA,), nan_causes=MASKED_ROW_NAN)
 
 
 EMBED_REFERENCE = Reference(lambda p, xs, **kw: ref.embedding(p, xs[0], **kw), EMBED_SWITCHES)
@@ -78,7 +79,7 @@ EMBED_REFERENCE = Reference(lambda p, xs, **kw: ref.embedding(p, xs[0], **kw), E
 def clf_reference(case: dict) -> Reference:
     """The logits of a classifier of these sizes (``clf_case``), with its known mistakes."""
     return Reference(lambda p, xs, **kw: ref.classifier(p, xs[0], case["H"], case["blocks"], **kw), CLF_SWITCHES,
-                     parts=(EMBED, BLOCK))
+                     parts=(EMBED, BLOCK), nan_causes=MASKED_ROW_NAN)
 
 
 # ---------------------------------------------------------------------------------------------------------
