@@ -77,9 +77,12 @@ def _relative(gap: torch.Tensor, scale: torch.Tensor) -> float:
 
 
 def _bound_margin(x: torch.Tensor, bound) -> float:
+    """The closest approach to a bound, exact hits left out: an input exactly at a ReLU's zero (a zero input
+    times any weight) is exactly there in float32 too, and takes the same branch."""
     if bound is None or isinstance(bound, torch.Tensor):
         return math.inf
-    return _relative(x - bound, x)
+    gap = x - bound
+    return _relative(gap[gap != 0], x)
 
 
 def _tie_margin(x: torch.Tensor, dims) -> float:

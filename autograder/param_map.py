@@ -96,6 +96,14 @@ def role(module_name: str) -> str | None:
     return found[0] if len(found) == 1 else None
 
 
+def compatible(found: str | None, wanted: str | None) -> bool:
+    """Whether an entry whose module plays the role ``found`` may fill a contract entry whose module plays
+    ``wanted``: roles conflict only among attention projections (a query is never taken for a key, nor an output
+    projection for a query); a contract module with no role (``classifier``, ``fc2``, ``mlp.3``) takes any but
+    a query's, key's or value's (``out``, ``fc_out``, ``c_proj``)."""
+    return found is None or found == wanted or (wanted is None and found == "o")
+
+
 LAYER_ENTRIES = ("weight", "bias")  # a layer's own entries; any other last name is a bare parameter (gamma)
 
 
@@ -216,7 +224,7 @@ def _map_params(params: dict, modules: dict, required: dict[str, tuple]) -> Para
         wanted = role(owner.rpartition(".")[2])
         candidates = [n for n in spare if n not in claimed and _fits(params[n], shape)
                       and (n == owner or (n.rpartition(".")[2] == local and _scope(n) == _scope(name)
-                                          and role(n.rpartition(".")[0].rpartition(".")[2]) in (None, wanted)))]
+                                          and compatible(role(n.rpartition(".")[0].rpartition(".")[2]), wanted)))]
         if len(candidates) == 1:
             assign(name, params[candidates[0]], Piece(candidates[0]))
     for name, shape in required.items():  # 2b: a layer nested in a container of the same scope (mlp.0 for fc1)
@@ -226,7 +234,7 @@ def _map_params(params: dict, modules: dict, required: dict[str, tuple]) -> Para
         wanted = role(name.rpartition(".")[0].rpartition(".")[2])
         nested = [n for n in spare if n not in claimed and n.rpartition(".")[2] == local
                   and _fits(params[n], shape) and _scope(n).startswith(f"{scope}." if scope else "")
-                  and _scope(n) != scope and role(n.rpartition(".")[0]) in (None, wanted)]
+                  and _scope(n) != scope and compatible(role(n.rpartition(".")[0]), wanted)]
         if len(nested) == 1:  # taken by the first contract entry it fits: the contract lists its own layers first
             assign(name, params[nested[0]], Piece(nested[0]))
     for name, shape in required.items():  # 2c: a flat layer where the contract has a Sequential's (fc1 for mlp.0)
@@ -263,7 +271,11 @@ def _map_params(params: dict, modules: dict, required: dict[str, tuple]) -> Para
         if name in result.values:
             continue
         owner, _, local = name.rpartition(".")
-        if local == "bias" and _built_without_bias(result.sources.get(f"{owner}.weight", ()), params, modules):
+        bias_elsewhere = any(  # a bias kept apart from its fused layer (timm's q_bias): not made up as zeros
+            n not in claimed and _scope(name) in (_scope(n), n.rpartition(".")[0]) and np.shape(params[n]) == tuple(shape)
+            for n in spare)
+        if (local == "bias" and not bias_elsewhere
+                and _built_without_bias(result.sources.get(f"{owner}.weight", ()), params, modules)):
             result.values[name], result.sources[name] = torch.zeros(tuple(shape), dtype=torch.float64), ()
             continue
         result.unmapped.append(name)

@@ -52,7 +52,7 @@ class MultiHeadAttention(nn.Module):
     def forward(self, query, key, value, mask=None):
         """query (B, Tq, E), key and value (B, Tk, E); mask broadcastable to (B, num_heads, Tq, Tk): bool, True =
         may attend (a mask of 0s and 1s reads the same; a float mask without 1s is added to the scores, as
-        nn.MultiheadAttention reads it: 0 = may attend, -inf = may not). Returns output (B, Tq, E) and weights
+        PyTorch's additive masks are: 0 = may attend, -inf = may not). Returns output (B, Tq, E) and weights
         (B, num_heads, Tq, Tk)."""
         B, Tq, E = query.shape
         Tk = key.size(1)

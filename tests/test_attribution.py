@@ -239,3 +239,21 @@ def test_does_a_values_check_that_cannot_place_an_entry_name_it_with_its_shape_a
         judge(Graded(), "SE", [np.arange(4, dtype=np.float32)], reference, params, X)
     assert ("the contract's fc2.weight (8, 2, 1, 1) could not be placed (left over in your code: mlp.last.weight "
             "(8, 3))") in caught.value.message
+
+
+@pytest.mark.parametrize("contract, submitted", [
+    ("classifier", "out"), ("classifier", "fc_out"), ("classifier", "proj"), ("fc2", "conv_out"),
+    ("mlp.3", "mlp.c_proj")], ids=lambda s: s)
+def test_does_a_layer_named_like_an_output_still_fill_a_contract_layer_with_no_role(contract, submitted):
+    params = {f"{submitted}.weight": np.ones((3, 5)), "other.weight": np.ones((5, 5))}
+    mapping = map_params(params, {}, {f"{contract}.weight": (3, 5)})
+    assert mapping.sources == {f"{contract}.weight": (Piece(f"{submitted}.weight"),)}
+
+
+def test_is_no_zero_bias_made_up_while_a_separate_bias_of_its_shape_is_spare():
+    """timm's fused qkv without bias, its q_bias and v_bias kept apart: not the contract's structure, and not a
+    zero bias either."""
+    params = {"attn.qkv.weight": np.ones((12, 6)), "attn.q_bias": np.ones(4), "attn.v_bias": np.ones(4)}
+    contract = {f"attn.{k}": v for k, v in QKV.items()}
+    mapping = map_params(params, {"attn.qkv": LINEAR}, contract)
+    assert "attn.q_proj.bias" in mapping.unmapped and "attn.q_proj.weight" not in mapping.unmapped

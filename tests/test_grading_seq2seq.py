@@ -162,3 +162,13 @@ def test_does_a_mask_with_the_right_pattern_in_another_form_lose_the_interface_o
     lost = failed(grade_source_in_process(source.replace(line, f"return {mask}"), exercise="seq2seq"))
     assert lost.keys() == {"mask.interface", "model.training"}, {k: v.message for k, v in lost.items()}
     assert "expected torch.bool" in lost["mask.interface"].message or "leading 1s" in lost["mask.interface"].message
+
+
+def test_is_an_all_zero_float_mask_a_wrong_mask_not_an_additive_one():
+    """torch.zeros(size, size): an unfinished mask that allows nothing as 0/1, not PyTorch's additive form."""
+    source = SOLUTION.read_text()
+    line = "return steps[None, :] <= steps[:, None]"
+    lost = failed(grade_source_in_process(source.replace(line, "return torch.zeros(size, size)"), exercise="seq2seq",
+                                          names=["mask.interface", "mask.values"]))
+    assert lost.keys() == {"mask.interface", "mask.values"}
+    assert lost["mask.interface"].hint is None

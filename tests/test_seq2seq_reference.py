@@ -415,9 +415,10 @@ def test_does_each_model_switch_change_the_output(sol, case):
         assert_same(case.reference(p, source, target_in, **{switch: values[0]}), right)
         for value in values[1:]:
             wrong = case.reference(p, source, target_in, **{switch: value})
-            # one decoder step: the transposed and the missing mask are the causal one (the positions also reach
-            # the encoder, whose S steps tell them apart)
-            undetectable = case.T == 1 and switch == "mask" and value in ("transposed", "missing")
+            # one decoder step: the transposed and the missing mask, and no mask at all, are the causal one (the
+            # positions also reach the encoder, whose S steps tell them apart)
+            undetectable = case.T == 1 and (switch, value) in (("mask", "transposed"), ("mask", "missing"),
+                                                               ("dec_mask", "ignored"))
             assert differ(wrong, right) != undetectable, (switch, value)
 
 

@@ -38,16 +38,18 @@ def contract_params(reply, required: dict[str, tuple], what: str) -> dict[str, t
     out: a reference that needs it raises KeyError, which ``judge`` reports; the interface check charges the
     naming itself. Entries the submission filled from another's tensor are left out and named in ``shared``: a
     reference that cannot be computed without them raises ``Unverifiable`` (``refuse_shared``)."""
-    return mapped_params(map_params(reply.params, reply.modules, required), reply.params, required)
+    return mapped_params(map_params(reply.params, reply.modules, required), reply.params, required, reply.buffers)
 
 
-def mapped_params(mapping: ParamMap, submitted: dict, required: dict) -> "ContractParams":
-    """A mapping's values as float64 ``ContractParams``, with what could not be placed and what is left over."""
+def mapped_params(mapping: ParamMap, submitted: dict, required: dict, buffers=()) -> "ContractParams":
+    """A mapping's values as float64 ``ContractParams``, with what could not be placed and what is left over (of
+    the submission's parameters: ``buffers`` are not)."""
+    buffers = set(buffers) if isinstance(buffers, (list, tuple, set)) else set()
     used = {piece.name for pieces in mapping.sources.values() for piece in pieces}
     return ContractParams({name: as64(value) for name, value in mapping.values.items()}, shared=mapping.shared,
                           unplaced={name: tuple(required[name]) for name in mapping.unmapped},
                           leftover={name: tuple(np.shape(value)) for name, value in submitted.items()
-                                    if name not in used and plain_name(name)})
+                                    if name not in used and plain_name(name) and name not in buffers})
 
 
 class ContractParams(dict):
@@ -378,16 +380,16 @@ def weights_away_from_kinks(ctx: Context, case: GradientCase, inputs: list, base
     for attempt in range(KINK_DRAWS):
         drawn = ctx.draw(case.target, case.init_args, case.init_kwargs, case.seed + attempt * KINK_SEED_STRIDE)
         mapping = map_params(drawn.params, meta.modules, case.contract)
-        params = mapped_params(mapping, drawn.params, case.contract)
+        params = mapped_params(mapping, drawn.params, case.contract, meta.buffers)
         with KinkMargin() as kinks:
             try:
                 case.reference.candidates(params, inputs, base)
             except UNCOMPUTABLE:
                 pass  # the gradient check says why, on every draw
+        if kinks.margin >= KINK_MARGIN or (best is not None and kinks.margin == best[0]):
+            return drawn.state, params, mapping  # far enough; or the kink is the inputs', whatever the weights
         if best is None or kinks.margin > best[0]:
             best = (kinks.margin, (drawn.state, params, mapping))
-        if kinks.margin >= KINK_MARGIN:
-            break
     return best[1]
 
 
@@ -427,7 +429,7 @@ def differentiated_function(ctx: Context, case: GradientCase, got: list, params:
     return function
 
 
-BATCH_STATISTICS = re.compile(r"^(BatchNorm|SyncBatchNorm|InstanceNorm|LazyBatchNorm|LazyInstanceNorm)\w{0,8}$")
+BATCH_STATISTICS = re.compile(r"(Lazy)?BatchNorm[123]d|SyncBatchNorm")
 
 
 def training_mode_suspect(modules) -> str:
@@ -435,7 +437,7 @@ def training_mode_suspect(modules) -> str:
     description: only names matching ``BATCH_STATISTICS`` are repeated)."""
     types = modules.values() if isinstance(modules, dict) else ()
     norms = sorted({m["type"] for m in types if isinstance(m, dict) and isinstance(m.get("type"), str)
-                    and BATCH_STATISTICS.match(m["type"])})
+                    and BATCH_STATISTICS.fullmatch(m["type"])})
     if norms:
         return (f"your {', '.join(norms[:3])} normalises by each batch's own statistics in training mode, not by its "
                 "running ones as in eval mode, where the values were checked")

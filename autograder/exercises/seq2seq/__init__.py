@@ -210,15 +210,18 @@ class MaskReply:
     pattern: np.ndarray  # (size, size) bool
     deviations: list[str]
     hint: str | None = None
+    additive: bool | None = None  # a float mask read as additive (None: not a float mask, or no way to tell)
+    form: str = ""  # the non-bool form it has ("a uint8 tensor of 0s and 1s"), "" for a bool one
 
 
 ADDITIVE_BLOCKED = -1e4  # an additive mask's entries at or below this block a step (-inf, -1e9, ...)
 
 
-def read_mask(ctx: Context, size: int) -> MaskReply:
+def read_mask(ctx: Context, size: int, additive: bool | None = None) -> MaskReply:
     """``causal_mask(size)`` as the pattern it means: a bool tensor as it is; an integer one (uint8) or a float
     one of 0s and 1s, nonzero = may attend; an additive float mask, 0 = may attend and -inf (or at most
-    ``ADDITIVE_BLOCKED``) = may not. Leading 1s are dropped ((1, size, size) broadcasts as (size, size)).
+    ``ADDITIVE_BLOCKED``) = may not. Leading 1s are dropped ((1, size, size) broadcasts as (size, size)). A
+    float mask of zeros only reads as ``additive`` says (as the same function's larger masks read), else as 0/1.
     Fails when it is no tensor, no (size, size) table, or no mask in any of these forms."""
     what = f"causal_mask({size})"
     reply = ctx.run(MASK, inputs=[size])
@@ -237,7 +240,7 @@ def read_mask(ctx: Context, size: int) -> MaskReply:
     if got.dtype == bool:
         return MaskReply(got, deviations)
     values = np.unique(got.astype(np.float64))
-    if got.dtype.kind == "f" and (values.size and values.min() < 0 or not values.any()):
+    if got.dtype.kind == "f" and (values.size and values.min() <= ADDITIVE_BLOCKED or additive and not values.any()):
         if not np.all((values == 0) | (values <= ADDITIVE_BLOCKED)):
             raise CheckFailure(f"{what} returned a {dtype} tensor with values other than 0 and -inf: no mask")
         pattern, hint = got == 0, MASK_ADDITIVE.hint  # additive: 0 = may attend
@@ -248,12 +251,8 @@ def read_mask(ctx: Context, size: int) -> MaskReply:
                           + (": attention adds a float mask to the scores" if got.dtype.kind == "f" else ""))
     else:
         raise CheckFailure(f"{what} returned a {dtype} tensor with values other than 0 and 1: no mask")
-    return MaskReply(pattern, deviations, hint)
-
-
-def run_mask(ctx: Context, size: int) -> np.ndarray:
-    """The pattern ``causal_mask(size)`` means (``read_mask``): its form is the interface check's to charge."""
-    return read_mask(ctx, size).pattern
+    form = f"an additive {dtype} mask" if hint is not None else f"a {dtype} tensor of 0s and 1s"
+    return MaskReply(pattern, deviations, hint, hint is not None if got.dtype.kind == "f" else None, form)
 
 
 def known_masks(size: int) -> dict[str, np.ndarray]:
@@ -273,8 +272,10 @@ def mask_interface(ctx: Context) -> None:
 @CHECKS.check("mask.values", MASK, 5, "(size, size) bool, True on and below the diagonal, for sizes 1, 2, 5, 25",
               kind="values")
 def mask_values(ctx: Context) -> None:
+    additive = None  # how a float mask reads, from the largest (at size 1 an additive mask is all zeros)
     for size in sorted(MASK_SIZES, reverse=True):  # the largest first: at size 1 inverted and strict look alike
-        got = run_mask(ctx, size)
+        found = read_mask(ctx, size, additive)
+        got, additive = found.pattern, found.additive if found.additive is not None else additive
         expected = np.tril(np.ones((size, size), dtype=bool))
         if np.array_equal(got, expected):
             continue
@@ -501,8 +502,23 @@ def model_causality(ctx: Context) -> None:
             if reads_ahead(ctx, MASK, DECODER, MHA):
                 return  # a part's own known mistake (the mask, attention reading ahead), charged by its checks
             step, err = found
+            form = mask_form(ctx)
             raise CheckFailure(f"changing target_in from step {t} on changes the output at step {step} by {err:.3g}: the "
-                               "decoder sees the future", hint=MASK_NOT_PASSED.hint)
+                               f"decoder sees the future{form}", hint=None if form else MASK_NOT_PASSED.hint)
+
+
+def mask_form(ctx: Context) -> str:
+    """Where causal_mask returns its pattern in another form than bool: a note that an attention reading it
+    otherwise (nn.MultiheadAttention adds a float mask to the scores, and blocks where a bool or uint8 mask is
+    True) may let the decoder see the future although the mask is passed; "" for a bool mask."""
+    try:
+        found = read_mask(ctx, 3)
+    except CheckFailure:
+        return ""
+    if not found.form or found.additive:
+        return ""
+    return (f" (your causal_mask returns {found.form}: an attention may read that otherwise than True = may "
+            "attend, e.g. nn.MultiheadAttention adds a float mask to the scores and blocks where a uint8 one is 1)")
 
 
 @CHECKS.check("model.predict", MODEL, 5, "predict equals feeding its own outputs back through forward, step by step",
