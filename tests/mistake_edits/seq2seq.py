@@ -36,6 +36,19 @@ _DECODER_PRE_NORM = (
     ("x = self.norm2(x + self.dropout2(attended))\n        x = self.norm3(x + self.dropout3(self.ffn(x)))",
      "x = x + self.dropout2(attended)\n        x = x + self.dropout3(self.ffn(self.norm3(x)))"),
 )
+_DECODER_LAYER_NORM = (  # the annotated transformer's hand-written LayerNorm, x.std() (n - 1) with eps added to it
+    "    def forward(self, x, memory, self_mask=None, return_attention: bool = False):",
+    "    @staticmethod\n"
+    "    def layer_norm(norm, x):\n"
+    "        return norm.weight * (x - x.mean(-1, keepdim=True)) / (x.std(-1, keepdim=True) + norm.eps) + norm.bias\n\n"
+    "    def forward(self, x, memory, self_mask=None, return_attention: bool = False):")
+_DECODER_UNBIASED = (_DECODER_LAYER_NORM,) + tuple(
+    (f"x = self.norm{i}(x + self.dropout{i}({arg}", f"x = self.layer_norm(self.norm{i}, x + self.dropout{i}({arg}")
+    for i, arg in ((1, "self.self_attn("), (2, "attended)"), (3, "self.ffn(x)")))
+_DECODER_UNBIASED_PRE_NORM = (_DECODER_LAYER_NORM,) + tuple(  # the pre-norm edits, each norm hand-written
+    (old, new.replace("self.norm1(x)", "self.layer_norm(self.norm1, x)").replace(
+        "self.norm2(x)", "self.layer_norm(self.norm2, x)").replace("self.norm3(x)", "self.layer_norm(self.norm3, x)"))
+    for old, new in _DECODER_PRE_NORM)
 _POSITIONS = ("memory = self.source_proj(source) + sinusoidal_positions(S, E).to(source)",
               "x = self.target_proj(target_in) + sinusoidal_positions(T, E).to(target_in)")
 
@@ -51,6 +64,11 @@ SEQ2SEQ = (
              ("mask.interface",)),
     Mutation("decoder_mask_ignored", (("self.self_attn(x, x, x, self_mask)[0]", "self.self_attn(x, x, x)[0]"),),
              ("decoder.values",)),
+    # the annotated transformer's hand-written LayerNorm in the decoder, alone and with its pre-norm sublayers
+    Mutation("decoder_unbiased_layer_norm", _DECODER_UNBIASED, ("decoder.values",)),
+    Mutation("decoder_pre_norm_and_unbiased_layer_norm", _DECODER_UNBIASED_PRE_NORM,
+             ("decoder.values",),
+             "unbiased standard deviation"),
     Mutation("mask_not_passed", (("x = block(x, memory, mask)", "x = block(x, memory)"),),
              ("model.causality", "model.values")),
     Mutation("positions_sin_cos_swapped", (("torch.stack([angles.sin(), angles.cos()], dim=-1)",

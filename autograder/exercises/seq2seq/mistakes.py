@@ -83,6 +83,12 @@ DECODER_MASK_IGNORED = Mistake(
     "0 .. t only",
     ("dec_mask", "ignored"))
 
+DECODER_UNBIASED_NORM = Mistake(
+    "decoder_unbiased_layer_norm", DECODER,
+    "the decoder block's LayerNorms divide by the unbiased standard deviation (x.std(), n - 1) with eps added to "
+    "it: use its nn.LayerNorm(embed_dim, eps=1e-6) layers, which divide by sqrt(biased variance + eps)",
+    ("dec_unbiased", True))
+
 # --- TrajectoryTransformer: forward (``positions``, ``mask``) and predict (``feed``, ``start``) ----------------------
 MODEL_NO_POSITIONS = Mistake(
     "model_no_positions", MODEL,
@@ -110,5 +116,6 @@ PREDICT_STARTS_FROM_FIRST_POINT = Mistake(
 MISTAKES = Mistakes(
     MASK_INVERTED, MASK_TRANSPOSED, MASK_STRICTLY_LOWER, MASK_ALLOWS_EVERYTHING, MASK_ADDITIVE,
     POSITIONS_SIN_COS_SWAPPED, POSITIONS_FREQUENCY_PER_PAIR, DECODER_INPUTS_NOT_SHIFTED, DECODER_INPUTS_SHIFTED_TWICE,
-    DECODER_PRE_NORM, CROSS_ATTENTION_READS_TARGET, DECODER_MASK_IGNORED, MODEL_NO_POSITIONS, MASK_NOT_PASSED,
+    DECODER_PRE_NORM, CROSS_ATTENTION_READS_TARGET, DECODER_MASK_IGNORED, DECODER_UNBIASED_NORM, MODEL_NO_POSITIONS,
+    MASK_NOT_PASSED,
     PREDICT_FEEDS_ZEROS, PREDICT_FEEDS_FIRST_POINT, PREDICT_STARTS_FROM_FIRST_POINT)

@@ -22,7 +22,8 @@ from ...kit.reference import block, layer_norm, linear, multi_head_attention, su
 MASK_SWITCHES = {"mask": ("lower", "inverted", "transposed", "strict", "missing")}
 POSITION_SWITCHES = {"positions": ("sin_cos", "cos_sin", "frequency", "column", "missing")}
 SHIFT_SWITCHES = {"shift": ("once", "none", "twice", "repeated")}
-DECODER_SWITCHES = {"norm": ("post", "pre"), "cross": ("memory", "target"), "dec_mask": ("used", "ignored")}
+DECODER_SWITCHES = {"norm": ("post", "pre"), "cross": ("memory", "target"), "dec_mask": ("used", "ignored"),
+                    "dec_unbiased": (False, True)}
 PREDICT_SWITCHES = {"feed": ("own", "zeros", "first"), "start": ("last", "first")}
 # The encoder's TransformerBlock (the transformer exercise's, given): its own mistakes, as ``kit.reference.block``
 # names them, prefixed so that they differ from the decoder block's
@@ -87,16 +88,20 @@ def decoder_inputs(source, target, *, shift: str = "once"):
 
 
 def decoder_block(p, x, memory, num_heads, self_mask=None, *, norm="post", cross="memory", dec_mask="used",
-                  **attention):
+                  dec_unbiased=False, **attention):
     """Post-norm decoder block in eval mode: (x (B, T, E), cross-attention weights (B, H, T, S)).
 
     Known mistakes: ``norm="pre"`` (x + sublayer(norm(x)) for all three), ``cross="target"`` (the
     cross-attention reads the decoder's own states instead of the memory, unmasked), ``dec_mask="ignored"`` (the
-    self-attention is given no mask: every step sees every step); ``attention`` switches the attention's
+    self-attention is given no mask: every step sees every step), ``dec_unbiased=True`` (its LayerNorms divide by
+    the unbiased standard deviation plus eps, as the annotated transformer's); ``attention`` switches the attention's
     (``kit.reference.multi_head_attention``), for a pasted-in MultiHeadAttention's mistakes."""
-    _known(norm=norm, cross=cross, dec_mask=dec_mask)
+    _known(norm=norm, cross=cross, dec_mask=dec_mask, dec_unbiased=dec_unbiased)
     context = memory if cross == "memory" else None
     self_mask = self_mask if dec_mask == "used" else None
+
+    def normed(h, name):
+        return layer_norm(h, p, name, unbiased=dec_unbiased)
 
     def self_attn(h):
         return multi_head_attention(sub(p, "self_attn"), h, h, h, num_heads, self_mask, **attention)[0]
@@ -109,14 +114,14 @@ def decoder_block(p, x, memory, num_heads, self_mask=None, *, norm="post", cross
         return linear(linear(h, p, "ffn.0").clamp(min=0.0), p, "ffn.2")
 
     if norm == "pre":
-        x = x + self_attn(layer_norm(x, p, "norm1"))
-        attended, weights = cross_attn(layer_norm(x, p, "norm2"))
+        x = x + self_attn(normed(x, "norm1"))
+        attended, weights = cross_attn(normed(x, "norm2"))
         x = x + attended
-        return x + ffn(layer_norm(x, p, "norm3")), weights
-    x = layer_norm(x + self_attn(x), p, "norm1")
+        return x + ffn(normed(x, "norm3")), weights
+    x = normed(x + self_attn(x), "norm1")
     attended, weights = cross_attn(x)
-    x = layer_norm(x + attended, p, "norm2")
-    return layer_norm(x + ffn(x), p, "norm3"), weights
+    x = normed(x + attended, "norm2")
+    return normed(x + ffn(x), "norm3"), weights
 
 
 def encoder_block(p, x, num_heads, *, enc_norm="post", enc_residual=True, enc_activation="relu", enc_unbiased=False,
@@ -138,7 +143,7 @@ def encode(p, source, num_heads, num_blocks, *, positions="sin_cos", **switches)
 
 def trajectory_transformer(p, source, target_in, num_heads, num_encoder_blocks, num_decoder_blocks, *,
                            positions="sin_cos", mask="lower", norm="post", cross="memory", dec_mask="used",
-                           **attention):
+                           dec_unbiased=False, **attention):
     """The model's teacher-forced forward: points (B, T, 2). ``positions`` and ``mask`` switch the parts' known
     mistakes; ``norm`` and ``cross`` the decoder blocks'; ``attention`` the encoder blocks' (``enc_*``) and the
     attention's."""
@@ -150,7 +155,7 @@ def trajectory_transformer(p, source, target_in, num_heads, num_encoder_blocks, 
     allowed = causal_mask(T, mask=mask)
     for i in range(num_decoder_blocks):
         x, _ = decoder_block(sub(p, f"decoder.{i}"), x, memory, num_heads, allowed, norm=norm, cross=cross,
-                             dec_mask=dec_mask, **attention)
+                             dec_mask=dec_mask, dec_unbiased=dec_unbiased, **attention)
     return linear(x, p, "output_proj")
 
 
