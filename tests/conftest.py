@@ -150,14 +150,9 @@ def listener():
 @pytest.hookimpl(trylast=True)
 def pytest_collection_modifyitems(config, items):
     """Under ``--dist loadgroup``, every test marked ``xdist_group`` must carry its group in its id (pytest-xdist
-    adds it; pytest 9 dropped it silently, and the nbgrader course was then built once per worker). The longest
-    units go first, so that the many short tests fill both workers at the end instead of one long group running
-    alone: the groups (the nbgrader course, each exercise's known mistakes), then the slow tests, then the rest
-    (the same order on every worker: a stable sort of the collection)."""
+    adds it; pytest 9 dropped it silently, and the nbgrader course was then built once per worker)."""
     if not getattr(config.option, "loadgroup", False):  # set on each worker under --dist loadgroup
         return
-    items.sort(key=lambda item: 0 if item.get_closest_marker("xdist_group") else 1 if item.get_closest_marker("slow")
-               else 2)
     lost = [item.nodeid for item in items if item.get_closest_marker("xdist_group") and "@" not in item.nodeid]
     if lost:
         raise pytest.UsageError(f"pytest-xdist could not group {len(lost)} tests (e.g. {lost[0]}): "
