@@ -346,12 +346,12 @@ KINK_SEED_STRIDE = 104_729  # between the seeds of successive draws
 
 def gradient_check(ctx: Context, case: GradientCase) -> None:
     """Fail unless the submission's gradients are those of the function its outputs compute, by value."""
-    state, params, mapping = None, {}, None
+    state, params, mapping, candidates = None, {}, None, None
     inputs = as_inputs64(case.inputs)
     base = ctx.base(*case.reference.parts)
     if case.init_args is not None:
-        state, params, mapping = weights_away_from_kinks(ctx, case, inputs, base)
-    weights = loss_weights(case, params, inputs, base)
+        state, params, mapping, candidates = weights_away_from_kinks(ctx, case, inputs, base)
+    weights = loss_weights(case, params, inputs, base, candidates)
     reply = ctx.run(case.target, init_args=case.init_args, init_kwargs=case.init_kwargs, inputs=list(case.inputs),
                     call_kwargs=case.call_kwargs, state=state, seed=case.seed, mode="train", loss_weights=weights)
     got = outputs(reply, len(weights), case.what)
@@ -372,7 +372,7 @@ def gradient_check(ctx: Context, case: GradientCase) -> None:
 
 
 def weights_away_from_kinks(ctx: Context, case: GradientCase, inputs: list, base: dict) -> tuple:
-    """(state, float64 params, mapping) of the first draw whose reference and known mistakes all keep
+    """(state, float64 params, mapping, the reference's candidates on them, or None) of the first draw whose reference and known mistakes all keep
     ``KINK_MARGIN`` from every kink on these inputs (``kinks.KinkMargin``): there, float32 rounding cannot
     send the submission down another branch than the reference's, so the verdict does not depend on the draw."""
     meta = ctx.metadata(case.target, case.init_args, case.init_kwargs)
@@ -381,21 +381,25 @@ def weights_away_from_kinks(ctx: Context, case: GradientCase, inputs: list, base
         drawn = ctx.draw(case.target, case.init_args, case.init_kwargs, case.seed + attempt * KINK_SEED_STRIDE)
         mapping = map_params(drawn.params, meta.modules, case.contract)
         params = mapped_params(mapping, drawn.params, case.contract, meta.buffers)
+        candidates = None
         with KinkMargin() as kinks:
             try:
-                case.reference.candidates(params, inputs, base)
+                candidates = case.reference.candidates(params, inputs, base)
             except UNCOMPUTABLE:
                 pass  # the gradient check says why, on every draw
+        # far enough; or the kink is the inputs', whatever the weights
         if kinks.margin >= KINK_MARGIN or (best is not None and kinks.margin == best[0]):
-            return drawn.state, params, mapping  # far enough; or the kink is the inputs', whatever the weights
+            return drawn.state, params, mapping, candidates
         if best is None or kinks.margin > best[0]:
-            best = (kinks.margin, (drawn.state, params, mapping))
+            best = (kinks.margin, (drawn.state, params, mapping, candidates))
     return best[1]
 
 
-def loss_weights(case: GradientCase, params: dict, inputs: list, base: dict) -> list[np.ndarray | None]:
-    """The projection of each output in the loss (None for the others), drawn here in the reference's shapes."""
-    expected, variants = case.reference.candidates(params, inputs, base)
+def loss_weights(case: GradientCase, params: dict, inputs: list, base: dict,
+                 candidates: tuple | None = None) -> list[np.ndarray | None]:
+    """The projection of each output in the loss (None for the others), drawn here in the reference's shapes
+    (``candidates``: ``case.reference.candidates`` on these, where already computed)."""
+    expected, variants = candidates if candidates is not None else case.reference.candidates(params, inputs, base)
     computed = expected if expected is not None else next((v.outputs for v in variants), None)
     if computed is None:
         raise CheckFailure(f"{case.what}: the gradients cannot be checked: the reference needs parameters your code "
