@@ -109,12 +109,24 @@ class ForbiddenSet:
 
     def class_shown(self, klass: type) -> str | None:
         """How a message names ``klass`` if the set forbids it (or a class it derives from), else None."""
+        by_name = self._by_class_name()
         for cls in klass.__mro__:
             package = (getattr(cls, "__module__", "") or "").split(".")[0]
-            for name, shown in self.modules.items():
-                if cls.__name__ == name.rsplit(".", 1)[-1] and package == name.split(".")[0]:
-                    return shown
+            shown = by_name.get((package, cls.__name__))
+            if shown is not None:
+                return shown
         return None
+
+    def _by_class_name(self) -> dict[tuple[str, str], str]:
+        """``modules`` keyed by (top-level package, class name), built once per set: every layer of every
+        request is looked up here."""
+        table = self.__dict__.get("_by_class")
+        if table is None:
+            table = {}
+            for name, shown in self.modules.items():
+                table.setdefault((name.split(".")[0], name.rsplit(".", 1)[-1]), shown)
+            object.__setattr__(self, "_by_class", table)
+        return table
 
 
 # The built-ins an attention exercise forbids by default: PyTorch's own attention. Another
@@ -172,10 +184,11 @@ class _OpWatch(TorchDispatchMode):
 
 def _module_classes() -> list[type]:
     """Every subclass of ``nn.Module`` loaded so far (PyTorch's, third parties', the submission's)."""
-    found, stack = [], [torch.nn.Module]
+    found, seen, stack = [], set(), [torch.nn.Module]
     while stack:
         for sub in stack.pop().__subclasses__():
-            if sub not in found:
+            if sub not in seen:
+                seen.add(sub)
                 found.append(sub)
                 stack.append(sub)
     return found

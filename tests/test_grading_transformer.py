@@ -40,6 +40,25 @@ def test_does_a_correct_implementation_written_differently_score_full_marks(name
     assert failed(report).keys() <= {"clf.training"}, {k: v.message for k, v in failed(report).items()}
 
 
+# Dropout on each sub-layer's output, written otherwise than the solution's dropout1/dropout2 modules.
+DROPOUT_STYLES = {
+    "one_module_for_both": (("self.dropout2(self.ffn(x))", "self.dropout1(self.ffn(x))"),),
+    "functional_with_self_training": (
+        ("self.dropout1(attn_out)", "F.dropout(attn_out, self.dropout1.p, self.training)"),
+        ("self.dropout2(self.ffn(x))", "F.dropout(self.ffn(x), self.dropout2.p, self.training)")),
+}
+
+
+@pytest.mark.parametrize("style", sorted(DROPOUT_STYLES))
+def test_does_dropout_on_each_sublayer_written_differently_pass_the_dropout_check(solution_text, style):
+    source = solution_text
+    for old, new in DROPOUT_STYLES[style]:
+        assert source.count(old) == 1
+        source = source.replace(old, new)
+    report = grade_source_in_process(source, names=["block.dropout"])
+    assert not failed(report), {k: v.message for k, v in failed(report).items()}
+
+
 FORBIDDEN = {
     "functional": ("    d = query.size(-1)\n", "    return F.scaled_dot_product_attention(query, key, value, attn_mask=mask), None\n"),
     "alias": ("import math\n", "import math\nfrom torch.nn.functional import scaled_dot_product_attention as _fast\n"),

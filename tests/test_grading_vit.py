@@ -15,7 +15,7 @@ from mistake_edits.vit import VIT, VIT_CHECK_BUGS, VIT_FROZEN
 from autograder.checks import Status
 from autograder.exercises import get_exercise
 from autograder.exercises import vit as public
-from autograder.exercises.vit import hidden
+from autograder.exercises.vit import hidden, mistakes
 from autograder.exercises.vit import reference as ref
 from autograder.param_map import map_params
 
@@ -179,6 +179,28 @@ def test_does_a_naming_deviation_cost_the_interface_only(name):
     edits, charged = DEVIATIONS[name]
     report = grade_source_in_process(source(Mutation(name, edits, ())), exercise="vit")
     assert failed(report).keys() == TRAINING | charged, {k: v.message for k, v in failed(report).items()}
+
+
+# A position table left out altogether (not merely left unused): the known mistake is still named, in its own part.
+NO_TABLE = {
+    "patch_encoder": ((("        self.position_embedding = nn.Embedding(num_patches, projection_dim)\n", ""),
+                       ("return self.projection(patches) + self.position_embedding(positions)",
+                        "return self.projection(patches)")),
+                      {"encoder.interface", "encoder.values"}, mistakes.ENCODER_NO_POSITIONS),
+    "cct": ((("        self.position_embedding = nn.Parameter(torch.zeros(1, N, D))\n"
+              "        nn.init.trunc_normal_(self.position_embedding, std=0.2)\n", ""),
+             ("x = self.tokenizer(images) + self.position_embedding", "x = self.tokenizer(images)")),
+            {"cct.interface", "cct.values"}, mistakes.CCT_NO_POSITIONS),
+}
+
+
+@pytest.mark.parametrize("name", sorted(NO_TABLE))
+def test_does_a_model_without_any_position_table_get_the_no_position_hint_in_its_own_part(name):
+    edits, charged, mistake = NO_TABLE[name]
+    lost = failed(grade_source_in_process(source(Mutation(name, edits, ())), exercise="vit"))
+    assert lost.keys() == TRAINING | charged, {k: v.message for k, v in lost.items()}
+    values = next(n for n in charged if n.endswith(".values"))
+    assert lost[values].hint == mistake.hint
 
 
 def test_are_the_weights_as_a_tuple_accepted():

@@ -35,12 +35,8 @@ def conv2d(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = No
     O, _, kh, kw = weight.shape
     padded = x.new_zeros(B, I, H + 2 * padding, W + 2 * padding)  # (B, I, H + 2p, W + 2p)
     padded[:, :, padding : padding + H, padding : padding + W] = x
-    Ho, Wo = H + 2 * padding - kh + 1, W + 2 * padding - kw + 1
-    out = x.new_zeros(B, O, Ho, Wo)
-    for u in range(kh):
-        for v in range(kw):
-            window = padded[:, :, u : u + Ho, v : v + Wo]  # (B, I, Ho, Wo): the inputs seen by offset (u, v)
-            out = out + torch.einsum("bihw,oi->bohw", window, weight[:, :, u, v])
+    windows = padded.unfold(2, kh, 1).unfold(3, kw, 1)  # (B, I, Ho, Wo, kh, kw): the inputs each output sees
+    out = torch.einsum("bihwuv,oiuv->bohw", windows, weight)  # (B, O, Ho, Wo)
     return out if bias is None else out + bias[None, :, None, None]
 
 

@@ -21,7 +21,8 @@ from ...tasks import TrainingTask
 from .. import Exercise, TrainingProfile
 from ...kit.blocks import SOFTMAX_WRONG_AXIS
 from ...kit.common import contract_params, deviates, random_padding_mask, random_tokens
-from .mistakes import BLOCK, CLF, DROPOUT_AFTER_NORM, EMBED, MHA, MISTAKES, SDPA  # the parts' names, and the mistakes
+from ...kit.dropout import SubLayer, each_sublayer_drops_out
+from .mistakes import BLOCK, CLF, DROPOUT_AFTER_NORM, EMBED, MHA, MISTAKES, SDPA, SUBLAYER_WITHOUT_DROPOUT  # the parts' names, and the mistakes
 
 PARTS = (SDPA, MHA, BLOCK, EMBED, CLF)
 CHECKS = CheckSet(PARTS)
@@ -233,7 +234,8 @@ def normalised_per_token(out: np.ndarray, params: dict) -> np.ndarray:
     return np.abs(z.mean(-1))  # (B, T)
 
 
-@CHECKS.check("block.dropout", BLOCK, 2, "eval mode is deterministic; training mode applies dropout", kind="behaviour")
+@CHECKS.check("block.dropout", BLOCK, 2, "eval mode is deterministic; training mode drops out each sub-layer's output",
+              kind="behaviour")
 def block_dropout(ctx: Context) -> None:
     """Behaviour: eval mode is deterministic; training mode applies dropout, before the residual add (structure
     that eval-mode values cannot see: in training mode a post-norm block's output is still normalised)."""
@@ -259,6 +261,18 @@ def block_dropout(ctx: Context) -> None:
             raise CheckFailure(f"in training mode the output is not normalised per token (a token's mean after "
                                f"undoing norm2's weight and bias is {drift:.3g}, not 0): dropout comes after norm2",
                                hint=DROPOUT_AFTER_NORM.hint)
+    c = BLOCK_CASE
+    init = block_init(dropout=0.5)
+    each_sublayer_drops_out(ctx, BLOCK, "TransformerBlock (dropout=0.5, training mode)", init["init_args"],
+                            init["init_kwargs"], inputs, 600, block_param_shapes(c["E"], c["ff"]), BLOCK_SUBLAYERS,
+                            hint=SUBLAYER_WITHOUT_DROPOUT.hint)
+
+
+# The block's residual sub-layers, as ``kit.dropout`` silences them one at a time.
+BLOCK_SUBLAYERS = (
+    SubLayer("the attention", ("attn.out_proj.weight", "attn.out_proj.bias"), "dropout1"),
+    SubLayer("the feed-forward", ("ffn.2.weight", "ffn.2.bias"), "dropout2"),
+)
 
 
 # ---------------------------------------------------------------------------------------------------------

@@ -23,6 +23,10 @@ DROPOUT_AFTER_NORM = Mistake(
     "dropout_after_norm", BLOCK,
     "dropout after the LayerNorm: apply dropout1/dropout2 to the sub-layer's output before the residual add, "
     "x = norm1(x + dropout1(attn(x))), so that the output stays normalised")
+SUBLAYER_WITHOUT_DROPOUT = Mistake(
+    "sublayer_without_dropout", BLOCK,
+    "each sub-layer has its own dropout: dropout1 on the attention's output and dropout2 on the feed-forward's, "
+    "each before its residual add")
 NO_POSITION_EMBEDDING = Mistake(
     "no_position_embedding", EMBED,
     "no position embedding: add pos_emb(positions 0..T-1) to the token embedding",
@@ -46,5 +50,5 @@ CLF_MASK_NOT_PASSED = Mistake(
     ("mask_mode", "ignored"))
 
 MISTAKES = SHARED_MISTAKES + Mistakes(
-    SCALE_BY_VALUE_DIM, DROPOUT_AFTER_NORM, NO_POSITION_EMBEDDING, SINUSOIDAL_POSITIONS, SCALED_TOKEN_EMBEDDING,
+    SCALE_BY_VALUE_DIM, DROPOUT_AFTER_NORM, SUBLAYER_WITHOUT_DROPOUT, NO_POSITION_EMBEDDING, SINUSOIDAL_POSITIONS, SCALED_TOKEN_EMBEDDING,
     PADDING_IN_MEAN, CLF_MASK_NOT_PASSED)

@@ -141,14 +141,18 @@ def patch_encoder(p, patches, *, positions: str = "once"):
     Mistakes: ``positions="none"`` (no position embedding); ``"twice"`` (added twice).
     """
     out = linear(patches, p, "projection")  # (B, N, D)
-    return _add_positions(out, p["position_embedding.weight"][: patches.shape[1]], positions)
+    table = None if positions == "none" else p["position_embedding.weight"][: patches.shape[1]]  # (N, D)
+    return _add_positions(out, table, positions)
 
 
 def _add_positions(x, table, positions="once"):
-    """x (B, N, D) plus the (N, D) or (1, N, D) position table once, never, or twice."""
+    """x (B, N, D) plus the (N, D) or (1, N, D) position table once, never, or twice (never: ``table`` may be None,
+    as for a submission that has no table at all)."""
     if positions not in ENCODER_SWITCHES["positions"]:
         raise ValueError(f"unknown positions {positions!r}")
     times = {"once": 1, "none": 0, "twice": 2}[positions]
+    if times == 0:
+        return x
     return x + times * table.reshape(1, x.shape[1], x.shape[2])
 
 
@@ -272,8 +276,8 @@ def compact_transformer(p, images, num_heads, num_blocks, return_attention=False
     stages = sum(1 for k in p if k.startswith("tokenizer.convs.") and k.endswith(".weight"))
     channels = [p[f"tokenizer.convs.{i}.weight"].shape[0] for i in range(stages)]
     x = conv_tokenizer(sub(p, "tokenizer"), images, channels, **_pick(switches, TOKENIZER_SWITCHES))  # (B, N, D)
-    table = p["position_embedding"]  # (1, N, D)
-    if table.shape[1] != x.shape[1]:
+    table = None if switches.get("positions") == "none" else p["position_embedding"]  # (1, N, D)
+    if table is not None and table.shape[1] != x.shape[1]:
         raise SizeMismatch(f"the tokenizer makes {x.shape[1]} tokens; the position embedding has {table.shape[1]}")
     x = _add_positions(x, table, **_pick(switches, ENCODER_SWITCHES))
     maps = []
