@@ -187,8 +187,8 @@ def _module_classes() -> list[type]:
     found, seen, stack = [], set(), [torch.nn.Module]
     while stack:
         for sub in stack.pop().__subclasses__():
-            if sub not in seen:
-                seen.add(sub)
+            if id(sub) not in seen:  # by identity: a submission's metaclass may make its classes unhashable
+                seen.add(id(sub))
                 found.append(sub)
                 stack.append(sub)
     return found

@@ -136,3 +136,23 @@ def test_does_a_layer_the_set_allows_run_unseen():
     with watch_layers(log, TRANSFORMER_LAYERS):  # the ViT's set allows nn.MultiheadAttention
         Hidden(torch.nn.MultiheadAttention(4, 2, batch_first=True), direct=True)(q)
     assert log.seen == []
+
+
+class _Unhashable(type(torch.nn.Module)):
+    """A metaclass that defines ``__eq__`` (and so no hash): a submission's classes may be anything."""
+
+    def __eq__(cls, other):
+        return cls is other
+
+    __hash__ = None
+
+
+def test_does_a_module_class_that_cannot_be_hashed_leave_the_watch_working():
+    class Odd(torch.nn.Module, metaclass=_Unhashable):
+        def forward(self, x):
+            return F.scaled_dot_product_attention(x, x, x)
+
+    log = CallLog()
+    with watch(log, ATTENTION_BUILTINS):
+        Odd()(q)
+    assert log.seen == ["torch.nn.functional.scaled_dot_product_attention"]

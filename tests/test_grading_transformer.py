@@ -59,6 +59,17 @@ def test_does_dropout_on_each_sublayer_written_differently_pass_the_dropout_chec
     assert not failed(report), {k: v.message for k, v in failed(report).items()}
 
 
+def test_is_a_sublayer_registered_under_two_names_silenced_under_both(solution_text):
+    """``self.fc2 = self.ffn[2]``: one tensor under two names. Silencing only one copy would leave the feed-forward
+    speaking, and its missing dropout unseen."""
+    source = solution_text.replace("self.norm1 = nn.LayerNorm(embed_dim, eps=1e-6)",
+                                   "self.fc2 = self.ffn[2]\n        self.norm1 = nn.LayerNorm(embed_dim, eps=1e-6)", 1)
+    source = source.replace("self.dropout2(self.ffn(x))", "self.ffn(x)")
+    assert source.count("self.fc2 = self.ffn[2]") == 1 and "self.dropout2(self.ffn(x))" not in source
+    lost = failed(grade_source_in_process(source, names=["block.dropout"]))
+    assert "the feed-forward's output is not dropped out" in lost["block.dropout"].message
+
+
 FORBIDDEN = {
     "functional": ("    d = query.size(-1)\n", "    return F.scaled_dot_product_attention(query, key, value, attn_mask=mask), None\n"),
     "alias": ("import math\n", "import math\nfrom torch.nn.functional import scaled_dot_product_attention as _fast\n"),

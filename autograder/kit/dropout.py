@@ -36,7 +36,8 @@ def silenced_state(ctx: Context, part: str, init_args: list, init_kwargs: dict, 
     drawn = ctx.draw(part, init_args, init_kwargs, seed, inputs=inputs)
     meta = ctx.metadata(part, init_args, init_kwargs, inputs=inputs)
     mapping = map_params(drawn.params, meta.modules, shapes)
-    state = {name: np.array(value, copy=True) for name, value in drawn.state.items()}
+    copies: dict[int, np.ndarray] = {}  # one copy per array: a tensor registered under two names stays one
+    state = {name: copies.setdefault(id(value), np.array(value, copy=True)) for name, value in drawn.state.items()}
     for entry in entries:
         pieces = mapping.sources.get(entry)
         if pieces is None:

@@ -269,7 +269,7 @@ def compact_transformer(p, images, num_heads, num_blocks, return_attention=False
     [each block's weights], pooling weights (B, N)).
 
     Mistakes: ``pool_stride``, ``pool_padding`` (tokenizer: a different token count, which the position
-    embedding of the contract's count does not fit: ValueError); ``positions``; ``norm`` and
+    embedding of the contract's count does not fit: ValueError, unless no table is added); ``positions``; ``norm`` and
     ``mlp_activation`` (every block); ``final_norm=False``; ``softmax_over="features"`` (pooling).
     """
     _check("compact_transformer", {**switches, "final_norm": final_norm}, CCT_SWITCHES)
