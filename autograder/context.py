@@ -22,6 +22,7 @@ import torch
 from .checks import CheckFailure, Uncomparable, Unverifiable
 from .param_map import MAX_NAME_CHARS, MAX_NAME_DEPTH, plain_name
 from .requests import Run, RunReply
+from .stand_in_answers import StandInPlaces, StandInServer
 from .weights import DEFAULT_RULES, DrawnWeights, WeightRules, draw_weights
 
 
@@ -49,6 +50,12 @@ class Context:
     unrecognised_parts: set[str] = field(default_factory=set)  # those of them compared and matching none
     contradicted: dict = field(default_factory=dict)  # part -> what its probe saw, which its values check did not
     check: object = None  # the check running now (``grading`` sets it)
+    stand_ins: dict = field(default_factory=dict)  # part -> stand_ins.StandIn (the exercise's)
+    failing_parts: set[str] = field(default_factory=set)  # parts whose probe failed (the part raised, timed out)
+    # Of the latest run that called what it built: the parts the grader computed in place of the submission's
+    # (part -> forward calls answered), and the contract prefixes of those that have weights.
+    stood_in: dict[str, int] = field(default_factory=dict)
+    stood_in_prefixes: tuple[str, ...] = ()
 
     def function(self, part: str):
         """What the submission's ``part`` computes, as a ``compare.Variant`` (switches of the reference), or None
@@ -67,6 +74,7 @@ class Context:
                     self.unknown_parts.add(part)
                 except Exception:  # noqa: BLE001 - a failing part is judged by its own checks
                     self.functions[part] = None
+                    self.failing_parts.add(part)
                 else:
                     if self.functions[part] is None:
                         self.unknown_parts.add(part)
@@ -112,20 +120,27 @@ class Context:
         """Whether ``check`` ran in this grading and did not pass."""
         return self.verdicts.get(check) is False
 
-    def request(self, request):
+    def request(self, request, answer=None):
         """Carry out ``request`` with the exercise's forbidden built-ins; a reply that used one fails the check
-        that asked for it."""
+        that asked for it. ``answer``: the grader's answer to a stand-in's call (``stand_ins``)."""
         if self.forbidden is not None and getattr(request, "forbidden", False) is None:
             request.forbidden = self.forbidden.as_data()
         if isinstance(request, Run):  # the child sees a seed of the grading's, never which check or probe asks
             request = dataclasses.replace(request, seed=child_seed(request.seed))
-        reply = self.runner.request(request, self.timeout)
+        reply = (self.runner.request(request, self.timeout) if answer is None
+                 else self.runner.request(request, self.timeout, answer=answer))
         used = getattr(reply, "forbidden", None)
         if used:
             raise CheckFailure(f"{request.target} calls {', '.join(used)}: {FORBIDDEN_HELP}")
         return reply
 
-    def run(self, target: str, *, draw_weights: bool = True, **kwargs) -> RunReply:
+    def standing_for(self, target: str) -> list[str]:
+        """The parts the grader computes in place of the submission's inside ``target``: those declared to stand
+        in there (``StandIn.within``) that compute neither the contract nor a known mistake, or fail to run."""
+        parts = [part for part, spec in self.stand_ins.items() if target in spec.within and part != target]
+        return [part for part in parts if self.unknown(part) or part in self.failing_parts]
+
+    def run(self, target: str, *, draw_weights: bool = True, contract: dict | None = None, **kwargs) -> RunReply:
         """Carry out a ``Run``; a module it builds and calls gets weights the parent draws (the default).
 
         The weights depend on the construction, ``seed`` and the run's salt, not on the inputs: two runs that
@@ -136,8 +151,9 @@ class Context:
         keeps its own initialisation and ``reply.params`` is left empty, so that no reference can use it.
         """
         request = Run(target=target, device=self.device, **kwargs)
+        standing = self.standing_for(target) if request.call else []
         if request.init_args is None or not request.call:
-            return self.request(request)
+            return self._standing_request(request, standing, {}, None, contract)
         params: dict[str, torch.Tensor] = {}
         if request.state is not None:
             params = {k: torch.from_numpy(np.asarray(v, dtype=np.float64)) for k, v in request.state.items()
@@ -146,11 +162,34 @@ class Context:
             drawn = self.draw(target, request.init_args, request.init_kwargs, request.seed, inputs=request.inputs,
                               call_kwargs=request.call_kwargs)
             request.state, params = drawn.state, drawn.params
-        reply = self.request(request)
+        reply = self._standing_request(request, standing, params, self.metadata(
+            target, request.init_args, request.init_kwargs, inputs=request.inputs,
+            call_kwargs=request.call_kwargs) if standing else None, contract)
         reply.params = params
         if draw_weights and request.state is not None and not reply.modules:  # the module types, for map_params
             reply.modules = self.metadata(target, request.init_args, request.init_kwargs, inputs=request.inputs,
                                           call_kwargs=request.call_kwargs).modules
+        return reply
+
+    def _standing_request(self, request: Run, standing: list[str], params: dict, meta, contract: dict | None):
+        """Carry out ``request`` with the grader's references standing in for ``standing`` (``stand_ins``)."""
+        placed = StandInPlaces(params, meta, contract, self.stand_ins)
+        standing = [part for part in standing if not self.stand_ins[part].entries or
+                    (meta is not None and placed.placeable(part))]
+        if not standing:
+            if request.call:
+                self.stood_in, self.stood_in_prefixes = {}, ()
+            return self.request(request)
+        server = StandInServer({part: self.stand_ins[part] for part in standing}, placed.params_for, placed.described,
+                               differentiable=request.loss_weights is not None)
+        request.stand_ins = {self.stand_ins[part].name or part: part for part in standing}
+        try:
+            reply = self.request(request, answer=server.answer)
+        finally:
+            self.stood_in, self.stood_in_prefixes = dict(server.answered), placed.prefixes_used()
+            for part in standing:  # inside a part the grader computed whole, the submission's is never reached
+                if part not in self.stood_in and any(q in self.stood_in for q in self.stand_ins[part].within):
+                    self.stood_in[part] = 0
         return reply
 
     def metadata(self, target: str, init_args: list, init_kwargs: dict | None = None, *, inputs: list | None = None,

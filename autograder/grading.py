@@ -75,6 +75,7 @@ def exercise_context(runner, exercise: Exercise, **kwargs) -> Context:
     if exercise.weight_rules is not None:  # the exercise's own table of how weights are drawn
         ctx.weight_rules = exercise.weight_rules
     ctx.probes = dict(exercise.probes)
+    ctx.stand_ins = dict(exercise.stand_ins)
     return ctx
 
 

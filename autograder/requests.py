@@ -87,6 +87,9 @@ class Run:
     call: bool = True
     method: str = ""  # a named method of the built module to call ("predict"); "": the module itself (forward)
     forbidden: dict | None = None  # the exercise's forbidden.ForbiddenSet as data; None: the attention built-ins
+    # The submission's class or function names -> the part each is, which the grader computes in their place
+    # inside what this request runs (``autograder.stand_ins``): parts that failed their own checks.
+    stand_ins: dict[str, str] = field(default_factory=dict)
 
 
 @message_type
@@ -177,13 +180,14 @@ def _where(exc: BaseException) -> str:
     return ""
 
 
-def execute(request, namespace: dict, load_errors: list[str] | None = None):
-    """Carry out one request; any exception from the submission becomes an ``ErrorReply``."""
+def execute(request, namespace: dict, load_errors: list[str] | None = None, ask=None):
+    """Carry out one request; any exception from the submission becomes an ``ErrorReply``. ``ask(call)`` sends a
+    stand-in's call to the grader and returns its answer (``autograder.stand_ins``); None: no stand-ins."""
     try:
         if isinstance(request, Inspect):
             return _inspect(request, namespace, load_errors or [])
         if isinstance(request, Run):
-            return _run(request, namespace)
+            return _run(request, namespace, ask)
         if isinstance(request, Train):
             return _train(request, namespace)
         raise TypeError(f"unknown request {type(request).__name__}")
@@ -241,10 +245,13 @@ def _flatten(value) -> list:
     return [value]
 
 
-def _run(request: Run, namespace: dict) -> RunReply:
+def _run(request: Run, namespace: dict, ask=None) -> RunReply:
+    import contextlib
+
     import torch
 
     from .forbidden import CallLog, ForbiddenSet, watch
+    from .stand_ins import install
 
     target = _lookup(namespace, request.target)
     device = torch.device(request.device)
@@ -265,30 +272,39 @@ def _run(request: Run, namespace: dict) -> RunReply:
         if not request.call:
             reply.forbidden = log.seen
             return reply
-        if request.method:
-            if request.init_args is None:
-                raise TypeError(f"{request.target} is called as a function: it has no method {request.method!r}")
-            obj = getattr(obj, request.method)
-        inputs = [_to_tensor(x, device) for x in request.inputs]
-        kwargs = {k: _to_tensor(v, device) for k, v in request.call_kwargs.items()}
-        backward = request.loss_weights is not None
-        if backward:
-            for x in inputs:
-                if isinstance(x, torch.Tensor) and x.is_floating_point():
-                    x.requires_grad_(True)
-        for repeat in range(request.repeats):
-            with torch.set_grad_enabled(backward):
-                out = obj(*inputs, **kwargs)
-            parts = _flatten(out)
-            if repeat == 0:
-                reply.structure = _describe(out)
-                reply.dtypes = [str(p.dtype).replace("torch.", "") if isinstance(p, torch.Tensor) else type(p).__name__ for p in parts]
-                reply.devices = [str(p.device.type) if isinstance(p, torch.Tensor) else "" for p in parts]
-            reply.outputs.append([_output_array(p) for p in parts])
-            if backward and repeat == 0:
-                _backward(parts, request.loss_weights, obj, inputs, reply)
+        standing = install(obj, namespace, request.stand_ins, ask) if request.stand_ins and ask else contextlib.nullcontext()
+        with standing:
+            _call_and_reply(request, obj, device, reply)
     reply.forbidden = log.seen
     return reply
+
+
+def _call_and_reply(request: Run, obj, device, reply: RunReply) -> None:
+    """Call the built module (or the function) on the request's inputs, ``repeats`` times, and back-propagate."""
+    import torch
+
+    if request.method:
+        if request.init_args is None:
+            raise TypeError(f"{request.target} is called as a function: it has no method {request.method!r}")
+        obj = getattr(obj, request.method)
+    inputs = [_to_tensor(x, device) for x in request.inputs]
+    kwargs = {k: _to_tensor(v, device) for k, v in request.call_kwargs.items()}
+    backward = request.loss_weights is not None
+    if backward:
+        for x in inputs:
+            if isinstance(x, torch.Tensor) and x.is_floating_point():
+                x.requires_grad_(True)
+    for repeat in range(request.repeats):
+        with torch.set_grad_enabled(backward):
+            out = obj(*inputs, **kwargs)
+        parts = _flatten(out)
+        if repeat == 0:
+            reply.structure = _describe(out)
+            reply.dtypes = [str(p.dtype).replace("torch.", "") if isinstance(p, torch.Tensor) else type(p).__name__ for p in parts]
+            reply.devices = [str(p.device.type) if isinstance(p, torch.Tensor) else "" for p in parts]
+        reply.outputs.append([_output_array(p) for p in parts])
+        if backward and repeat == 0:
+            _backward(parts, request.loss_weights, obj, inputs, reply)
 
 
 def _construct(target, request: Run, log) -> object:

@@ -30,6 +30,7 @@ from .protocol import ProtocolError, decode, encode, write_message
 from .requests import ErrorReply, Inspect, InspectReply, Run, RunReply, Train, TrainReply, execute
 from .sandbox import GRADER, WORK, ConfinementUnavailable, Limits, Sandbox, SandboxSpec, probe
 from .source import Submission
+from .stand_ins import StandInAnswer, StandInCall
 
 log = logging.getLogger(__name__)
 MAX_REPLY_BYTES = 256 << 20  # a reply (outputs, gradients, a trained state); a request may be larger (data)
@@ -76,9 +77,15 @@ class InProcessRunner:
         self.namespace = namespace
         self.load_errors = list(load_errors or [])
 
-    def request(self, request, timeout: float):
+    def request(self, request, timeout: float, answer=None):
+        """``answer(call)``: the grader's answer to a stand-in's call (``autograder.stand_ins``), which travels
+        through the same encoding both ways."""
+        ask = None
+        if answer is not None:
+            def ask(call):
+                return decode(encode(answer(decode(encode(call), expect=StandInCall))), expect=StandInAnswer)
         with _quiet(), _alarm(timeout):
-            reply = execute(request, self.namespace, self.load_errors)
+            reply = execute(request, self.namespace, self.load_errors, ask=ask)
         return _check_reply(decode(encode(reply), expect=REPLIES[type(request)]))
 
     def close(self) -> None:
@@ -130,7 +137,7 @@ def _alarm(seconds: float):
 # The modules the child runs: its entry point and what it imports, nothing else (no checks, references, data
 # loaders or exercises). tests/test_runner.py holds this to the child's import closure.
 CHILD_MODULES = ("__init__", "child", "forbidden", "message_types", "protocol", "requests", "source", "source_filter",
-                 "training")
+                 "stand_ins", "training")
 
 
 def _package_copy(directory: Path) -> Path:
@@ -256,18 +263,32 @@ class ChildProcessRunner:
                 raise
         return self.load_errors
 
-    def request(self, request, timeout: float):
+    def request(self, request, timeout: float, answer=None):
+        """Send ``request`` and read its reply; ``answer(call)`` answers the stand-ins' calls that come first
+        (``autograder.stand_ins``), within the same time limit."""
         self.ensure_started()
-        try:
-            write_message(self.proc.stdin, request)
-        except (BrokenPipeError, OSError):
-            code = self.proc.poll()
-            self._kill()
-            raise SubmissionCrash(f"the process running your code ended (exit status {code})") from None
-        return _check_reply(self._read(timeout, "this check", expect=REPLIES[type(request)]))
-
-    def _read(self, timeout: float, what: str, expect: tuple):
         deadline = time.monotonic() + timeout
+        expect = REPLIES[type(request)] + ((StandInCall,) if answer is not None else ())
+        message = request
+        while True:
+            try:
+                write_message(self.proc.stdin, message)
+            except (BrokenPipeError, OSError):
+                code = self.proc.poll()
+                self._kill()
+                raise SubmissionCrash(f"the process running your code ended (exit status {code})") from None
+            reply = self._read(max(deadline - time.monotonic(), 0.0), "this check", expect=expect, budget=timeout)
+            if not isinstance(reply, StandInCall):
+                return _check_reply(reply)
+            try:
+                message = answer(reply)
+            except Exception as exc:  # noqa: BLE001 - never out of step with the child: it gets an answer
+                message = StandInAnswer(error=f"the grader could not answer ({type(exc).__name__})")
+
+    def _read(self, timeout: float, what: str, expect: tuple, budget: float | None = None):
+        """The next message, within ``timeout`` seconds (``budget``: the whole request's, as messages name it)."""
+        deadline = time.monotonic() + timeout
+        timeout = timeout if budget is None else budget
         fd = self.proc.stdout.fileno()
         try:
             (size,) = struct.unpack("<Q", self._read_exact(fd, 8, deadline))

@@ -99,6 +99,9 @@ X = [torch.arange(4, dtype=torch.float64)]
 class Graded:
     """A grading's context as ``judge`` asks it: what each part computes (``Context.base`` and ``unknown``)."""
 
+    stood_in: dict = {}  # no stand-ins (``autograder.stand_ins``) in these gradings
+    stand_ins: dict = {}
+
     def __init__(self, base: dict | None = None, unknown: tuple = ()):
         self.switches, self.unknown_parts = dict(base or {}), set(unknown)
 

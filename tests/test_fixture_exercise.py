@@ -128,3 +128,81 @@ def test_does_a_part_that_answers_its_probe_otherwise_than_its_checks_earn_nothi
     assert "computes the contract's function on these inputs but a known mistake on others" in lost["ms.values"].message
     assert lost["ms.values"].hint == fx.mistakes.MASK_AFTER.hint
     assert "pool.values" in lost and "cannot be judged on its own logic" in lost["pool.values"].message
+
+
+# masked_softmax at temperature 2: a function no switch names. The pooling built from it is still judged, with
+# the grader's own masked_softmax in its place (``autograder.stand_ins``), on what the pooling itself does.
+SOFTMAX = "    return torch.softmax(scores, dim=-1)\n"
+UNKNOWN_SOFTMAX = SOLUTION_TEXT.replace(SOFTMAX, "    return torch.softmax(scores / 2, dim=-1)\n", 1)
+MS_CHECKS = {"ms.values", "ms.normalised", "ms.gradients"}
+
+
+def test_is_a_composite_judged_given_its_own_part_when_that_part_computes_an_unknown_function(fixture_exercise):
+    assert UNKNOWN_SOFTMAX != SOLUTION_TEXT
+    lost = failed(grade_source_in_process(UNKNOWN_SOFTMAX, FIXTURE))
+    assert lost.keys() == MS_CHECKS, {n: r.message for n, r in lost.items()}
+
+
+def test_is_a_composite_judged_given_its_own_part_when_that_part_crashes(fixture_exercise):
+    crashing = SOLUTION_TEXT.replace(SOFTMAX, "    raise ValueError('not today')\n", 1)
+    lost = failed(grade_source_in_process(crashing, FIXTURE))
+    assert not any(name.startswith("pool.") for name in lost), {n: r.message for n, r in lost.items()}
+
+
+def test_is_the_composite_s_own_mistake_still_named_beside_an_unknown_part(fixture_exercise):
+    old, new, part, hint = MISTAKES["no tanh"]
+    lost = failed(grade_source_in_process(UNKNOWN_SOFTMAX.replace(old, new, 1), FIXTURE))
+    assert lost.keys() == MS_CHECKS | {"pool.values"}, {n: r.message for n, r in lost.items()}
+    assert lost["pool.values"].hint == hint
+    assert "with the grader's own masked_softmax in place of yours" in lost["pool.values"].message
+
+
+def test_does_the_child_process_stand_in_for_a_part_as_the_in_process_runner_does(fixture_exercise, tmp_path):
+    from autograder.grading import grade_path
+
+    path = tmp_path / "unknown_softmax.py"
+    path.write_text(UNKNOWN_SOFTMAX)
+    child = grade_path(path, fixture_exercise, skip_training=True, device="cpu")
+    in_process = grade_source_in_process(UNKNOWN_SOFTMAX, FIXTURE)
+    assert not child.grader_errors
+    assert [(r.name, r.points, r.message) for r in child.results] == \
+        [(r.name, r.points, r.message) for r in in_process.results]
+
+
+def test_is_a_composite_that_does_not_call_the_part_told_so(fixture_exercise):
+    """The pooling softmaxes inline: nothing of the grader's can stand in, so it is charged, and told why."""
+    pooled = '        weights = masked_softmax(self.score(torch.tanh(self.proj(x))).squeeze(-1), mask)  # (B, T)\n'
+    inline = ('        scores = self.score(torch.tanh(self.proj(x))).squeeze(-1)  # (B, T)\n'
+              '        if mask is not None:\n            scores = scores.masked_fill(~mask, float("-inf"))\n'
+              '        weights = torch.softmax(scores / 2, dim=-1)  # (B, T)\n')
+    lost = failed(grade_source_in_process(UNKNOWN_SOFTMAX.replace(pooled, inline, 1), FIXTURE))
+    assert "pool.values" in lost
+    assert "could not compute the contract's masked_softmax in its place (it can where this code calls your " \
+           "masked_softmax" in lost["pool.values"].message
+
+
+def test_does_a_composite_that_abuses_the_stand_in_lose_only_its_own_checks(fixture_exercise):
+    """The pooling asks the grader's masked_softmax for a huge table: the call is refused (the check fails, saying
+    why), and the grading goes on."""
+    pooled = '        weights = masked_softmax(self.score(torch.tanh(self.proj(x))).squeeze(-1), mask)  # (B, T)\n'
+    abusive = '        masked_softmax(torch.zeros(1, 2048, 2048))  # larger than the grader answers\n' + pooled
+    report = grade_source_in_process(UNKNOWN_SOFTMAX.replace(pooled, abusive, 1), FIXTURE)
+    lost = failed(report)
+    assert not report.grader_errors
+    assert "pool.values" in lost and "more than the grader takes" in lost["pool.values"].message
+
+
+def test_does_an_argument_that_breaks_the_reference_cost_no_grader_error(fixture_exercise, tmp_path):
+    """The pooling first calls masked_softmax with a number the grader's reference cannot take, and swallows the
+    refusal: the grader answers with an error (never fails itself), and the child and the in-process runner agree."""
+    from autograder.grading import grade_path
+
+    pooled = '        weights = masked_softmax(self.score(torch.tanh(self.proj(x))).squeeze(-1), mask)  # (B, T)\n'
+    probing = ('        try:\n            masked_softmax(1.0)\n        except BaseException:\n            pass\n' + pooled)
+    path = tmp_path / "probing.py"
+    path.write_text(UNKNOWN_SOFTMAX.replace(pooled, probing, 1))
+    child = grade_path(path, fixture_exercise, skip_training=True, device="cpu")
+    in_process = grade_source_in_process(path.read_text(), FIXTURE)
+    assert not child.grader_errors and not in_process.grader_errors
+    assert [(r.name, r.points) for r in child.results] == [(r.name, r.points) for r in in_process.results]
+    assert not any(r.name.startswith("pool.") and r.points < r.max_points for r in child.results)

@@ -276,3 +276,17 @@ def test_does_a_gradient_check_name_the_batchnorm_when_training_mode_changes_the
         "se.gradients"].message
     assert "your BatchNorm2d normalises by each batch's own statistics in training mode" in message
     assert "dropout" not in message
+
+
+def test_is_a_failing_part_inside_a_failing_part_charged_once():
+    """The channel attention and CBAM both compute unknown functions: the grader's CBAM stands in for the whole
+    inside the CNN, so neither is charged there."""
+    source = SOLUTION.read_text()
+    edits = (("weights = torch.sigmoid(avg_out + max_out)", "weights = torch.sigmoid(avg_out + max_out) * 0.9"),
+             ("out, weights = self.spatial(refined)", "out, weights = self.spatial(refined * 0.9)"))
+    for old, new in edits:
+        assert source.count(old) == 1
+        source = source.replace(old, new)
+    lost = failed(grade_source_in_process(source, exercise="cnn_attention"))
+    assert lost.keys() - {TRAINING} and all(n.startswith(("channel.", "cbam.")) for n in lost.keys() - {TRAINING}), \
+        {n: r.message for n, r in lost.items()}

@@ -135,8 +135,9 @@ def test_does_the_flawed_sample_lose_points_for_its_three_mistakes_only():
 
 
 def test_is_nan_from_the_positions_not_explained_as_an_inverted_mask():
-    """A frequency of 1 / (10000^(2i/dim) - 1) is infinite for i = 0, and position 0 times it is NaN: the model's
-    causality check names the positions, whose own values check charges them, not the (right) mask."""
+    """A frequency of 1 / (10000^(2i/dim) - 1) is infinite for i = 0, and position 0 times it is NaN: the positions'
+    own values check names the cause; the model, judged with the grader's positions in their place
+    (``autograder.stand_ins``), loses nothing for them, and no check blames the (right) mask."""
     source = SOLUTION.read_text()
     line = "    frequency = 10000.0 ** (-torch.arange(0, dim, 2, dtype=torch.float32) / dim)  # (dim / 2,)\n"
     assert source.count(line) == 1
@@ -144,9 +145,7 @@ def test_is_nan_from_the_positions_not_explained_as_an_inverted_mask():
     lost = failed(grade_source_in_process(source, exercise="seq2seq"))
     assert "contains NaN values where the reference has none (position 0 times an infinite frequency" in lost[
         "positions.values"].message
-    message = lost["model.causality"].message
-    assert "your sinusoidal_positions computes neither the contract nor a known mistake" in message
-    assert "mask" not in message and lost["model.causality"].hint is None
+    assert lost.keys() == {"positions.values", "model.training"}, {k: v.message for k, v in lost.items()}
 
 
 @pytest.mark.parametrize("mask", ["(steps[None, :] <= steps[:, None]).to(torch.uint8)",
@@ -172,3 +171,38 @@ def test_is_an_all_zero_float_mask_a_wrong_mask_not_an_additive_one():
                                           names=["mask.interface", "mask.values"]))
     assert lost.keys() == {"mask.interface", "mask.values"}
     assert lost["mask.interface"].hint is None
+
+
+# A part that computes a function no switch names, or crashes: the model built from it is judged with the grader's
+# own part in its place (``autograder.stand_ins``), so it costs that part's own checks only.
+FAILING_PARTS = {
+    "positions_of_another_base": (("frequency = 10000.0 ** (-torch.arange(0, dim, 2, dtype=torch.float32) / dim)",
+                                   "frequency = 1000.0 ** (-torch.arange(0, dim, 2, dtype=torch.float32) / dim)"),
+                                  {"positions.values"}),
+    "mask_crashes": (("return steps[None, :] <= steps[:, None]", "raise ValueError('no mask today')"),
+                     {"mask.interface", "mask.values"}),
+    "given_attention_scaled": (("return output.transpose(0, 1), weights  # (B, Tq, E), (B, H, Tq, Tk)",
+                                "return output.transpose(0, 1) * 1.2, weights  # (B, Tq, E), (B, H, Tq, Tk)"),
+                               {"decoder.attention_module"}),
+}
+
+
+@pytest.mark.parametrize("name", sorted(FAILING_PARTS))
+def test_does_a_failing_part_cost_only_its_own_checks(name):
+    (old, new), charged = FAILING_PARTS[name]
+    text = SOLUTION.read_text()
+    assert text.count(old) == 1
+    lost = failed(grade(text.replace(old, new)))
+    assert lost.keys() == TRAINING | charged, {k: v.message for k, v in lost.items()}
+
+
+def test_is_the_model_judged_with_the_given_attention_in_place_whatever_mask_form_it_passes():
+    """An additive float causal mask (0 and -inf, the interface's only charge) read by the grader's attention as the
+    given one reads it: the model keeps its points beside a failing attention."""
+    text = SOLUTION.read_text()
+    (old, new), _ = FAILING_PARTS["given_attention_scaled"]
+    mask = "return steps[None, :] <= steps[:, None]"
+    additive = "return torch.zeros(size, size).masked_fill(steps[None, :] > steps[:, None], float('-inf'))"
+    assert text.count(old) == 1 and text.count(mask) == 1
+    lost = failed(grade(text.replace(old, new).replace(mask, additive)))
+    assert lost.keys() == TRAINING | {"mask.interface", "decoder.attention_module"}, {k: v.message for k, v in lost.items()}

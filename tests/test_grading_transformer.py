@@ -70,6 +70,60 @@ def test_is_a_sublayer_registered_under_two_names_silenced_under_both(solution_t
     assert "the feed-forward's output is not dropped out" in lost["block.dropout"].message
 
 
+# A part that computes a function no switch names, or crashes: the composites built from it are judged with the
+# grader's own part in its place (``autograder.stand_ins``), so it costs its own checks only.
+FAILING_PARTS = {
+    "sdpa_unknown": (("scores = query @ key.transpose(-2, -1) / math.sqrt(d)",
+                      "scores = query @ key.transpose(-2, -1) / (math.sqrt(d) + 1)"), "sdpa."),
+    "sdpa_crashes": (("    d = query.size(-1)\n", "    raise ValueError('not today')\n"), "sdpa."),
+    "mha_unknown": (("return self.out_proj(y), weights", "return self.out_proj(y) * 1.5, weights"), "mha."),
+}
+
+
+@pytest.mark.parametrize("name", sorted(FAILING_PARTS))
+def test_does_a_failing_part_cost_only_its_own_checks(solution_text, name):
+    (old, new), prefix = FAILING_PARTS[name]
+    assert solution_text.count(old) == 1
+    lost = failed(grade_source_in_process(solution_text.replace(old, new)))
+    assert lost.keys() - {"clf.training"}, "the part must lose its own checks"
+    assert all(n.startswith(prefix) for n in lost.keys() - {"clf.training"}), {n: r.message for n, r in lost.items()}
+
+
+# Correct composites written otherwise around a failing MultiHeadAttention: still judged with the grader's in its
+# place. The attention registered under a second name and called by it; its projections named wq, wk, wv.
+AROUND_A_FAILING_ATTENTION = {
+    "called_by_a_second_name": (("self.attn = MultiHeadAttention(embed_dim, num_heads)",
+                                 "self.attn = MultiHeadAttention(embed_dim, num_heads)\n        self.zattn = self.attn"),
+                                ("attn_out, _ = self.attn(x, x, x, mask)", "attn_out, _ = self.zattn(x, x, x, mask)")),
+    "projections_renamed": tuple((f"self.{n}_proj", f"self.w{n}") for n in "qkv"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(AROUND_A_FAILING_ATTENTION))
+def test_is_a_composite_written_otherwise_judged_with_the_grader_s_attention_in_place(solution_text, name):
+    (old, new), _ = FAILING_PARTS["mha_unknown"]
+    source = solution_text.replace(old, new)
+    for before, after in AROUND_A_FAILING_ATTENTION[name]:
+        assert before in source
+        source = source.replace(before, after)
+    lost = failed(grade_source_in_process(source))
+    assert not any(n.startswith(("block.values", "block.gradients", "clf.")) for n in lost.keys() - {"clf.training"}), \
+        {n: r.message for n, r in lost.items()}
+
+
+def test_does_the_child_process_stand_in_for_a_module_as_the_in_process_runner_does(solution_text, tmp_path):
+    """The grader's MultiHeadAttention in place of the submission's, inside its block and classifier, across the
+    protocol (forward and backward calls), gives the report the in-process runner gives."""
+    (old, new), _ = FAILING_PARTS["mha_unknown"]
+    path = tmp_path / "mha_unknown.py"
+    path.write_text(solution_text.replace(old, new))
+    child = grade_path(path, "transformer", skip_training=True, device="cpu")
+    in_process = grade_source_in_process(path.read_text())
+    assert not child.grader_errors
+    assert [(r.name, r.points, r.message) for r in child.results] == \
+        [(r.name, r.points, r.message) for r in in_process.results]
+
+
 FORBIDDEN = {
     "functional": ("    d = query.size(-1)\n", "    return F.scaled_dot_product_attention(query, key, value, attn_mask=mask), None\n"),
     "alias": ("import math\n", "import math\nfrom torch.nn.functional import scaled_dot_product_attention as _fast\n"),
@@ -160,11 +214,13 @@ def test_does_an_attention_that_zeroes_its_own_query_projection_still_score_full
 
 
 def test_does_an_attention_that_never_reads_the_query_lose_the_values(solution_text):
-    """With its own zero query projection it agreed with the reference; with the grader's weights it cannot."""
+    """With its own zero query projection it agreed with the reference; with the grader's weights it cannot. The
+    block and the classifier built from it are judged with the grader's attention in its place: they keep theirs."""
     ignores_query = Q_LINE.replace("self.q_proj(query)", "torch.zeros_like(self.q_proj(query))")
     report = grade_source_in_process(edited(solution_text, (MHA_INIT_END, ZERO_QUERY_INIT), (Q_LINE, ignores_query)))
     lost = failed(report)
-    assert {"mha.values", "mha.mask", "block.values", "clf.values"} <= lost.keys()
+    assert {"mha.values", "mha.mask"} <= lost.keys()
+    assert not any(name.startswith(("block.", "clf.")) for name in lost.keys() - {"clf.training"}), lost.keys()
     assert "differs from the reference" in lost["mha.values"].message
 
 

@@ -225,3 +225,22 @@ def test_is_a_transformer_layer_of_torch_refused_in_the_block():
                                             "batch_first=True)"),), ()))
     lost = failed(grade_source_in_process(text, exercise="vit"))
     assert "block.values" in lost and "TransformerEncoderLayer" in lost["block.values"].message
+
+
+# A part that computes a function no switch names: the models built from it are judged with the grader's own part in
+# its place (``autograder.stand_ins``), so it costs its own checks only.
+FAILING_PARTS = {
+    "block_mixes_pre_and_post_norm": (("x = x + attended  # (B, N, D)", "x = self.norm1(x + attended)  # (B, N, D)"),
+                                      "block."),
+    "encoder_scales_the_projection": (
+        ("return self.projection(patches) + self.position_embedding(positions)",
+         "return self.projection(patches) * 1.1 + self.position_embedding(positions)"), "encoder."),
+}
+
+
+@pytest.mark.parametrize("name", sorted(FAILING_PARTS))
+def test_does_a_part_computing_an_unknown_function_cost_only_its_own_checks(name):
+    (old, new), prefix = FAILING_PARTS[name]
+    lost = failed(grade_source_in_process(source(Mutation(name, ((old, new),), ())), exercise="vit"))
+    assert lost.keys() - TRAINING and all(n.startswith(prefix) for n in lost.keys() - TRAINING), \
+        {k: v.message for k, v in lost.items()}

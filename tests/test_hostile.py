@@ -86,7 +86,7 @@ def test_are_writes_outside_the_work_directory_refused(write, solution_text, tmp
     report = grade(write, "writer.py", with_code(solution_text, BLOCK_FORWARD, f"{inside}; {outside}"))
     lost = failed(report)
     assert "block.shapes" in lost and "Read-only file system" in lost["block.shapes"].message
-    assert lost_parts(report) == {"TransformerBlock", "TransformerClassifier"}
+    assert lost_parts(report) == {"TransformerBlock"}  # the classifier is judged with the grader's block in its place
     report = grade(write, "writer.py", with_code(solution_text, BLOCK_FORWARD, f"open({str(target)!r}, 'w').write('x')"))
     assert not target.exists() and not __import__("os").path.exists(planted)
     assert "No such file or directory" in failed(report)["block.shapes"].message
@@ -97,7 +97,7 @@ def test_is_the_network_unreachable(write, solution_text, listener):
     report = grade(write, "network.py", with_code(solution_text, BLOCK_FORWARD, leak))
     assert listener.drained() == []
     assert "block.shapes" in failed(report)
-    assert lost_parts(report) == {"TransformerBlock", "TransformerClassifier"}
+    assert lost_parts(report) == {"TransformerBlock"}  # the classifier is judged with the grader's block in its place
 
 
 def test_does_monkeypatching_torch_or_the_grader_in_the_child_change_nothing(write, solution_text):
@@ -191,7 +191,7 @@ def test_does_a_fork_bomb_cost_only_its_checks(write, solution_text):
     bomb = "import os\n        while True:\n            os.fork()"
     report = grade(write, "forkbomb.py", with_code(solution_text, BLOCK_FORWARD, bomb),
                    limits=Limits(start_timeout=30, processes=64))
-    assert lost_parts(report) == {"TransformerBlock", "TransformerClassifier"}
+    assert lost_parts(report) == {"TransformerBlock"}  # the classifier is judged with the grader's block in its place
     assert children() - before == set()  # every copy was killed
 
 

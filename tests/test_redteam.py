@@ -214,7 +214,7 @@ def test_can_a_submission_join_the_graders_network_namespace(write, solution_tex
     """)
     report = grade(write, "netns.py", with_code(solution_text, BLOCK_FORWARD, "_attack()") + attack)
     assert listener.drained() == []
-    assert lost_parts(report) == {"TransformerBlock", "TransformerClassifier"}
+    assert lost_parts(report) == {"TransformerBlock"}  # the classifier is judged with the grader's block in its place
 
 
 # --- lying to the grader -----------------------------------------------------------------------------------
@@ -242,7 +242,7 @@ def test_does_a_forged_reply_on_the_protocol_channel_count_as_a_crash(write, sol
     """)
     report = grade(write, "forger.py", with_code(solution_text, BLOCK_FORWARD, "_attack()") + forge)
     assert report.grader_errors == []
-    assert lost_parts(report) == {"TransformerBlock", "TransformerClassifier"}
+    assert lost_parts(report) == {"TransformerBlock"}  # the classifier is judged with the grader's block in its place
     assert any("reply" in r.message or "ended" in r.message or "did not finish" in r.message
                for r in failed(report).values())
 

@@ -75,8 +75,8 @@ UNKNOWN = [(exercise, *edit) for exercise, cases in CASES.items() for edit in ca
 
 @pytest.mark.parametrize("exercise, edit, old, new", UNKNOWN, ids=[u[1] for u in UNKNOWN])
 def test_does_an_unknown_mistake_inside_a_part_get_one_verdict_per_check_on_every_draw(exercise, edit, old, new):
-    """Its composite cannot be judged on its own logic (no reference stands in for an unknown function), so it
-    is compared with the contract at rounding level: it fails on every draw instead of on some."""
+    """Its composites are judged with the grader's float64 reference standing in for it (``autograder.stand_ins``),
+    so they pass on every draw; where none is declared, they fail on every draw instead of on some."""
     source = SOURCES[exercise].read_text()
     assert old in source
     seen = verdicts(source.replace(old, new), exercise, DRAWS_CORRECT)

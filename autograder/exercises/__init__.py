@@ -64,6 +64,9 @@ class Exercise:
     weight_rules: WeightRules | None = None  # how the grader draws weights; None: weights.DEFAULT_RULES
     forbidden: ForbiddenSet | None = None  # the built-ins students write themselves; None: forbidden.ATTENTION_BUILTINS
     probes: dict = field(default_factory=dict)  # part -> probe(ctx): what the part computes (``Context.function``)
+    # part -> stand_ins.StandIn: how the grader computes that part in place of a failing one inside a composite
+    # (the hidden module's optional ``STAND_INS``)
+    stand_ins: dict = field(default_factory=dict)
     labelled_data: Callable[[], list] | None = None  # () -> paths of labelled data the confined child must not see
     contracts: tuple = ()  # contract.Part of each part: the notebook's table and the interface checks
     mistakes: tuple = ()  # mistakes.Mistake: every known mistake, declared once (the exercise's mistakes.py)
@@ -98,6 +101,10 @@ def declaration_problems(exercise: Exercise) -> list[str]:
     problems += [f"check {c.name!r} is of part {c.part!r}, which is not in parts" for c in exercise.checks
                  if c.part not in parts]
     problems += [f"contract {c.name!r} is not in parts" for c in exercise.contracts if c.name not in parts]
+    problems += [f"stand-in for {n!r}, which is neither in parts nor probed" for n in exercise.stand_ins
+                 if n not in parts and n not in exercise.probes]
+    problems += [f"stand-in {n!r} is declared for part {s.part!r}" for n, s in exercise.stand_ins.items()
+                 if getattr(s, "part", n) != n]
     problems += [f"mistake {m.name!r} is of part {m.part!r}, which is not in parts" for m in exercise.mistakes
                  if m.part not in parts]
     declared = [m.name for m in exercise.mistakes]
@@ -123,17 +130,18 @@ def validated(exercise: Exercise) -> Exercise:
 def completed(exercise: Exercise, module: str) -> Exercise:
     """``exercise`` (declared in ``module``) with what its hidden module adds, where that is installed (the
     grader's install, not a student's): the hidden checks it declares into the exercise's ``CheckSet``, and its
-    ``PROBES``. The engine imports ``<module>.hidden`` once the public module is loaded, so no statement order in
+    ``PROBES`` and ``STAND_INS``. The engine imports ``<module>.hidden`` once the public module is loaded, so no statement order in
     the public module carries it."""
-    probes = dict(exercise.probes)
+    probes, stand_ins = dict(exercise.probes), dict(exercise.stand_ins)
     package = hasattr(importlib.import_module(module), "__path__")  # a plain module has no hidden.py beside it
     if package and importlib.util.find_spec(f"{module}.hidden") is not None:
         hidden = importlib.import_module(f"{module}.hidden")
         if not isinstance(getattr(hidden, "PROBES", None), dict):
             raise DeclarationError(f"{module}.hidden must define PROBES, a dict: part -> probe(ctx)")
         probes = {**hidden.PROBES, **probes}
+        stand_ins = {**getattr(hidden, "STAND_INS", {}), **stand_ins}
     checks = exercise.checks.ordered() if isinstance(exercise.checks, CheckSet) else tuple(exercise.checks)
-    return validated(dataclasses.replace(exercise, checks=checks, probes=probes))
+    return validated(dataclasses.replace(exercise, checks=checks, probes=probes, stand_ins=stand_ins))
 
 
 def _loaded(module: str, where: str) -> Exercise:

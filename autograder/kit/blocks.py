@@ -78,3 +78,13 @@ def mha_switches(masked: bool) -> dict:
 
 def block_switches(masked: bool) -> dict:
     return switch_table(PRE_NORM, NO_RESIDUAL, FFN_GELU, UNBIASED_NORM, *((BLOCK_MASK_NOT_PASSED,) if masked else ()))
+
+
+def heads_of(module: dict) -> int:
+    """The heads of an attention, or of a block's attention, from the child's description of it (its
+    ``num_heads``; ``stand_ins.StandIn.compute`` gets the description): a stand-in splits its heads so."""
+    for found in [module, *module.get("modules", {}).values()]:
+        heads = found.get("num_heads") if isinstance(found, dict) else None
+        if isinstance(heads, int) and not isinstance(heads, bool) and heads > 0:
+            return heads
+    raise LookupError("no num_heads attribute on it or its attention to split the heads by")

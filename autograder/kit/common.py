@@ -219,11 +219,14 @@ def judge(ctx: Context, label: str, got: list, reference: Reference, params: dic
     may fall either side of the tolerance depending on the draw, so the check fails on every draw and says why.
     Both come from ``ctx``: no check can forget them.
     """
-    base, unknown = ctx.base(*reference.parts), ctx.unknown(*reference.parts)
+    stood = dict(ctx.stood_in)  # the run that gave ``got`` (before a probe below runs anything)
+    parts = tuple(part for part in reference.parts if part not in stood)
+    base, unknown = ctx.base(*parts), ctx.unknown(*parts)
     if unknown:  # its effect here may fall either side of the tolerance, depending on the draw: never compared
         raise CheckFailure(f"{label}: cannot be judged on its own logic while your {', '.join(unknown)} computes "
-                           "neither the contract nor a known mistake (see its values check); it is judged once that "
-                           "part is right")
+                           "neither the contract nor a known mistake (see its values check), and the grader could "
+                           f"not compute the contract's {', '.join(unknown)} in its place{_not_stood(ctx, unknown)}; "
+                           "it is judged once that part is right")
     expected, variants = reference.candidates(params, inputs, base, select)
     inherited = [v for v in variants if v.mistakes == 0]
     target = inherited[0].outputs if inherited else expected
@@ -247,8 +250,21 @@ def judge(ctx: Context, label: str, got: list, reference: Reference, params: dic
             _contradicts_probe(ctx, reference, params, inputs, select, keep, pick(outs, keep))
             return
     others = [Variant(v.hint, pick(v.outputs, keep), v.mistakes, v.switches) for v in variants if v.mistakes > 0]
-    context = f" (the reference given what your {', '.join(reference.parts)} compute)" if inherited else ""
+    context = f" (the reference given what your {', '.join(parts)} compute)" if inherited and parts else ""
+    if stood:
+        context += (f" (with the grader's own {', '.join(stood)} in place of yours, which fail"
+                    f"{'s' if len(stood) == 1 else ''} its own checks)")
     require_close(label, mine, pick(target, keep), others, context, reference.nan_causes)
+
+
+def _not_stood(ctx: Context, parts: list[str]) -> str:
+    """Why the grader did not stand in for ``parts`` in the check running now, where it was declared to."""
+    check = getattr(ctx, "check", None)
+    declared = [p for p in parts if check is not None and check.part in getattr(ctx.stand_ins.get(p), "within", ())]
+    if not declared:
+        return ""
+    return (f" (it can where this code calls your {', '.join(declared)} as a sub-module, or a function by its name, "
+            "with the weights under the contract's names)")
 
 
 def _contradicts_probe(ctx: Context, reference: Reference, params: dict, inputs: list, select, keep: list[int],
@@ -289,7 +305,7 @@ def compare(ctx: Context, part: str, reference: Reference, args: list | None, kw
     """Judge ``part`` built with ``args``, ``kwargs`` (``args`` None: a function) and called on ``inputs`` (its
     ``method``, if named) with the grader's weights, given what the parts it is built from compute."""
     reply = ctx.run(part, init_args=args, init_kwargs=kwargs, inputs=list(inputs), seed=seed,
-                    call_kwargs=call_kwargs or {}, method=method)
+                    call_kwargs=call_kwargs or {}, method=method, contract=shapes if args is not None else None)
     got = outputs(reply, count, what)
     p = contract_params(reply, shapes, part) if args is not None else {}
     if select is not None:
@@ -353,7 +369,9 @@ def gradient_check(ctx: Context, case: GradientCase) -> None:
         state, params, mapping, candidates = weights_away_from_kinks(ctx, case, inputs, base)
     weights = loss_weights(case, params, inputs, base, candidates)
     reply = ctx.run(case.target, init_args=case.init_args, init_kwargs=case.init_kwargs, inputs=list(case.inputs),
-                    call_kwargs=case.call_kwargs, state=state, seed=case.seed, mode="train", loss_weights=weights)
+                    call_kwargs=case.call_kwargs, state=state, seed=case.seed, mode="train", loss_weights=weights,
+                    contract=case.contract or None)
+    stood = ctx.stood_in_prefixes
     got = outputs(reply, len(weights), case.what)
     function = differentiated_function(ctx, case, got, params, inputs, weights, reply.modules)
     weights = [w if w is not None and np.shape(g) == np.shape(w) else None for g, w in zip(got, weights)]
@@ -365,7 +383,8 @@ def gradient_check(ctx: Context, case: GradientCase) -> None:
                            f"{unplaced_note(params)}") from None
     charged = [prefixes for check, prefixes in case.charged_by.items() if ctx.failed(check)]
     problems = [message for name, message in problems
-                if not any(name.startswith(prefixes) or name.startswith("the input") for prefixes in charged)]
+                if not any(name.startswith(prefixes) or name.startswith("the input") for prefixes in charged)
+                and not name.startswith(tuple(f"{prefix}." for prefix in stood))]  # the grader's own part's
     if problems:
         more = f"; and {len(problems) - 3} more" if len(problems) > 3 else ""
         raise CheckFailure(f"{case.what}: " + "; ".join(problems[:3]) + more)
@@ -418,7 +437,8 @@ def differentiated_function(ctx: Context, case: GradientCase, got: list, params:
     if not any(weights[i] is not None for i in keep):
         raise CheckFailure(f"{case.what}: the gradients cannot be checked: no output in the loss has the reference's "
                            "shape (see the shapes check)")
-    unknown = ctx.unknown(*case.reference.parts)
+    stood = dict(ctx.stood_in)
+    unknown = [part for part in ctx.unknown(*case.reference.parts) if part not in stood]
     if unknown:  # as in ``judge``: no function to differentiate, on every draw
         raise CheckFailure(f"{case.what}: the gradients cannot be checked while your {', '.join(unknown)} computes "
                            "neither the contract nor a known mistake (see its values check)")

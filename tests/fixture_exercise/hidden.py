@@ -15,6 +15,7 @@ from autograder.kit.common import (
     GradientCase, Reference, as_inputs64, contract_params, deviates, gradient_check, judge,
 )
 from autograder.mistakes import switch_table
+from autograder.stand_ins import StandIn
 
 from . import reference as ref
 from .mistakes import MASK_AFTER, MASK_IGNORED, NO_TANH, PROJECTED
@@ -62,6 +63,11 @@ def pool_probe(ctx: Context):
 
 
 PROBES = {MS: ms_probe, POOL: pool_probe}
+
+# How the grader computes masked_softmax in place of the submission's inside the pooling, when the submission's
+# fails its own checks (``autograder.stand_ins``): the pooling is then judged given a right masked_softmax.
+STAND_INS = {MS: StandIn(MS, ("scores", "mask"), lambda p, xs, module: [ref.masked_softmax(xs[0], xs[1])],
+                         defaults={"mask": None}, within=(POOL,))}
 
 
 # ---------------------------------------------------------------------------------------------------------

@@ -132,9 +132,8 @@ CNN_ATTENTION = (
     named("channel_sigmoid_each", ("channel.values", "channel.range")),
     named("channel_two_mlps", ("channel.interface", "channel.values")),
     named("spatial_max_mean_swapped", ("spatial.values",)),
-    named("spatial_pool_over_space", ("spatial.shapes", "spatial.values", "spatial.range", "spatial.gradients"),
-          parts=("SpatialAttention", "CBAM", "AttentionCNN"),
-          cascade="the spatial attention crashes for C > 1, and so do the submission's own CBAM and CNN, which call it"),
+    # the spatial attention crashes for C > 1: CBAM and the CNN are judged with the grader's in its place
+    named("spatial_pool_over_space", ("spatial.shapes", "spatial.values", "spatial.range", "spatial.gradients")),
     named("spatial_no_sigmoid", ("spatial.values", "spatial.range")),
     named("cbam_spatial_first", ("cbam.values",)),
     named("cbam_parallel", ("cbam.values",)),
@@ -149,13 +148,11 @@ CNN_ATTENTION = (
 )
 
 # A declared mistake no switch of the reference makes: the channel gate without its sigmoid computes a function no
-# switch names, so the composites built on it cannot be judged on their own logic (issue 22 judges them given their
-# own parts).
+# switch names; CBAM and the CNN built on it are judged with the grader's channel attention in its place
+# (``autograder.stand_ins``), so it costs the channel attention's checks only.
 CNN_ATTENTION_UNSWITCHED = (
     Mutation("channel_no_sigmoid", (("weights = torch.sigmoid(avg_out + max_out)", "weights = avg_out + max_out"),),
-             ("channel.values", "channel.range"), parts=("ChannelAttention", "CBAM", "AttentionCNN"),
-             cascade="no reference switch drops the channel gate's sigmoid, so CBAM and the CNN built on it are "
-                     "compared with the contract and lose their values too"),
+             ("channel.values", "channel.range")),
 )
 
 # The bottleneck MLP without its ReLU (the grader's weights give its hidden units both signs): the part's values

@@ -101,9 +101,7 @@ CHECK_BUGS = (
              cascade="the edit removes the mask from the multi-head attention's call too"),
     Mutation("sdpa_outputs_swapped", (("    output = weights @ value  # (..., Tq, dv)\n    return output, weights",
                                        "    output = weights @ value  # (..., Tq, dv)\n    return weights, output"),),
-             ("sdpa.shapes",), parts=("scaled_dot_product_attention", "MultiHeadAttention", "TransformerBlock",
-                                      "TransformerClassifier"),
-             cascade="the submission's own multi-head attention crashes on the swapped outputs"),
+             ("sdpa.shapes",)),  # the multi-head attention crashes on them: judged with the grader's in its place
     Mutation("sdpa_detached_query", (("scores = query @ key", "scores = query.detach() @ key"),),
              ("sdpa.gradients",)),
     Mutation("mha_fused_projection", (("self.q_proj = nn.Linear(embed_dim, inner)", "self.qkv = nn.Linear(embed_dim, inner)"),
@@ -119,8 +117,7 @@ CHECK_BUGS = (
              ("block.interface",)),
     Mutation("block_returns_tuple", (("x = self.norm2(x + self.dropout2(self.ffn(x)))\n        return x",
                                       "x = self.norm2(x + self.dropout2(self.ffn(x)))\n        return x, None"),),
-             ("block.shapes",), parts=("TransformerBlock", "TransformerClassifier"),
-             cascade="the submission's own classifier crashes on the tuple"),
+             ("block.shapes",)),  # the classifier crashes on the tuple: judged with the grader's block in its place
     Mutation("block_mask_not_passed", (("attn_out, _ = self.attn(x, x, x, mask)", "attn_out, _ = self.attn(x, x, x)"),),
              ("block.padding", "block.values")),
     Mutation("block_no_dropout", (("self.dropout1(attn_out)", "attn_out"), ("self.dropout2(self.ffn(x))", "self.ffn(x)")),
@@ -129,8 +126,7 @@ CHECK_BUGS = (
     Mutation("attention_sublayer_without_dropout", (("self.dropout1(attn_out)", "attn_out"),), ("block.dropout",),
              hint="each sub-layer has its own dropout"),
     Mutation("block_dropout_in_eval", (("self.dropout1(attn_out)", "F.dropout(attn_out, 0.1, training=True)"),),
-             ("block.dropout", "block.values"), parts=("TransformerBlock", "TransformerClassifier"),
-             cascade="dropout in eval mode makes the classifier's outputs random"),
+             ("block.dropout", "block.values")),  # the classifier is judged with the grader's block in its place
     Mutation("block_attention_without_grad", (("attn_out, _ = self.attn(x, x, x, mask)  # (B, T, E)",
                                                "with torch.no_grad():\n            attn_out, _ = self.attn(x, x, x, mask)"),),
              ("block.gradients",)),

@@ -26,6 +26,7 @@ from ...checks import CheckFailure
 from ...compare import as64, close
 from ...context import Context, outputs
 from ...mistakes import switch_table
+from ...stand_ins import StandIn
 from . import reference as ref
 from . import (  # the public part: its checks, cases and helpers
     CBAM, CBAM_CASES, CHANNEL, CHECKS, CLASSES, CNN, CNN_CASES, GATE_CASES, SE, SELF, SELF_CASES, SPATIAL,
@@ -231,6 +232,24 @@ PROBES = {SE: se_probe, CHANNEL: channel_probe, SPATIAL: spatial_probe, CBAM: cb
 
 
 # ---------------------------------------------------------------------------------------------------------
+# Stand-ins: each attention computed by the grader in place of a failing one inside CBAM and the CNN
+# (``autograder.stand_ins``), so that those are judged on what they do themselves
+
+def _on_x(reference: Reference):
+    """``reference``'s (out, weights) on a module's one argument x."""
+    return lambda p, xs, module: reference.outputs(p, xs[:1])
+
+
+STAND_INS = {
+    SE: StandIn(SE, ("x",), _on_x(SE_REFERENCE), entries=tuple(mlp_params(32, 4)), within=(CNN,)),
+    CHANNEL: StandIn(CHANNEL, ("x",), _on_x(CHANNEL_REFERENCE), entries=tuple(mlp_params(32, 4)), within=(CBAM, CNN)),
+    SPATIAL: StandIn(SPATIAL, ("x",), _on_x(SPATIAL_REFERENCE), entries=tuple(spatial_params(7)), within=(CBAM, CNN)),
+    CBAM: StandIn(CBAM, ("x",), _on_x(CBAM_REFERENCE), entries=tuple(cbam_params(32, 4, 7)), within=(CNN,)),
+    SELF: StandIn(SELF, ("x",), _on_x(SELF_REFERENCE), entries=tuple(self_params(16, 8)), within=(CNN,)),
+}
+
+
+# ---------------------------------------------------------------------------------------------------------
 # Built-ins composed in float64: a second opinion beside the reference, where PyTorch has the pieces
 
 def builtin_squeeze_excitation(p: dict, x: torch.Tensor) -> list:
@@ -365,12 +384,13 @@ def cnn_values(ctx: Context) -> None:
             case = cnn_case({"in_channels": shape[1], "num_classes": CLASSES, **kwargs})
             what = f"{label(CNN, (shape[1], CLASSES), kwargs)} on images of shape {shape}"
             reference = cnn_reference(attention, widths)
-            reply = ctx.run(CNN, init_args=[shape[1], CLASSES], init_kwargs=kwargs, inputs=[images], seed=seed)
+            reply = ctx.run(CNN, init_args=[shape[1], CLASSES], init_kwargs=kwargs, inputs=[images], seed=seed,
+                            contract=cnn_shapes(case))
             (logits,) = outputs(reply, 1, f"{what}: forward")
             p = contract_params(reply, cnn_shapes(case), CNN)
             judge(ctx, f"{what}: logits", [logits], reference, p, as_inputs64([images]))
             reply = ctx.run(CNN, init_args=[shape[1], CLASSES], init_kwargs=kwargs, inputs=[images], seed=seed,
-                            call_kwargs={"return_attention": True})
+                            call_kwargs={"return_attention": True}, contract=cnn_shapes(case))
             try:
                 logits, maps = attention_outputs(reply, 0 if attention == "none" else len(widths),
                                                  f"{what}: forward(images, return_attention=True)")

@@ -12,10 +12,13 @@ judged given what they compute, and their own mistakes are charged once, by ``de
 from __future__ import annotations
 
 import numpy as np
+import torch
 
 from ...checks import CheckFailure
 from ...context import Context, outputs, rng
 from ...kit.contracts import attention_params
+from ...kit.blocks import heads_of
+from ...stand_ins import StandIn
 from . import reference as ref
 from ...kit.common import (
     GradientCase, Reference, Trainable, as_inputs64, compare, contract_params, gradient_check, random_mask,
@@ -103,6 +106,51 @@ def predict_reference(case: ModelCase, steps: int, own: bool = True) -> Referenc
     if own:
         return Reference(compute, PREDICT_SWITCHES, parts=MODEL_PARTS + (MODEL,))
     return Reference(compute, {}, parts=MODEL_PARTS)
+
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Stand-ins: the parts the grader computes in place of failing ones inside the parts built from them
+# (``autograder.stand_ins``), so that each is judged on what it does itself
+
+def _keep(mask):
+    """A mask as bool (True = may attend), read as the given attention reads it: a float mask without 1s is
+    additive (0 = may attend, -inf = may not), any other a pattern of nonzero = may attend."""
+    if mask is None or mask.dtype == torch.bool:
+        return mask
+    if mask.is_floating_point() and not bool((mask == 1).any()):
+        return mask == 0  # additive
+    return mask != 0
+
+
+def _mha(p: dict, xs: list, module: dict) -> list:
+    return list(ref.multi_head_attention(p, xs[0], xs[1], xs[2], heads_of(module), _keep(xs[3])))
+
+
+def _encoder_block(p: dict, xs: list, module: dict) -> list:
+    if xs[1] is not None:
+        raise LookupError("the model's encoder blocks take no padding mask")
+    return [ref.encoder_block(p, xs[0], heads_of(module))]
+
+
+def _decoder(p: dict, xs: list, module: dict) -> list:
+    x, weights = ref.decoder_block(p, xs[0], xs[1], heads_of(module), _keep(xs[2]))
+    return [x, weights] if xs[3] else [x]
+
+
+STAND_INS = {
+    MASK: StandIn(MASK, ("size",), lambda p, xs, module: [ref.causal_mask(int(xs[0]))], within=(MODEL,)),
+    POSITIONS: StandIn(POSITIONS, ("length", "dim"),
+                       lambda p, xs, module: [ref.sinusoidal_positions(int(xs[0]), int(xs[1]))], within=(MODEL,)),
+    MHA: StandIn(MHA, ("query", "key", "value", "mask"), _mha, entries=tuple(attention_params("", 12)),
+                 defaults={"mask": None}, within=(ENCODER_BLOCK, DECODER, MODEL)),
+    ENCODER_BLOCK: StandIn(ENCODER_BLOCK, ("x", "padding_mask"), _encoder_block,
+                           entries=tuple(encoder_block_params(12, 16)), defaults={"padding_mask": None},
+                           within=(MODEL,)),
+    DECODER: StandIn(DECODER, ("x", "memory", "self_mask", "return_attention"), _decoder,
+                     entries=tuple(decoder_params(12, 16)), defaults={"self_mask": None, "return_attention": False},
+                     within=(MODEL,)),
+}
 
 
 # ---------------------------------------------------------------------------------------------------------

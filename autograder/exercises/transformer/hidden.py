@@ -27,6 +27,8 @@ from ...kit.blocks import (
     MASK_IGNORED_MISTAKE, MASK_INVERTED_MISTAKE, NO_SCALING, SCALED_BY_D, SOFTMAX_WRONG_AXIS, block_switches,
     mha_switches,
 )
+from ...kit.blocks import heads_of
+from ...stand_ins import StandIn
 from ...mistakes import switch_table
 from . import (  # the public part: its checks, cases and helpers
     CHECKS, BLOCK, BLOCK_CASE, CLF, CLF_CASE, EMBED, EMBED_CASE, MHA, MHA_CASES, SDPA, SDPA_CASES, block_init,
@@ -122,6 +124,29 @@ def embed_probe(ctx: Context):
 
 
 PROBES = {SDPA: sdpa_probe, MHA: mha_probe, BLOCK: block_probe, EMBED: embed_probe}
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Stand-ins: the parts the grader computes in place of failing ones inside the composites built from them
+# (``autograder.stand_ins``), so that each composite is judged on what it does itself
+
+def _mha_stand_in(p: dict, xs: list, module: dict) -> list:
+    return list(ref.multi_head_attention(p, xs[0], xs[1], xs[2], heads_of(module), xs[3]))
+
+
+def _block_stand_in(p: dict, xs: list, module: dict) -> list:
+    return [ref.block(p, xs[0], heads_of(module), xs[1])]
+
+
+ATTENTION_ARGUMENTS = ("query", "key", "value", "mask")
+STAND_INS = {
+    SDPA: StandIn(SDPA, ATTENTION_ARGUMENTS, lambda p, xs, module: list(ref.attention(*xs)), defaults={"mask": None},
+                  within=(MHA, BLOCK, CLF)),
+    MHA: StandIn(MHA, ATTENTION_ARGUMENTS, _mha_stand_in, entries=tuple(mha_param_shapes(8, 2, None)),
+                 defaults={"mask": None}, within=(BLOCK, CLF)),
+    BLOCK: StandIn(BLOCK, ("x", "padding_mask"), _block_stand_in, entries=tuple(block_param_shapes(8, 12)),
+                   defaults={"padding_mask": None}, within=(CLF,)),
+}
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -267,7 +292,7 @@ def block_values(ctx: Context) -> None:
     shapes = block_param_shapes(c["E"], c["ff"])
     for seed, with_mask in ((400, False), (401, True)):
         inputs = block_inputs(seed, with_mask)
-        reply = ctx.run(BLOCK, inputs=inputs, seed=seed, **block_init())
+        reply = ctx.run(BLOCK, inputs=inputs, seed=seed, contract=shapes, **block_init())
         (got,) = outputs(reply, 1, f"{BLOCK}.forward")
         p = contract_params(reply, shapes, BLOCK)
         label = f"TransformerBlock in eval mode{', with a padding mask' if with_mask else ''}"
@@ -326,7 +351,7 @@ def embed_values(ctx: Context) -> None:
 def clf_values(ctx: Context) -> None:
     c = CLF_CASE
     tokens = random_tokens(1100, c["B"], 9, c["vocab"])
-    reply = ctx.run(CLF, inputs=[tokens], seed=1100, **clf_init())
+    reply = ctx.run(CLF, inputs=[tokens], seed=1100, contract=clf_param_shapes(), **clf_init())
     (got,) = outputs(reply, 1, f"{CLF}.forward")
     p = contract_params(reply, clf_param_shapes(), CLF)
     reference = clf_reference(CLF_CASE)

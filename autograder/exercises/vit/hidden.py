@@ -15,6 +15,8 @@ import numpy as np
 
 from ...checks import CheckFailure
 from ...context import Context, outputs
+from ...kit.blocks import heads_of
+from ...stand_ins import StandIn
 from . import reference as ref
 from ...kit.common import (
     GradientCase, Reference, Trainable, as_inputs64, contract_params, gradient_check, judge, training_check,
@@ -108,7 +110,8 @@ def patches_probe(ctx: Context):
 
 def _identify(ctx: Context, part: str, reference: Reference, args: list, kwargs: dict, x: np.ndarray, shapes: dict,
               count: int, seed: int, call_kwargs: dict | None = None):
-    reply = ctx.run(part, init_args=args, init_kwargs=kwargs, inputs=[x], seed=seed, call_kwargs=call_kwargs or {})
+    reply = ctx.run(part, init_args=args, init_kwargs=kwargs, inputs=[x], seed=seed, call_kwargs=call_kwargs or {},
+                    contract=shapes)
     got = outputs(reply, count, part)
     p = contract_params(reply, shapes, part)
     return reference.identify(got, p, as_inputs64([x]), ctx.base(*reference.parts))
@@ -142,6 +145,28 @@ PROBES = {PATCHES: patches_probe, ENCODER: encoder_probe, BLOCK: block_probe, TO
           POOLING: pooling_probe}
 
 
+
+# ---------------------------------------------------------------------------------------------------------
+# Stand-ins: the parts the grader computes in place of failing ones inside the models built from them
+# (``autograder.stand_ins``), so that each model is judged on what it does itself
+
+def _block_stand_in(p: dict, xs: list, module: dict) -> list:
+    result = ref.vit_block(p, xs[0], heads_of(module), bool(xs[1]))
+    return list(result) if xs[1] else [result]
+
+
+STAND_INS = {
+    PATCHES: StandIn(PATCHES, ("images", "patch_size"), lambda p, xs, module: [ref.extract_patches(xs[0], int(xs[1]))],
+                     within=(VIT,)),
+    ENCODER: StandIn(ENCODER, ("patches",), lambda p, xs, module: [ref.patch_encoder(p, xs[0])],
+                     entries=tuple(encoder_params(6, 48, 16)), within=(VIT,)),
+    BLOCK: StandIn(BLOCK, ("x", "return_attention"), _block_stand_in, entries=tuple(block_params(16, 24)),
+                   defaults={"return_attention": False}, within=(VIT, CCT)),
+    POOLING: StandIn(POOLING, ("x",), lambda p, xs, module: list(ref.sequence_pooling(p, xs[0])),
+                     entries=tuple(pooling_params(16)), within=(CCT,)),
+}
+
+
 # ---------------------------------------------------------------------------------------------------------
 # Values
 
@@ -158,7 +183,7 @@ def with_maps(ctx: Context, part: str, args: list, kwargs: dict, x: np.ndarray, 
     own weights are charged by its values check) and, ``pooled``, the pooling weights. What the call returns is
     the attention check's to charge."""
     reply = ctx.run(part, init_args=args, init_kwargs=kwargs, inputs=[x], seed=seed,
-                    call_kwargs={"return_attention": True})
+                    call_kwargs={"return_attention": True}, contract=shapes)
     try:
         logits, maps, pool = model_outputs(reply, f"{what}: forward(images, return_attention=True)", blocks, pooled)
     except CheckFailure:
