@@ -37,7 +37,10 @@ def silenced_state(ctx: Context, part: str, init_args: list, init_kwargs: dict, 
     meta = ctx.metadata(part, init_args, init_kwargs, inputs=inputs)
     mapping = map_params(drawn.params, meta.modules, shapes)
     copies: dict[int, np.ndarray] = {}  # one copy per array: a tensor registered under two names stays one
-    state = {name: copies.setdefault(id(value), np.array(value, copy=True)) for name, value in drawn.state.items()}
+    for value in drawn.state.values():
+        if id(value) not in copies:
+            copies[id(value)] = np.array(value, copy=True)
+    state = {name: copies[id(value)] for name, value in drawn.state.items()}
     for entry in entries:
         pieces = mapping.sources.get(entry)
         if pieces is None:
