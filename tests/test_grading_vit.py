@@ -95,9 +95,10 @@ OWN_ATTENTION = '''
 class MultiHeadAttention(nn.Module):
     """The transformer exercise's contract: q_proj, k_proj, v_proj, out_proj; returns (output, weights)."""
 
-    def __init__(self, embed_dim, num_heads):
+    def __init__(self, embed_dim, num_heads, dropout=0.0):
         super().__init__()
         self.num_heads = num_heads
+        self.dropout = nn.Dropout(dropout)  # on the attention weights, as nn.MultiheadAttention's
         self.q_proj = nn.Linear(embed_dim, embed_dim)
         self.k_proj = nn.Linear(embed_dim, embed_dim)
         self.v_proj = nn.Linear(embed_dim, embed_dim)
@@ -110,7 +111,7 @@ class MultiHeadAttention(nn.Module):
         k = self.k_proj(key).view(B, -1, nh, hs).transpose(1, 2)  # (B, nh, Tk, hs)
         v = self.v_proj(value).view(B, -1, nh, hs).transpose(1, 2)  # (B, nh, Tk, hs)
         weights = torch.softmax(q @ k.transpose(-2, -1) / hs ** 0.5, dim=-1)  # (B, nh, Tq, Tk)
-        y = (weights @ v).transpose(1, 2).reshape(B, Tq, E)  # (B, nh, Tq, hs) -> (B, Tq, E)
+        y = (self.dropout(weights) @ v).transpose(1, 2).reshape(B, Tq, E)  # (B, nh, Tq, hs) -> (B, Tq, E)
         return self.out_proj(y), weights
 
 
@@ -126,7 +127,7 @@ ALTERNATIVES = {
     "block_with_its_own_attention": (
         ("\n\n# %% [ViTBlock]", OWN_ATTENTION),
         ("self.attn = nn.MultiheadAttention(embed_dim, num_heads, dropout=dropout, batch_first=True)",
-         "self.attn = MultiHeadAttention(embed_dim, num_heads)"),
+         "self.attn = MultiHeadAttention(embed_dim, num_heads, dropout)"),
         ("attended, weights = self.attn(h, h, h, need_weights=return_attention,\n"
          "                                      average_attn_weights=False)",
          "attended, weights = self.attn(h, h, h)")),

@@ -32,8 +32,9 @@ from ...tasks import TrainingTask
 from ...weights import DEFAULT_RULES, WeightRule, normal
 from .. import Exercise, TrainingProfile
 from ...kit.common import require_rows_sum_to_one
+from ...kit.dropout import SubLayer, each_sublayer_drops_out
 from .mistakes import (  # the parts' names, and the known mistakes (declared there)
-    BLOCK, CCT, ENCODER, MISTAKES, PATCHES, PATCHES_COLUMN_MAJOR, PATCHES_PPC_ORDER, POOL_FEATURES, POOL_PADDING,
+    BLOCK, BLOCK_SUBLAYER_WITHOUT_DROPOUT, CCT, ENCODER, MISTAKES, PATCHES, PATCHES_COLUMN_MAJOR, PATCHES_PPC_ORDER, POOL_FEATURES, POOL_PADDING,
     POOL_STRIDE, POOLING, SHARED_BLOCKS, TOKENIZER, VIT,
 )
 
@@ -480,7 +481,7 @@ def block_shapes(ctx: Context) -> None:
             block_outputs(reply, f"{label(BLOCK, args, {})} on x of shape {shape}", shape, args[1], attention)
 
 
-@CHECKS.check("block.attention", BLOCK, 2, "eval mode: each head's weights (B, heads, N, N), rows summing to 1",
+@CHECKS.check("block.attention", BLOCK, 1, "eval mode: each head's weights (B, heads, N, N), rows summing to 1",
               kind="behaviour")
 def block_attention(ctx: Context) -> None:
     args, shape = BLOCK_CASES[0]
@@ -490,6 +491,26 @@ def block_attention(ctx: Context) -> None:
     _, w = block_outputs(reply, what, shape, args[1], True)
     require_rows_sum_to_one(what, w, hint="per head: average_attn_weights=False, and the weights of a softmax over "
                                           "the keys")
+
+
+# The block's residual sub-layers, as ``kit.dropout`` silences them one at a time: the attention's dropout acts on
+# its weights (inside nn.MultiheadAttention), the MLP's after the GELU and after its last Linear.
+BLOCK_SUBLAYERS = (
+    SubLayer("the attention", ("attn.out_proj.weight", "attn.out_proj.bias"), "nn.MultiheadAttention's dropout"),
+    SubLayer("the MLP", ("mlp.3.weight", "mlp.3.bias"), "the MLP's nn.Dropout"),
+)
+
+
+@CHECKS.check("block.dropout", BLOCK, 1, "training mode drops out each sub-layer: the attention and the MLP",
+              kind="behaviour")
+def block_dropout(ctx: Context) -> None:
+    """Behaviour that eval-mode values cannot see: with the other sub-layer silenced, two training-mode calls
+    differ (an nn.MultiheadAttention built without ``dropout=dropout`` fails it)."""
+    args, shape = BLOCK_CASES[0]
+    kwargs = {"dropout": 0.5}
+    each_sublayer_drops_out(ctx, BLOCK, f"{label(BLOCK, args, kwargs)} in training mode", list(args), kwargs,
+                            [tokens(45, shape)], 45, block_params(args[0], args[2]), BLOCK_SUBLAYERS,
+                            hint=BLOCK_SUBLAYER_WITHOUT_DROPOUT.hint)
 
 
 def require_own_blocks(ctx: Context, part: str, args: list, kwargs: dict, blocks: int) -> None:

@@ -47,6 +47,11 @@ BLOCK_MLP_GELU_TANH = Mistake(
     "GELU's tanh approximation in the block's MLP (approximate='tanh'): the contract's GELU is the exact, erf form, "
     "nn.GELU()",
     ("mlp_activation", "gelu_tanh"))
+# Named by the block's dropout check (no switch: in eval mode, where the reference runs, dropout is the identity).
+BLOCK_SUBLAYER_WITHOUT_DROPOUT = Mistake(
+    "block_sublayer_without_dropout", BLOCK,
+    "each sub-layer has its own dropout: nn.MultiheadAttention(..., dropout=dropout) on the attention weights, and "
+    "the MLP's nn.Dropout(dropout) after the GELU and after its last Linear")
 HEAD_RELU = Mistake(
     "head_relu", VIT,
     "ReLU in the classification head: each of mlp_head_units is Linear -> GELU -> Dropout",
@@ -92,6 +97,6 @@ CCT_POSITIONS_TWICE = Mistake(
 
 MISTAKES = Mistakes(
     PATCHES_PPC_ORDER, PATCHES_COLUMN_MAJOR, ENCODER_NO_POSITIONS, ENCODER_POSITIONS_TWICE, BLOCK_POST_NORM,
-    BLOCK_MLP_RELU, BLOCK_MLP_GELU_TANH, HEAD_RELU, HEAD_GELU_TANH, NO_FINAL_NORM, SHARED_BLOCKS, POOL_STRIDE,
+    BLOCK_MLP_RELU, BLOCK_MLP_GELU_TANH, BLOCK_SUBLAYER_WITHOUT_DROPOUT, HEAD_RELU, HEAD_GELU_TANH, NO_FINAL_NORM, SHARED_BLOCKS, POOL_STRIDE,
     POOL_PADDING, POOL_FEATURES, CCT_NO_POSITIONS, CCT_POSITIONS_TWICE,
 )
