@@ -245,3 +245,15 @@ def test_does_a_part_computing_an_unknown_function_cost_only_its_own_checks(name
     lost = failed(grade_source_in_process(source(Mutation(name, ((old, new),), ())), exercise="vit"))
     assert lost.keys() - TRAINING and all(n.startswith(prefix) for n in lost.keys() - TRAINING), \
         {k: v.message for k, v in lost.items()}
+
+
+def test_is_the_class_token_hint_given_only_to_a_model_that_holds_one():
+    """A class-token ViT's failures name the class token; another model failing the same checks gets no such
+    hint (here: a last Linear without bias)."""
+    known = {m.name: m for m in KNOWN}
+    names = ["vit.interface", "vit.attention"]
+    token = failed(grade_source_in_process(source(known["vit_class_token"]), exercise="vit", names=names))
+    assert set(token) == set(names) and all("a class token" in (r.hint or "") for r in token.values())
+    assert "cls_token" in token["vit.interface"].hint  # the hint names the submission's own entry
+    other = failed(grade_source_in_process(source(known["vit_last_layer_without_bias"]), exercise="vit", names=names))
+    assert set(other) == {"vit.interface"} and "class token" not in (other["vit.interface"].hint or "")

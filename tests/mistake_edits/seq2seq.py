@@ -95,6 +95,11 @@ SEQ2SEQ = (
                                                   "target_in = source[:, :1]  # (B, 1, 2)"),),
              ("model.predict", "model.predict_values")),
     Mutation("decoder_pre_norm", _DECODER_PRE_NORM, ("decoder.values",)),
+    Mutation("decoder_sublayer_without_dropout", (("x = self.norm2(x + self.dropout2(attended))",
+                                                   "x = self.norm2(x + attended)"),), ("decoder.dropout",)),
+    Mutation("decoder_self_attention_without_dropout", (("x = self.norm1(x + self.dropout1(self.self_attn(x, x, x, self_mask)[0]))",
+                                                         "x = self.norm1(x + self.self_attn(x, x, x, self_mask)[0])"),),
+             ("decoder.dropout",), hint="each sub-layer has its own dropout"),
 )
 
 # One bug for each check that the named mistakes do not already catch: every check has a submission failing it.

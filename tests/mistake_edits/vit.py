@@ -95,6 +95,19 @@ VIT_CHECK_BUGS = (
              ("block.dropout",), hint="each sub-layer has its own dropout"),
     Mutation("block_detached_attention", (("x = x + attended  # (B, N, D)", "x = x + attended.detach()  # (B, N, D)"),),
              ("block.gradients",)),
+    # vit-pytorch's and timm's class token (1, 1, D), read by the head in place of the flattened patch states
+    Mutation("vit_class_token", (
+        ("self.patch_encoder = PatchEncoder(num_patches, in_channels * patch_size * patch_size, projection_dim)\n",
+         "self.patch_encoder = PatchEncoder(num_patches, in_channels * patch_size * patch_size, projection_dim)\n"
+         "        self.cls_token = nn.Parameter(torch.zeros(1, 1, projection_dim))\n"),
+        ("layers = [nn.Flatten(), nn.Dropout(head_dropout)]\n        width = num_patches * projection_dim",
+         "layers = [nn.Dropout(head_dropout)]\n        width = projection_dim"),
+        ("x = self.patch_encoder(patches)  # (B, N, D)\n",
+         "x = self.patch_encoder(patches)  # (B, N, D)\n"
+         "        x = torch.cat([self.cls_token.expand(B, -1, -1), x], dim=1)  # (B, 1 + N, D)\n"),
+        ("logits = self.head(x)  # (B, N, D) -> (B, N * D) -> (B, num_classes)",
+         "logits = self.head(x[:, 0])  # (B, D) -> (B, num_classes)")),
+             ("vit.interface", "vit.attention", "vit.values", "vit.gradients")),
     Mutation("vit_last_layer_without_bias", (("layers.append(nn.Linear(width, num_classes))",
                                               "layers.append(nn.Linear(width, num_classes, bias=False))"),), ("vit.interface",)),
     Mutation("vit_logits_squeezed", (("logits = self.head(x)  # (B, N, D) -> (B, N * D) -> (B, num_classes)",

@@ -29,8 +29,9 @@ from ...forbidden import TRANSFORMER_LAYERS
 from ...tasks import TrainingTask
 from .. import Exercise, TrainingProfile
 from ...kit.common import require_rows_sum_to_one
+from ...kit.dropout import SubLayer, each_sublayer_drops_out
 from .mistakes import (  # the parts, and the named mistakes the public checks name (each declared there, once)
-    DECODER, DECODER_INPUTS_NOT_SHIFTED, DECODER_INPUTS_SHIFTED_TWICE, MASK, MASK_ADDITIVE, MASK_ALLOWS_EVERYTHING,
+    DECODER, DECODER_INPUTS_NOT_SHIFTED, DECODER_SUBLAYER_WITHOUT_DROPOUT, DECODER_INPUTS_SHIFTED_TWICE, MASK, MASK_ADDITIVE, MASK_ALLOWS_EVERYTHING,
     MASK_INVERTED, MASK_NOT_PASSED, MASK_STRICTLY_LOWER, MASK_TRANSPOSED, MISTAKES, MODEL, POSITIONS,
     PREDICT_FEEDS_FIRST_POINT, PREDICT_FEEDS_ZEROS, PREDICT_STARTS_FROM_FIRST_POINT, SHIFT,
 )
@@ -403,7 +404,7 @@ def decoder_shapes(ctx: Context) -> None:
             run_decoder(ctx, case, 220 + 2 * i, attention)
 
 
-@CHECKS.check("decoder.attention", DECODER, 2, "eval mode: the cross-attention's weights of each head sum to 1 over "
+@CHECKS.check("decoder.attention", DECODER, 1, "eval mode: the cross-attention's weights of each head sum to 1 over "
               "the observed steps", kind="behaviour")
 def decoder_attention(ctx: Context) -> None:
     case = DECODER_CASES[0]
@@ -411,6 +412,26 @@ def decoder_attention(ctx: Context) -> None:
     require_rows_sum_to_one(f"{label(DECODER, case[0], {})}.forward(x, memory, self_mask, return_attention=True)", w,
                             hint="return the cross-attention's weights per head, a softmax over the memory's S steps",
                             over="the memory's steps")
+
+
+# The block's residual sub-layers, as ``kit.dropout`` silences them one at a time.
+DECODER_SUBLAYERS = (
+    SubLayer("the self-attention", ("self_attn.out_proj.weight", "self_attn.out_proj.bias"), "dropout1"),
+    SubLayer("the cross-attention", ("cross_attn.out_proj.weight", "cross_attn.out_proj.bias"), "dropout2"),
+    SubLayer("the feed-forward", ("ffn.2.weight", "ffn.2.bias"), "dropout3"),
+)
+
+
+@CHECKS.check("decoder.dropout", DECODER, 1, "training mode drops out each sub-layer's output", kind="behaviour")
+def decoder_dropout(ctx: Context) -> None:
+    """Behaviour that eval-mode values cannot see: with the other sub-layers silenced, two training-mode calls
+    differ (a dropout2 built but never called fails it)."""
+    (E, heads, ff_dim), x_shape, m_shape = DECODER_CASES[0]
+    kwargs = {"dropout": 0.5}
+    inputs = [states(250, x_shape), states(251, m_shape), causal(x_shape[1])]
+    each_sublayer_drops_out(ctx, DECODER, f"{label(DECODER, (E, heads, ff_dim), kwargs)} in training mode",
+                            [E, heads, ff_dim], kwargs, inputs, 250, decoder_params(E, ff_dim), DECODER_SUBLAYERS,
+                            hint=DECODER_SUBLAYER_WITHOUT_DROPOUT.hint)
 
 
 # ---------------------------------------------------------------------------------------------------------

@@ -89,6 +89,12 @@ DECODER_UNBIASED_NORM = Mistake(
     "it: use its nn.LayerNorm(embed_dim, eps=1e-6) layers, which divide by sqrt(biased variance + eps)",
     ("dec_unbiased", True))
 
+# Named by the block's dropout check (no switch: in eval mode, where the reference runs, dropout is the identity).
+DECODER_SUBLAYER_WITHOUT_DROPOUT = Mistake(
+    "decoder_sublayer_without_dropout", DECODER,
+    "each sub-layer has its own dropout: dropout1 on the self-attention's output, dropout2 on the cross-attention's "
+    "and dropout3 on the feed-forward's, each before its residual add")
+
 # --- TrajectoryTransformer: forward (``positions``, ``mask``) and predict (``feed``, ``start``) ----------------------
 MODEL_NO_POSITIONS = Mistake(
     "model_no_positions", MODEL,
@@ -116,6 +122,7 @@ PREDICT_STARTS_FROM_FIRST_POINT = Mistake(
 MISTAKES = Mistakes(
     MASK_INVERTED, MASK_TRANSPOSED, MASK_STRICTLY_LOWER, MASK_ALLOWS_EVERYTHING, MASK_ADDITIVE,
     POSITIONS_SIN_COS_SWAPPED, POSITIONS_FREQUENCY_PER_PAIR, DECODER_INPUTS_NOT_SHIFTED, DECODER_INPUTS_SHIFTED_TWICE,
-    DECODER_PRE_NORM, CROSS_ATTENTION_READS_TARGET, DECODER_MASK_IGNORED, DECODER_UNBIASED_NORM, MODEL_NO_POSITIONS,
+    DECODER_PRE_NORM, CROSS_ATTENTION_READS_TARGET, DECODER_MASK_IGNORED, DECODER_UNBIASED_NORM, DECODER_SUBLAYER_WITHOUT_DROPOUT,
+    MODEL_NO_POSITIONS,
     MASK_NOT_PASSED,
     PREDICT_FEEDS_ZEROS, PREDICT_FEEDS_FIRST_POINT, PREDICT_STARTS_FROM_FIRST_POINT)

@@ -14,6 +14,7 @@ solution) and train both models.
 from __future__ import annotations
 
 import dataclasses
+import functools
 
 import numpy as np
 import torch
@@ -35,7 +36,7 @@ from ...kit.common import require_rows_sum_to_one
 from ...kit.dropout import SubLayer, each_sublayer_drops_out
 from .mistakes import (  # the parts' names, and the known mistakes (declared there)
     BLOCK, BLOCK_SUBLAYER_WITHOUT_DROPOUT, CCT, ENCODER, MISTAKES, PATCHES, PATCHES_COLUMN_MAJOR, PATCHES_PPC_ORDER, POOL_FEATURES, POOL_PADDING,
-    POOL_STRIDE, POOLING, SHARED_BLOCKS, TOKENIZER, VIT,
+    POOL_STRIDE, POOLING, SHARED_BLOCKS, TOKENIZER, VIT, VIT_CLASS_TOKEN,
 )
 
 PARTS = (PATCHES, ENCODER, BLOCK, VIT, TOKENIZER, POOLING, CCT)
@@ -562,8 +563,37 @@ def model_outputs(reply, what: str, blocks: int, pooled: bool) -> tuple[np.ndarr
     return got[0], got[1 : 1 + blocks], got[1 + blocks] if pooled else None
 
 
+def class_token(ctx: Context) -> str | None:
+    """The name of a parameter of the submission's VisionTransformer shaped as a class token, (1, 1, D), outside
+    its patch encoder and blocks; None where it holds none (or cannot be built)."""
+    args, kwargs = vit_init(*VIT_CASES[0])
+    try:
+        state = ctx.metadata(VIT, args, kwargs).params or {}
+    except CheckFailure:
+        return None
+    dim = kwargs["projection_dim"]
+    return next((name for name, value in state.items() if np.shape(value) == (1, 1, dim)
+                 and not name.startswith(("patch_encoder.", "blocks."))), None)
+
+
+def naming_a_class_token(check):
+    """A VisionTransformer check that fails, with no hint of its own, on a model holding a class token names it:
+    its failure is that other model's, not a naming problem."""
+    @functools.wraps(check)
+    def named(ctx: Context) -> None:
+        try:
+            check(ctx)
+        except CheckFailure as failure:
+            if failure.hint is None and (name := class_token(ctx)) is not None:
+                failure.hint = f"{VIT_CLASS_TOKEN.hint} (your {name})"
+            raise
+
+    return named
+
+
 @CHECKS.check("vit.interface", VIT, 2, "patch_encoder, blocks (a ModuleList), norm (eps 1e-6), head (Flatten, Dropout, "
               "[Linear, GELU, Dropout] per unit, Linear)", kind="interface")
+@naming_a_class_token
 def vit_interface(ctx: Context) -> None:
     check_interface(ctx, VIT_CONTRACT)
 
@@ -586,6 +616,7 @@ def vit_shapes(ctx: Context) -> None:
 
 
 @CHECKS.check("vit.attention", VIT, 1, "return_attention gives each block's weights (B, heads, N, N)", kind="behaviour")
+@naming_a_class_token
 def vit_attention(ctx: Context) -> None:
     for i, case in enumerate(VIT_CASES[:2]):
         args, kwargs = vit_init(*case)

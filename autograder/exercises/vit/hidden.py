@@ -25,8 +25,8 @@ from ...kit.common import compare as common_compare
 from . import (  # the public part: its checks, cases and helpers
     BLOCK, BLOCK_CASES, CCT, CCT_CASES, CCT_PROFILES, CHECKS, ENCODER, ENCODER_CASES, PATCH_CASES, PATCHES, POOLING,
     POOLING_CASES, TOKENIZER, TOKENIZER_CASES, VIT, VIT_CASES, CctCase, VitCase, block_params, cct_case, cct_init,
-    cct_params, encoder_params, image_batch, label, model_outputs, pooling_params, tokenizer_init, tokenizer_params,
-    tokens, training_kwargs, vit_case, vit_init, vit_params,
+    cct_params, encoder_params, image_batch, label, model_outputs, naming_a_class_token, pooling_params, tokenizer_init,
+    tokenizer_params, tokens, training_kwargs, vit_case, vit_init, vit_params,
 )
 from .mistakes import (
     BLOCK_MLP_GELU_TANH, BLOCK_MLP_RELU, BLOCK_POST_NORM, CCT_NO_POSITIONS, CCT_POSITIONS_TWICE, ENCODER_NO_POSITIONS,
@@ -229,6 +229,7 @@ def block_values(ctx: Context) -> None:
 
 @CHECKS.check("vit.values", VIT, 9, "logits and each block's weights match a float64 reference", kind="values",
               hidden=True)
+@naming_a_class_token
 def vit_values(ctx: Context) -> None:
     model_values(ctx, VIT, [(case[0], *vit_init(*case), vit_case(*case)) for case in VIT_CASES], vit_reference,
                  vit_params, 220, pooled=False)
@@ -293,6 +294,7 @@ def block_gradients(ctx: Context) -> None:
 
 @CHECKS.check("vit.gradients", VIT, 2, "every parameter's gradient matches float64 autograd", kind="gradients",
               hidden=True)
+@naming_a_class_token
 def vit_gradients(ctx: Context) -> None:
     shape, P, kwargs = VIT_CASES[1]
     args, kwargs = vit_init(shape, P, dict(kwargs, dropout=0.0, head_dropout=0.0))

@@ -61,6 +61,12 @@ HEAD_GELU_TANH = Mistake(
     "GELU's tanh approximation in the classification head (approximate='tanh'): the contract's GELU is the exact, "
     "erf form, nn.GELU()",
     ("head_activation", "gelu_tanh"))
+# Named where a VisionTransformer holding a class token fails a check (no switch: it is another model, whose extra
+# parameter the contract's reference has no place for).
+VIT_CLASS_TOKEN = Mistake(
+    "vit_class_token", VIT,
+    "a class token: this course's ViT (Keras' example) has none; its head flattens all N patch states after the "
+    "final norm (N * projection_dim values), so drop the class token and pass every patch's state to the head")
 # One hint for both models (the CCT's table names it too; its edit, cct_no_final_norm, earns it).
 NO_FINAL_NORM = Mistake(
     "vit_no_final_norm", VIT,
@@ -97,6 +103,6 @@ CCT_POSITIONS_TWICE = Mistake(
 
 MISTAKES = Mistakes(
     PATCHES_PPC_ORDER, PATCHES_COLUMN_MAJOR, ENCODER_NO_POSITIONS, ENCODER_POSITIONS_TWICE, BLOCK_POST_NORM,
-    BLOCK_MLP_RELU, BLOCK_MLP_GELU_TANH, BLOCK_SUBLAYER_WITHOUT_DROPOUT, HEAD_RELU, HEAD_GELU_TANH, NO_FINAL_NORM, SHARED_BLOCKS, POOL_STRIDE,
+    BLOCK_MLP_RELU, BLOCK_MLP_GELU_TANH, BLOCK_SUBLAYER_WITHOUT_DROPOUT, HEAD_RELU, HEAD_GELU_TANH, VIT_CLASS_TOKEN, NO_FINAL_NORM, SHARED_BLOCKS, POOL_STRIDE,
     POOL_PADDING, POOL_FEATURES, CCT_NO_POSITIONS, CCT_POSITIONS_TWICE,
 )
