@@ -156,9 +156,9 @@ def test_does_a_sigkill_mid_class_lose_no_grade_double_none_and_leave_no_grading
                str(book), "--skip-training", "--no-progress", "--workers", "1"]
     proc = subprocess.Popen(command, cwd=ROOT, env=fixture_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline, grading = time.time() + 300, set()
-    while time.time() < deadline and not (grading and book.exists() and rows(book)):
-        time.sleep(0.05)  # between two students no grader process runs: wait until one does
-        grading = descendants(proc.pid)  # the grader process of the next student and its sandbox
+    while time.time() < deadline and not grading:
+        time.sleep(0.05)  # after the first grade, and between two students no grader process runs: wait for one
+        grading = descendants(proc.pid) if book.exists() and rows(book) else set()  # the next student's, and its sandbox
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     before = rows(book)
