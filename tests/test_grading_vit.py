@@ -257,3 +257,15 @@ def test_is_the_class_token_hint_given_only_to_a_model_that_holds_one():
     assert "cls_token" in token["vit.interface"].hint  # the hint names the submission's own entry
     other = failed(grade_source_in_process(source(known["vit_last_layer_without_bias"]), exercise="vit", names=names))
     assert set(other) == {"vit.interface"} and "class token" not in (other["vit.interface"].hint or "")
+
+
+def test_does_a_model_that_cannot_be_built_keep_its_interface_failure_when_a_class_token_is_sought():
+    """The class-token lookup builds the model: where that raises, the check keeps its own failure and status."""
+    broken = source(Mutation("broken", (
+        ("        image_size,\n        patch_size: int,\n        in_channels: int,\n        num_classes: int,",
+         "        image_size,\n        patch: int,\n        in_channels: int,\n        num_classes: int,"),
+        ("        H, W = (image_size, image_size) if isinstance(image_size, int) else image_size\n",
+         "        raise ValueError('not built')\n        patch_size = patch\n"
+         "        H, W = (image_size, image_size) if isinstance(image_size, int) else image_size\n")), ()))
+    result = failed(grade_source_in_process(broken, exercise="vit", names=["vit.interface"]))["vit.interface"]
+    assert result.status == Status.FAILED and "patch_size" in result.message and not result.hint

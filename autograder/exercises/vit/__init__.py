@@ -29,6 +29,7 @@ from ...contract import (
 from ...kit.contracts import ATTENTION_TEXT, attention_deviations, attention_params
 from ...data import images
 from ...forbidden import TRANSFORMER_LAYERS, ForbiddenSet
+from ...runner import SubmissionError
 from ...tasks import TrainingTask
 from ...weights import DEFAULT_RULES, WeightRule, normal
 from .. import Exercise, TrainingProfile
@@ -568,12 +569,12 @@ def class_token(ctx: Context) -> str | None:
     its patch encoder and blocks; None where it holds none (or cannot be built)."""
     args, kwargs = vit_init(*VIT_CASES[0])
     try:
-        state = ctx.metadata(VIT, args, kwargs).params or {}
-    except CheckFailure:
+        described = ctx.metadata(VIT, args, kwargs)
+    except (CheckFailure, SubmissionError):  # only a hint is sought: a model that cannot be built keeps its failure
         return None
-    dim = kwargs["projection_dim"]
-    return next((name for name, value in state.items() if np.shape(value) == (1, 1, dim)
-                 and not name.startswith(("patch_encoder.", "blocks."))), None)
+    buffers, dim = set(described.buffers or ()), kwargs["projection_dim"]
+    return next((name for name, value in (described.params or {}).items() if np.shape(value) == (1, 1, dim)
+                 and name not in buffers and not name.startswith(("patch_encoder.", "blocks."))), None)
 
 
 def naming_a_class_token(check):

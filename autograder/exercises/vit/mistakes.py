@@ -50,8 +50,9 @@ BLOCK_MLP_GELU_TANH = Mistake(
 # Named by the block's dropout check (no switch: in eval mode, where the reference runs, dropout is the identity).
 BLOCK_SUBLAYER_WITHOUT_DROPOUT = Mistake(
     "block_sublayer_without_dropout", BLOCK,
-    "each sub-layer has its own dropout: nn.MultiheadAttention(..., dropout=dropout) on the attention weights, and "
-    "the MLP's nn.Dropout(dropout) after the GELU and after its last Linear")
+    "each sub-layer has its own dropout: the attention's on its weights (nn.MultiheadAttention(..., dropout=dropout), "
+    "or an nn.Dropout(dropout) in your own attention), and the MLP's nn.Dropout(dropout) after the GELU and after its "
+    "last Linear")
 HEAD_RELU = Mistake(
     "head_relu", VIT,
     "ReLU in the classification head: each of mlp_head_units is Linear -> GELU -> Dropout",
